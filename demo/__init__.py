@@ -1,0 +1,1 @@
+"""``make demo``: the product against the embedded local acceptor, end to end."""

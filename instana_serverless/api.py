@@ -1,0 +1,98 @@
+"""The platform-independent user API: custom spans, a generic entry span, flush."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Dict, Mapping, Optional, Type
+
+from .client import get_client
+from .invocation import Invocation
+from .propagation import extract
+from .span import INTERMEDIATE, Span
+from .tracer import current_span, start_child
+
+_SDK_ERROR_PATH = ("sdk", "custom", "tags")
+
+
+class span:
+    """A custom (SDK) span: intermediate inside a traced call, otherwise an entry of its own.
+
+    ``tags`` end up in ``data.sdk.custom.tags``; an exception leaving the block is recorded
+    there and re-raised. A stand-alone entry is buffered for the next flush.
+    """
+
+    def __init__(self, name: str, *, tags: Optional[Mapping[str, Any]] = None) -> None:
+        self.name = name
+        self.tags = dict(tags) if tags else {}
+        self._scope: Optional[Invocation] = None
+
+    def _sdk_data(self, kind: str) -> Dict[str, Any]:
+        return {"sdk": {"name": self.name, "type": kind, "custom": {"tags": self.tags}}}
+
+    def __enter__(self) -> Span:
+        client = get_client()
+        opened: Optional[Span] = None
+        if current_span() is not None:
+            opened = start_child(
+                "sdk", INTERMEDIATE, data=self._sdk_data("intermediate"), error_path=_SDK_ERROR_PATH
+            )
+        if opened is None:
+            opened = client.start_entry(
+                "sdk", data=self._sdk_data("entry"), error_path=_SDK_ERROR_PATH
+            )
+        self._scope = Invocation(client, opened, flush=False)
+        return self._scope.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        assert self._scope is not None
+        self._scope.__exit__(exc_type, exc, tb)
+
+
+class entry_span:
+    """A generic entry span: continues the trace in ``headers`` and flushes when it ends.
+
+    For work no platform wrapper covers (a CLI job, a custom server). The flush runs after
+    the span has ended, so the span leaves in that flush.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        headers: Optional[Mapping[str, Any]] = None,
+        data: Optional[Dict[str, Any]] = None,
+        flush: bool = True,
+    ) -> None:
+        self.name = name
+        self.headers = headers
+        self.data = data
+        self.flush = flush
+        self._scope: Optional[Invocation] = None
+
+    def __enter__(self) -> Span:
+        client = get_client()
+        incoming = (
+            extract(self.headers, w3c_correlation=client.w3c_correlation) if self.headers else None
+        )
+        opened = client.start_entry(self.name, incoming, data=self.data, error_path=(self.name,))
+        self._scope = Invocation(client, opened, flush=self.flush)
+        return self._scope.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        assert self._scope is not None
+        self._scope.__exit__(exc_type, exc, tb)
+
+
+def flush() -> bool:
+    """Send buffered spans and metrics now; never raises. True when all were delivered."""
+    return get_client().flush()

@@ -1,0 +1,52 @@
+"""A bounded buffer of finished spans that survives failed flushes."""
+
+from __future__ import annotations
+
+from collections import deque
+from threading import Lock
+from typing import Deque, List, Sequence
+
+from .span import Span
+
+DEFAULT_CAPACITY = 1000
+
+
+class SpanBuffer:
+    """Keeps the newest ``capacity`` spans; older ones are dropped and counted."""
+
+    __slots__ = ("_lock", "_spans", "capacity", "dropped")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self.dropped = 0
+        self._spans: Deque[Span] = deque()
+        self._lock = Lock()
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def add(self, span: Span) -> None:
+        with self._lock:
+            self._spans.append(span)
+            if len(self._spans) > self.capacity:
+                self._spans.popleft()
+                self.dropped += 1
+
+    def drain(self) -> List[Span]:
+        with self._lock:
+            spans = list(self._spans)
+            self._spans.clear()
+            return spans
+
+    def requeue(self, spans: Sequence[Span]) -> None:
+        """Put unsent spans back in front of any that finished since the drain."""
+        if not spans:
+            return
+        with self._lock:
+            merged = deque(spans)
+            merged.extend(self._spans)
+            overflow = len(merged) - self.capacity
+            for _ in range(max(0, overflow)):
+                merged.popleft()
+            self.dropped += max(0, overflow)
+            self._spans = merged

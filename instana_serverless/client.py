@@ -1,0 +1,146 @@
+"""The process-wide client: resolved configuration, the span buffer and the reporter.
+
+Platforms plug into it (who is running, extra plugins); it knows no platform itself.
+"""
+
+from __future__ import annotations
+
+from threading import Lock
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+from . import log
+from .buffer import SpanBuffer
+from .config import Config, Options, resolve
+from .metrics.python_runtime import PythonRuntimePlugin
+from .propagation import IncomingContext
+from .reporter import Reporter
+from .span import Span
+from .tracer import activate, restore, start_entry
+from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
+
+if TYPE_CHECKING:
+    from .transport.http import HttpTransport
+
+
+class Client:
+    """Everything one process needs to trace and report. Create through ``configure``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.buffer = SpanBuffer()
+        self.endpoint: Optional[Endpoint] = None
+        self.reporter = Reporter(self.buffer, self._make_transport, config.timeout_s)
+        self.reporter.plugin_sources.append(PythonRuntimePlugin(config.process_name))
+        self.reporting = self._check_endpoint(config)
+        # With nothing to report to, spans would only fill memory: trace nothing at all.
+        self.tracing = self.reporting and not config.tracing_disabled
+        self.w3c_correlation = not config.disable_w3c_trace_correlation
+
+    @staticmethod
+    def _check_endpoint_url(config: Config) -> Optional[Endpoint]:
+        if config.endpoint_url is None:
+            return None
+        try:
+            return parse_endpoint(config.endpoint_url)
+        except EndpointError as exc:
+            log.config_warning(f"{exc}; instana_serverless is disabled")
+            return None
+
+    def _check_endpoint(self, config: Config) -> bool:
+        missing = config.missing
+        if missing:
+            log.config_warning(
+                f"{' and '.join(missing)} not set: instana_serverless is disabled and "
+                "functions run untraced"
+            )
+            return False
+        self.endpoint = self._check_endpoint_url(config)
+        return self.endpoint is not None
+
+    def _make_transport(self) -> HttpTransport:
+        from .transport.http import HttpTransport
+
+        assert self.endpoint is not None and self.config.agent_key is not None
+        headers = {"Content-Type": "application/json", "X-Instana-Key": self.config.agent_key}
+        return HttpTransport(
+            self.endpoint,
+            headers=headers,
+            proxy=self.config.endpoint_proxy,
+            verify_tls=not self.config.disable_ca_check,
+        )
+
+    # -- platform hooks -------------------------------------------------------------------
+
+    def set_source(self, cloud_provider: Optional[str], entity_id: str) -> None:
+        """Who reports: the ``f`` of every span, e.g. ("aws", <qualified ARN>)."""
+        source: Dict[str, Any] = {"hl": True, "e": entity_id}
+        if cloud_provider:
+            source["cp"] = cloud_provider
+        self.reporter.source = source
+
+    def set_host_id(self, host_id: str) -> None:
+        self.reporter.host_id = host_id
+
+    # -- tracing --------------------------------------------------------------------------
+
+    def start_entry(
+        self,
+        name: str,
+        incoming: Optional[IncomingContext] = None,
+        *,
+        data: Optional[Dict[str, Any]] = None,
+        error_path: Tuple[str, ...] = (),
+    ) -> Span:
+        service = self.config.service_name
+        if service and self.tracing:
+            data = {} if data is None else data
+            data["service"] = service
+        return start_entry(
+            name,
+            incoming,
+            on_finish=self.buffer.add,
+            data=data,
+            error_path=error_path,
+            recording=self.tracing,
+        )
+
+    def flush(self) -> bool:
+        """Send what is buffered now. Never raises; False when something is left for later."""
+        if not self.reporting:
+            return True
+        # The reporter's own request must never become a span of the user's trace.
+        token = activate(None)
+        try:
+            return self.reporter.flush()
+        finally:
+            restore(token)
+
+
+_lock = Lock()
+_client: Optional[Client] = None
+
+
+def configure(
+    options: Optional[Options] = None, environ: Optional[Mapping[str, str]] = None
+) -> Client:
+    """(Re)build the process-wide client from ``options`` and the environment (DESIGN §2)."""
+    global _client
+    config = resolve(options, environ)
+    log.apply(config)
+    client = Client(config)
+    with _lock:
+        previous, _client = _client, client
+    if previous is not None:
+        previous.reporter.close()
+    return client
+
+
+def get_client() -> Client:
+    """The configured client, built from the environment on first use."""
+    client = _client
+    if client is None:
+        with _lock:
+            client = _client
+        if client is None:
+            client = configure()
+    return client

@@ -1,0 +1,600 @@
+"""Configuration: in-code ``Options`` merged with ``INSTANA_*`` environment variables.
+
+Precedence: a value set in ``Options`` wins over the environment, except for
+``INSTANA_SERVICE_NAME``, ``INSTANA_PROCESS_NAME``, ``INSTANA_DEBUG``, ``INSTANA_LOG_LEVEL`` and
+``INSTANA_AUTO_PROFILE``, where the environment wins (operators can change them without a
+deploy of new code).
+
+Environment variables read:
+
+``INSTANA_ENDPOINT_URL``, ``INSTANA_AGENT_KEY``
+    Both required for reporting; without either the wrappers are no-ops.
+``INSTANA_TIMEOUT``
+    Milliseconds per backend request, a positive integer; default 500.
+``INSTANA_ENDPOINT_PROXY``
+    Proxy URL for the backend requests.
+``INSTANA_DISABLE_CA_CHECK``
+    Only a true value disables certificate verification.
+``INSTANA_EXTRA_HTTP_HEADERS``
+    ``;``-separated header names to capture; case-insensitive.
+``INSTANA_SECRETS``
+    ``matcher:kw1,kw2`` (see ``secrets.SecretsMatcher``); default
+    ``contains-ignore-case:key,pass,secret``.
+``INSTANA_ZONE``, ``INSTANA_TAGS``
+    Zone name; tags as ``a=b,c`` (``c`` has no value).
+``INSTANA_TRACING_DISABLE``
+    A boolean switches all tracing off (or on); otherwise a comma list of instrumentation names
+    to disable, e.g. ``requests,boto3``.
+``INSTANA_DISABLE_W3C_TRACE_CORRELATION``
+    Boolean.
+``INSTANA_SERVICE_NAME``, ``INSTANA_PROCESS_NAME``
+    Names for the service / process.
+``INSTANA_DEBUG``, ``INSTANA_LOG_LEVEL``
+    Log level of the ``instana_serverless`` logger: ``debug|info|warn|warning|error``
+    (case-insensitive), default ERROR; a true ``INSTANA_DEBUG`` beats ``INSTANA_LOG_LEVEL``.
+``INSTANA_AUTO_PROFILE``
+    Boolean.
+``INSTANA_LAMBDA_TIMEOUT_MARGIN_MS``
+    Our own extension, not read by the official sensors: how many milliseconds before the Lambda
+    deadline the timeout guard reports the invocation; a non-negative integer, default 200.
+
+Booleans accept ``true/1/yes/on`` and ``false/0/no/off`` (case-insensitive, surrounding blanks
+ignored). Empty variables count as unset. Every invalid value, in the environment or in
+``Options``, logs exactly one warning naming the setting and the bad value (never the agent key)
+and the default is used instead (for the environment-wins settings, an invalid environment value
+lets the ``Options`` value apply).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+
+from . import log
+from .secrets import DEFAULT_SECRETS, SecretsMatcher
+
+# Numeric levels of the ``logging`` module, which is not imported on the cold-start path.
+DEBUG = 10
+INFO = 20
+WARNING = 30
+ERROR = 40
+
+DEFAULT_TIMEOUT_MS = 500
+DEFAULT_TIMEOUT_MARGIN_MS = 200
+DEFAULT_LOG_LEVEL = ERROR
+
+ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
+AGENT_KEY = "INSTANA_AGENT_KEY"
+
+_TRUE = frozenset(("true", "1", "yes", "on"))
+_FALSE = frozenset(("false", "0", "no", "off"))
+_LEVELS = {"debug": DEBUG, "info": INFO, "warn": WARNING, "warning": WARNING, "error": ERROR}
+
+_MAX_SHOWN = 120
+
+_T = TypeVar("_T")
+
+
+class Options:
+    """What the user passes in code. Every field is optional; ``None`` means "not set"."""
+
+    __slots__ = (
+        "agent_key",
+        "auto_profile",
+        "debug",
+        "disable_ca_check",
+        "disable_w3c_trace_correlation",
+        "disabled_instrumentations",
+        "endpoint_proxy",
+        "endpoint_url",
+        "extra_http_headers",
+        "log_level",
+        "logger",
+        "process_name",
+        "secrets",
+        "service_name",
+        "tags",
+        "timeout_margin_ms",
+        "timeout_ms",
+        "tracing_disabled",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: Optional[str] = None,
+        agent_key: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        endpoint_proxy: Optional[str] = None,
+        disable_ca_check: Optional[bool] = None,
+        extra_http_headers: Optional[Sequence[str]] = None,
+        secrets: Union[str, SecretsMatcher, None] = None,
+        zone: Optional[str] = None,
+        tags: Optional[Mapping[str, Optional[str]]] = None,
+        tracing_disabled: Optional[bool] = None,
+        disabled_instrumentations: Optional[Sequence[str]] = None,
+        disable_w3c_trace_correlation: Optional[bool] = None,
+        service_name: Optional[str] = None,
+        process_name: Optional[str] = None,
+        debug: Optional[bool] = None,
+        log_level: Optional[str] = None,
+        auto_profile: Optional[bool] = None,
+        logger: Optional[Any] = None,
+        timeout_margin_ms: Optional[int] = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.agent_key = agent_key
+        self.timeout_ms = timeout_ms
+        self.endpoint_proxy = endpoint_proxy
+        self.disable_ca_check = disable_ca_check
+        self.extra_http_headers = extra_http_headers
+        self.secrets = secrets
+        self.zone = zone
+        self.tags = tags
+        self.tracing_disabled = tracing_disabled
+        self.disabled_instrumentations = disabled_instrumentations
+        self.disable_w3c_trace_correlation = disable_w3c_trace_correlation
+        self.service_name = service_name
+        self.process_name = process_name
+        self.debug = debug
+        self.log_level = log_level
+        self.auto_profile = auto_profile
+        self.logger = logger
+        self.timeout_margin_ms = timeout_margin_ms
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            shown.append(f"{name}={'***' if name == 'agent_key' else repr(value)}")
+        return f"Options({', '.join(shown)})"
+
+
+class Config:
+    """Resolved configuration; treat as read-only (``resolve`` builds it).
+
+    Every field has a default, so ``Config(agent_key=..., ...)`` is a convenient way to build
+    one in tests. ``agent_key`` never appears in ``repr``/``str``.
+    """
+
+    __slots__ = (
+        "agent_key",
+        "auto_profile",
+        "debug",
+        "disable_ca_check",
+        "disable_w3c_trace_correlation",
+        "disabled_instrumentations",
+        "endpoint_proxy",
+        "endpoint_url",
+        "extra_http_headers",
+        "log_level",
+        "log_level_explicit",
+        "logger",
+        "process_name",
+        "secrets",
+        "service_name",
+        "tags",
+        "timeout_margin_ms",
+        "timeout_s",
+        "tracing_disabled",
+        "zone",
+    )
+
+    endpoint_url: Optional[str]
+    agent_key: Optional[str]
+    timeout_s: float
+    endpoint_proxy: Optional[str]
+    disable_ca_check: bool
+    extra_http_headers: Tuple[str, ...]
+    secrets: SecretsMatcher
+    zone: Optional[str]
+    tags: dict[str, Optional[str]]
+    tracing_disabled: bool
+    disabled_instrumentations: frozenset[str]
+    disable_w3c_trace_correlation: bool
+    service_name: Optional[str]
+    process_name: Optional[str]
+    debug: bool
+    log_level: int
+    log_level_explicit: bool
+    auto_profile: bool
+    timeout_margin_ms: int
+    logger: Optional[Any]
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: Optional[str] = None,
+        agent_key: Optional[str] = None,
+        timeout_s: float = DEFAULT_TIMEOUT_MS / 1000.0,
+        endpoint_proxy: Optional[str] = None,
+        disable_ca_check: bool = False,
+        extra_http_headers: Tuple[str, ...] = (),
+        secrets: SecretsMatcher = DEFAULT_SECRETS,
+        zone: Optional[str] = None,
+        tags: Optional[dict[str, Optional[str]]] = None,
+        tracing_disabled: bool = False,
+        disabled_instrumentations: frozenset[str] = frozenset(),
+        disable_w3c_trace_correlation: bool = False,
+        service_name: Optional[str] = None,
+        process_name: Optional[str] = None,
+        debug: bool = False,
+        log_level: int = DEFAULT_LOG_LEVEL,
+        log_level_explicit: bool = False,
+        auto_profile: bool = False,
+        timeout_margin_ms: int = DEFAULT_TIMEOUT_MARGIN_MS,
+        logger: Optional[Any] = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.agent_key = agent_key
+        self.timeout_s = timeout_s
+        self.endpoint_proxy = endpoint_proxy
+        self.disable_ca_check = disable_ca_check
+        self.extra_http_headers = extra_http_headers
+        self.secrets = secrets
+        self.zone = zone
+        self.tags = {} if tags is None else tags
+        self.tracing_disabled = tracing_disabled
+        self.disabled_instrumentations = disabled_instrumentations
+        self.disable_w3c_trace_correlation = disable_w3c_trace_correlation
+        self.service_name = service_name
+        self.process_name = process_name
+        self.debug = debug
+        self.log_level = log_level
+        self.log_level_explicit = log_level_explicit
+        self.auto_profile = auto_profile
+        self.timeout_margin_ms = timeout_margin_ms
+        self.logger = logger
+
+    @property
+    def missing(self) -> Tuple[str, ...]:
+        """Names of the required environment variables whose value is absent."""
+        missing: List[str] = []
+        if not self.endpoint_url:
+            missing.append(ENDPOINT_URL)
+        if not self.agent_key:
+            missing.append(AGENT_KEY)
+        return tuple(missing)
+
+    @property
+    def reporting_enabled(self) -> bool:
+        """True when both the endpoint URL and the agent key are known."""
+        return bool(self.endpoint_url) and bool(self.agent_key)
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if name == "agent_key":
+                shown.append(f"agent_key={'***' if value else None!r}")
+            else:
+                shown.append(f"{name}={value!r}")
+        return f"Config({', '.join(shown)})"
+
+
+def resolve(
+    options: Optional[Options] = None, environ: Optional[Mapping[str, str]] = None
+) -> Config:
+    """Merge ``options`` with ``environ`` (default ``os.environ``) into a ``Config``.
+
+    Configuration warnings are emitted once the result is known, so they honour the log level
+    and logger being resolved even before ``log.apply`` runs.
+    """
+    return _Resolver(options, os.environ if environ is None else environ).run()
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A value failed to parse; the message says what was expected."""
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _Invalid("expected true/false, 1/0, yes/no or on/off")
+
+
+def _coerce_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _parse_bool(value)
+    raise _Invalid("expected a boolean")
+
+
+def _parse_int(text: str) -> int:
+    value = text.strip()
+    if not value.isdigit() or not value.isascii():
+        raise _Invalid("expected an integer number of milliseconds")
+    return int(value)
+
+
+def _coerce_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str):
+            return _parse_int(value)
+        raise _Invalid("expected an integer number of milliseconds")
+    return value
+
+
+def _positive_int(value: object) -> int:
+    number = _coerce_int(value)
+    if number <= 0:
+        raise _Invalid("expected a positive integer number of milliseconds")
+    return number
+
+
+def _non_negative_int(value: object) -> int:
+    number = _coerce_int(value)
+    if number < 0:
+        raise _Invalid("expected a non-negative integer number of milliseconds")
+    return number
+
+
+def _string(value: object) -> Optional[str]:
+    if not isinstance(value, str):
+        raise _Invalid("expected a string")
+    return value.strip() or None
+
+
+def _parse_level(value: object) -> int:
+    if isinstance(value, str):
+        level = _LEVELS.get(value.strip().lower())
+        if level is not None:
+            return level
+    raise _Invalid("expected debug, info, warn or error")
+
+
+def _split_names(text: str, sep: str) -> List[str]:
+    return [item.strip().lower() for item in text.split(sep) if item.strip()]
+
+
+def _names(value: object, sep: str) -> List[str]:
+    if isinstance(value, str):
+        return _split_names(value, sep)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        names = []
+        for item in value:
+            if not isinstance(item, str):
+                raise _Invalid("expected a sequence of strings")
+            item = item.strip().lower()
+            if item:
+                names.append(item)
+        return names
+    raise _Invalid("expected a sequence of strings")
+
+
+def _headers(value: object) -> Tuple[str, ...]:
+    return tuple(dict.fromkeys(_names(value, ";")))
+
+
+def _instrumentations(value: object) -> frozenset[str]:
+    return frozenset(_names(value, ","))
+
+
+def _parse_tags(text: str) -> dict[str, Optional[str]]:
+    tags: dict[str, Optional[str]] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not key:
+            raise _Invalid("expected 'name=value,name' with non-empty names")
+        tags[key] = value.strip() if sep else None
+    return tags
+
+
+def _coerce_tags(value: object) -> dict[str, Optional[str]]:
+    if isinstance(value, str):
+        return _parse_tags(value)
+    if not isinstance(value, Mapping):
+        raise _Invalid("expected a mapping of names to strings or None")
+    tags: dict[str, Optional[str]] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise _Invalid("expected non-empty string tag names")
+        if item is not None and not isinstance(item, str):
+            raise _Invalid("expected tag values that are strings or None")
+        tags[key.strip()] = item
+    return tags
+
+
+def _secrets(value: object) -> SecretsMatcher:
+    if isinstance(value, SecretsMatcher):
+        return value
+    if not isinstance(value, str):
+        raise _Invalid("expected 'matcher:kw1,kw2' or a SecretsMatcher")
+    try:
+        return SecretsMatcher.parse(value)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+
+
+def _tracing_disable(text: str) -> Tuple[Optional[bool], frozenset[str]]:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True, frozenset()
+    if value in _FALSE:
+        return False, frozenset()
+    return None, frozenset(_split_names(value, ","))
+
+
+def _logger(value: object) -> Any:
+    for method in ("warning", "isEnabledFor", "setLevel"):
+        if not callable(getattr(value, method, None)):
+            raise _Invalid("expected a logging.Logger")
+    return value
+
+
+class _Resolver:
+    __slots__ = ("env", "options", "warnings")
+
+    def __init__(self, options: Optional[Options], env: Mapping[str, str]) -> None:
+        self.options = options
+        self.env = env
+        self.warnings: List[str] = []
+
+    def _warn(self, name: str, value: object, reason: str, default: object) -> None:
+        shown = "(hidden)" if name in (AGENT_KEY, "Options.agent_key") else _shown(value)
+        self.warnings.append(
+            f"Invalid value for {name}: {shown} ({reason}); using the default {default!r}."
+        )
+
+    def _from_env(self, var: str, parse: Callable[[str], _T], default: Any) -> Optional[_T]:
+        raw = self.env.get(var)
+        if not raw or raw.isspace():
+            return None
+        try:
+            return parse(raw)
+        except _Invalid as exc:
+            self._warn(var, raw, str(exc), default)
+            return None
+
+    def _from_option(self, attr: str, coerce: Callable[[Any], _T], default: Any) -> Optional[_T]:
+        options = self.options
+        if options is None:
+            return None
+        value = getattr(options, attr)
+        if value is None:
+            return None
+        try:
+            return coerce(value)
+        except _Invalid as exc:
+            self._warn(f"Options.{attr}", value, str(exc), default)
+            return None
+
+    def _code_first(
+        self,
+        attr: str,
+        var: str,
+        coerce: Callable[[Any], _T],
+        parse: Callable[[str], _T],
+        default: _T,
+    ) -> _T:
+        value = self._from_option(attr, coerce, default)
+        if value is None:
+            value = self._from_env(var, parse, default)
+        return default if value is None else value
+
+    def _env_first(
+        self,
+        attr: str,
+        var: str,
+        coerce: Callable[[Any], _T],
+        parse: Callable[[str], _T],
+        default: _T,
+    ) -> _T:
+        value = self._from_env(var, parse, default)
+        if value is None:
+            value = self._from_option(attr, coerce, default)
+        return default if value is None else value
+
+    def _optional_string(self, attr: str, var: str, env_first: bool = False) -> Optional[str]:
+        pick = self._env_first if env_first else self._code_first
+        return pick(attr, var, _string, _string, None)
+
+    def run(self) -> Config:
+        code_first = self._code_first
+        env_first = self._env_first
+        no_tags: dict[str, Optional[str]] = {}
+
+        agent_key = self._optional_string("agent_key", AGENT_KEY)
+
+        # INSTANA_TRACING_DISABLE carries either the global switch or the instrumentation list.
+        env_switch: Optional[bool] = None
+        env_disabled: frozenset[str] = frozenset()
+        raw_disable = self.env.get("INSTANA_TRACING_DISABLE")
+        if raw_disable:
+            env_switch, env_disabled = _tracing_disable(raw_disable)
+        tracing_disabled = self._from_option("tracing_disabled", _coerce_bool, False)
+        if tracing_disabled is None:
+            tracing_disabled = bool(env_switch)
+        disabled = self._from_option("disabled_instrumentations", _instrumentations, frozenset())
+        if disabled is None:
+            disabled = env_disabled
+
+        # Environment wins for the log settings; a true INSTANA_DEBUG beats INSTANA_LOG_LEVEL,
+        # and an environment level beats an in-code debug flag.
+        env_debug = self._from_env("INSTANA_DEBUG", _parse_bool, False)
+        env_level = self._from_env("INSTANA_LOG_LEVEL", _parse_level, "error")
+        code_debug = self._from_option("debug", _coerce_bool, False)
+        code_level = self._from_option("log_level", _parse_level, "error")
+        debug = env_debug if env_debug is not None else bool(code_debug)
+        if env_debug:
+            log_level, explicit = DEBUG, True
+        elif env_level is not None:
+            log_level, explicit = env_level, True
+        elif code_debug and env_debug is None:
+            log_level, explicit = DEBUG, True
+        elif code_level is not None:
+            log_level, explicit = code_level, True
+        else:
+            log_level, explicit = DEFAULT_LOG_LEVEL, False
+
+        timeout_ms = code_first(
+            "timeout_ms", "INSTANA_TIMEOUT", _positive_int, _positive_int, DEFAULT_TIMEOUT_MS
+        )
+        config = Config(
+            endpoint_url=self._optional_string("endpoint_url", ENDPOINT_URL),
+            agent_key=agent_key,
+            timeout_s=timeout_ms / 1000.0,
+            endpoint_proxy=self._optional_string("endpoint_proxy", "INSTANA_ENDPOINT_PROXY"),
+            disable_ca_check=code_first(
+                "disable_ca_check", "INSTANA_DISABLE_CA_CHECK", _coerce_bool, _parse_bool, False
+            ),
+            extra_http_headers=code_first(
+                "extra_http_headers", "INSTANA_EXTRA_HTTP_HEADERS", _headers, _headers, ()
+            ),
+            secrets=code_first("secrets", "INSTANA_SECRETS", _secrets, _secrets, DEFAULT_SECRETS),
+            zone=self._optional_string("zone", "INSTANA_ZONE"),
+            tags=code_first("tags", "INSTANA_TAGS", _coerce_tags, _parse_tags, no_tags),
+            tracing_disabled=tracing_disabled,
+            disabled_instrumentations=disabled,
+            disable_w3c_trace_correlation=code_first(
+                "disable_w3c_trace_correlation",
+                "INSTANA_DISABLE_W3C_TRACE_CORRELATION",
+                _coerce_bool,
+                _parse_bool,
+                False,
+            ),
+            service_name=self._optional_string(
+                "service_name", "INSTANA_SERVICE_NAME", env_first=True
+            ),
+            process_name=self._optional_string(
+                "process_name", "INSTANA_PROCESS_NAME", env_first=True
+            ),
+            debug=debug,
+            log_level=log_level,
+            log_level_explicit=explicit,
+            auto_profile=env_first(
+                "auto_profile", "INSTANA_AUTO_PROFILE", _coerce_bool, _parse_bool, False
+            ),
+            timeout_margin_ms=code_first(
+                "timeout_margin_ms",
+                "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS",
+                _non_negative_int,
+                _non_negative_int,
+                DEFAULT_TIMEOUT_MARGIN_MS,
+            ),
+            logger=self._from_option("logger", _logger, None),
+        )
+        for message in self.warnings:
+            if agent_key and agent_key in message:
+                # The key pasted into the wrong variable must not leak through its warning.
+                message = message.replace(agent_key, "***")
+            log.config_warning(message, config)
+        return config

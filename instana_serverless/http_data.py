@@ -1,0 +1,114 @@
+"""``data.http`` for HTTP entry spans, shared by every platform (DESIGN §4).
+
+Query parameters are rendered ``k=v&k=v`` (never Python list reprs) with secrets masked,
+and only the headers named in ``INSTANA_EXTRA_HTTP_HEADERS`` are captured.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple, Union
+
+from .config import Config
+from .secrets import MASK
+from .span import Span
+
+SERVER_TIMING = "Server-Timing"
+MAX_PARAMS_LENGTH = 1000
+
+QueryInput = Union[str, Mapping[str, Any], Iterable[Tuple[str, Any]], None]
+
+
+def render_params(query: QueryInput, config: Config) -> Optional[str]:
+    """``k=v&k=v`` with secret values masked; None when there are no parameters."""
+    if not query:
+        return None
+    if isinstance(query, str):
+        text = config.secrets.mask_query(query.lstrip("?"))
+        return text[:MAX_PARAMS_LENGTH] or None
+    pairs: List[str] = []
+    items = query.items() if isinstance(query, Mapping) else query
+    is_secret = config.secrets.is_secret
+    for name, value in items:
+        name = str(name)
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        for item in values:
+            shown = MASK if is_secret(name) else ("" if item is None else str(item))
+            pairs.append(f"{name}={shown}")
+    return "&".join(pairs)[:MAX_PARAMS_LENGTH] or None
+
+
+def captured_headers(
+    headers: Optional[Mapping[str, Any]], config: Config
+) -> Optional[Dict[str, str]]:
+    """The headers the user asked to capture, by their configured (lower-case) names."""
+    wanted = config.extra_http_headers
+    if not wanted or not headers:
+        return None
+    found: Dict[str, str] = {}
+    try:
+        for name, value in headers.items():
+            lowered = str(name).lower()
+            if lowered in wanted:
+                if isinstance(value, (list, tuple)):
+                    value = ",".join(str(v) for v in value)
+                found[lowered] = str(value)[:200]
+    except Exception:
+        return None
+    return found or None
+
+
+def http_entry_data(
+    config: Config,
+    *,
+    method: Optional[str],
+    url: Optional[str],
+    query: QueryInput = None,
+    headers: Optional[Mapping[str, Any]] = None,
+    host: Optional[str] = None,
+    path_tpl: Optional[str] = None,
+) -> Dict[str, Any]:
+    """``data.http`` of an incoming request; ``url`` is the path without the query."""
+    data: Dict[str, Any] = {}
+    if method:
+        data["method"] = method.upper()
+    if url:
+        data["url"] = url.split("?", 1)[0]
+    if host:
+        data["host"] = host
+    if path_tpl:
+        data["path_tpl"] = path_tpl
+    params = render_params(query, config)
+    if params:
+        data["params"] = params
+    header = captured_headers(headers, config)
+    if header:
+        data["header"] = header
+    return data
+
+
+def record_status(span: Span, status: Any) -> None:
+    """Put the response status in ``data.http``; a 5xx marks the span erroneous."""
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        return
+    http = span.data.setdefault("http", {})
+    http["status"] = code
+    if code >= 500:
+        span.mark_error(f"HTTP {code}")
+
+
+def server_timing_value(span: Span) -> str:
+    return f"intid;desc={span.trace_id}"
+
+
+def add_server_timing(headers: MutableMapping[str, Any], span: Span) -> None:
+    """Add ``intid`` to a response's headers, after any Server-Timing the app set itself."""
+    value = server_timing_value(span)
+    for name in list(headers.keys()):
+        if isinstance(name, str) and name.lower() == "server-timing":
+            existing = headers[name]
+            if isinstance(existing, str) and "intid;" not in existing:
+                headers[name] = f"{existing}, {value}" if existing else value
+            return
+    headers[SERVER_TIMING] = value

@@ -1,0 +1,54 @@
+"""One traced unit of work: activate an entry span, record what escapes, end it, flush.
+
+Every platform wrapper runs its handler inside this scope, so the order that DESIGN §3
+demands (span ended *before* the flush, flush *before* the result is returned) lives in
+one place.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Optional, Type
+
+from .client import Client
+from .span import Span
+from .tracer import activate, restore
+
+
+class Invocation:
+    """``with Invocation(client, span): ...`` ends and flushes ``span`` however the block ends."""
+
+    __slots__ = ("_token", "client", "flush", "span")
+
+    def __init__(self, client: Client, span: Span, *, flush: bool = True) -> None:
+        self.client = client
+        self.span = span
+        self.flush = flush
+        self._token: Any = None
+
+    def __enter__(self) -> Span:
+        self._token = activate(self.span)
+        return self.span
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        try:
+            self.end(exc)
+        finally:
+            restore(self._token)
+
+    def end(self, exc: Optional[BaseException] = None) -> None:
+        """End and flush once. Safe from another thread (a timeout guard) and idempotent, so
+        the guard and the normal return path may both call it."""
+        span = self.span
+        if span.finished:
+            return
+        if exc is not None:
+            span.record_exception(exc)
+        span.finish()
+        if self.flush and span.recording:
+            self.client.flush()

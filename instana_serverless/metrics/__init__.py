@@ -1,0 +1,1 @@
+"""Metrics plugins sent with each bundle (DESIGN §6)."""

@@ -1,0 +1,171 @@
+"""Turns buffered spans and metrics into bundles and hands them to the transport (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from . import log
+from .buffer import SpanBuffer
+from .span import Span
+
+if TYPE_CHECKING:
+    from .transport.http import HttpTransport
+
+MAX_BUNDLE_BYTES = 5 * 1024 * 1024
+BUNDLE_RESOURCE = "bundle"
+# Statuses after which the same bundle may succeed later; anything else 4xx never will.
+_RETRYABLE_STATUSES = frozenset((408, 425, 429))
+
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+Plugin = Dict[str, Any]
+PluginSource = Callable[[], Optional[Plugin]]
+
+
+def encode_bundles(
+    spans: List[Dict[str, Any]], plugins: List[Plugin], limit: int = MAX_BUNDLE_BYTES
+) -> List[Tuple[bytes, int]]:
+    """Bodies of at most ``limit`` bytes, each with the number of spans it carries.
+
+    Plugins go in the first body. A span too big on its own loses its ``data`` (marked as
+    trimmed) rather than being dropped: its timing and place in the trace still matter.
+    """
+    metrics = {"plugins": plugins}
+    body = _dumps({"spans": spans, "metrics": metrics}).encode()
+    if len(body) <= limit:
+        return [(body, len(spans))]
+    metrics_text = _dumps(metrics).encode()
+    if len(metrics_text) > limit // 2:
+        log.logger().warning("metrics plugins exceed half the bundle limit; sending them empty")
+        metrics_text = b'{"plugins":[]}'
+    empty_text = b'{"plugins":[]}'
+    bodies: List[Tuple[bytes, int]] = []
+    parts: List[bytes] = []
+    size = 0
+    for wire in spans:
+        text = _dumps(wire).encode()
+        overhead = len(b'{"spans":[],"metrics":}') + len(metrics_text if not bodies else empty_text)
+        if len(text) + overhead > limit:
+            wire = {**wire, "data": {"trimmed": True, "bytes": len(text)}}
+            text = _dumps(wire).encode()
+        if parts and size + len(text) + 1 + overhead > limit:
+            bodies.append(
+                (_assemble(parts, metrics_text if not bodies else empty_text), len(parts))
+            )
+            parts, size = [], 0
+        parts.append(text)
+        size += len(text) + 1
+    if parts or not bodies:
+        bodies.append((_assemble(parts, metrics_text if not bodies else empty_text), len(parts)))
+    return bodies
+
+
+def _assemble(parts: List[bytes], metrics_text: bytes) -> bytes:
+    return b'{"spans":[' + b",".join(parts) + b'],"metrics":' + metrics_text + b"}"
+
+
+class Reporter:
+    """Flushes a ``SpanBuffer`` through a lazily created transport.
+
+    Never raises: a down, slow or failing backend costs at most ``timeout_s`` per flush and
+    the spans wait in the buffer for the next one.
+    """
+
+    def __init__(
+        self,
+        buffer: SpanBuffer,
+        transport_factory: Callable[[], HttpTransport],
+        timeout_s: float,
+    ) -> None:
+        self.buffer = buffer
+        self.timeout_s = timeout_s
+        self.source: Dict[str, Any] = {"hl": True}
+        self.host_id = ""
+        self.plugin_sources: List[PluginSource] = []
+        self._once_plugins: List[Plugin] = []
+        self._transport_factory = transport_factory
+        self._transport: Optional[HttpTransport] = None
+        self._reported_drops = 0
+
+    def add_plugin_once(self, plugin: Plugin) -> None:
+        """Send ``plugin`` with the next bundle that is accepted (e.g. a cold-start snapshot)."""
+        self._once_plugins.append(plugin)
+
+    def _collect_plugins(self) -> List[Plugin]:
+        plugins = list(self._once_plugins)
+        for source in self.plugin_sources:
+            try:
+                plugin = source()
+            except Exception as exc:  # a metrics bug must not cost the spans
+                log.logger().debug("metrics plugin %r failed: %s", source, exc)
+                continue
+            if plugin is not None:
+                plugins.append(plugin)
+        return plugins
+
+    def flush(self) -> bool:
+        """Send everything buffered; True when the backend took it all."""
+        spans = self.buffer.drain()
+        try:
+            return self._send(spans)
+        except Exception as exc:  # last line of defence: keep the spans, say why in debug
+            self.buffer.requeue(spans)
+            log.logger().debug("flush failed unexpectedly: %r", exc)
+            return False
+
+    def _send(self, spans: List[Span]) -> bool:
+        deadline = monotonic() + self.timeout_s
+        plugins = self._collect_plugins()
+        if not spans and not plugins:
+            return True
+        source = self.source
+        wires = [span.to_wire(source) for span in spans]
+        bodies = encode_bundles(wires, plugins)
+        headers = {"X-Instana-Host": self.host_id}
+        if self._transport is None:
+            self._transport = self._transport_factory()
+        sent = 0
+        for body, count in bodies:
+            if not self._post(body, headers, deadline):
+                self.buffer.requeue(spans[sent:])
+                self._log_drops()
+                return False
+            sent += count
+        del self._once_plugins[: len(self._once_plugins)]
+        self._log_drops()
+        return True
+
+    def _post(self, body: bytes, headers: Dict[str, str], deadline: float) -> bool:
+        from .transport.http import TransportError
+
+        assert self._transport is not None
+        try:
+            status = self._transport.post(BUNDLE_RESOURCE, body, headers, deadline)
+        except TransportError as exc:
+            log.logger().debug("bundle not delivered, kept for the next flush: %s", exc)
+            return False
+        if status < 300:
+            return True
+        if status >= 500 or status in _RETRYABLE_STATUSES:
+            log.logger().debug("backend answered %d, bundle kept for the next flush", status)
+            return False
+        # Another 4xx will be refused again however often it is sent: report and move on.
+        log.logger().error(
+            "the Instana endpoint refused a bundle with HTTP %d (check INSTANA_AGENT_KEY and "
+            "INSTANA_ENDPOINT_URL); its spans are discarded",
+            status,
+        )
+        return True
+
+    def _log_drops(self) -> None:
+        dropped = self.buffer.dropped
+        if dropped != self._reported_drops:
+            log.logger().debug("span buffer full: %d oldest spans dropped so far", dropped)
+            self._reported_drops = dropped
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None

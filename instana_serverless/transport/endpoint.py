@@ -1,0 +1,68 @@
+"""Endpoint URL parsing and the loopback rule, without importing ``urllib`` or ``http.client``.
+
+Validation runs when the wrapper is configured, on the cold-start path, so it must be cheap;
+the HTTP machinery is only imported at the first flush.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+
+class EndpointError(ValueError):
+    """The endpoint URL cannot be used; the message says why and names the variable."""
+
+
+class Endpoint(NamedTuple):
+    scheme: str  # "http" or "https"
+    host: str  # without IPv6 brackets
+    port: int
+    base_path: str  # "" or "/some/base", never with a trailing slash
+
+    def path_for(self, resource: str) -> str:
+        return f"{self.base_path}/{resource}"
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    host = host.lower()
+    if host in ("localhost", "::1", "0:0:0:0:0:0:0:1") or host.endswith(".localhost"):
+        return True
+    parts = host.split(".")
+    return (
+        len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+    )
+
+
+def parse_endpoint(url: str, variable: str = "INSTANA_ENDPOINT_URL") -> Endpoint:
+    """Parse ``url``; plain ``http`` is refused unless the host is loopback (DESIGN §3)."""
+    scheme, sep, rest = url.strip().partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        raise EndpointError(f"{variable} must be an https:// URL, got {url!r}")
+    authority, slash, path = rest.partition("/")
+    authority = authority.rpartition("@")[2]  # credentials in the URL are not ours to send
+    port: Optional[int] = None
+    if authority.startswith("["):
+        host, _, after = authority[1:].partition("]")
+        port_text = after[1:] if after.startswith(":") else ""
+    else:
+        host, _, port_text = authority.partition(":")
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise EndpointError(f"{variable} has an invalid port: {url!r}")
+        port = int(port_text)
+    if not host:
+        raise EndpointError(f"{variable} has no host: {url!r}")
+    if scheme == "http" and not is_loopback(host):
+        raise EndpointError(
+            f"{variable} uses plain http:// to {host!r}; the agent key must not cross the network "
+            "unencrypted, so use https:// (plain http is accepted only for loopback hosts such "
+            "as the local acceptor)"
+        )
+    base_path = ("/" + path.split("?", 1)[0].split("#", 1)[0]).rstrip("/") if slash else ""
+    return Endpoint(scheme, host, port or (443 if scheme == "https" else 80), base_path)

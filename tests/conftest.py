@@ -1,0 +1,51 @@
+"""Shared fixtures: a real local acceptor over loopback HTTP and a client configured for it."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Iterator
+
+import pytest
+from instana_serverless.acceptor.server import Acceptor
+
+import instana_serverless as instana
+from instana_serverless.client import Client
+
+AGENT_KEY = "test-agent-key-7f3a9c"
+
+
+@pytest.fixture
+def acceptor() -> Iterator[Acceptor]:
+    with Acceptor(key=AGENT_KEY) as server:
+        yield server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def client(acceptor: Acceptor) -> Iterator[Client]:
+    yield instana.configure(
+        instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY, timeout_ms=300), environ={}
+    )
+    instana.configure(environ={})
+
+
+@pytest.fixture
+def all_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record our logger emits, at every level."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect(level=logging.DEBUG)
+    ours = logging.getLogger("instana_serverless")
+    ours.addHandler(handler)
+    yield records
+    ours.removeHandler(handler)

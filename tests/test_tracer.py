@@ -1,0 +1,162 @@
+"""Spans, the active-span context, custom spans and the wire form."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+import instana_serverless as instana
+from instana_serverless.propagation import extract
+from instana_serverless.span import ENTRY, EXIT, INTERMEDIATE, Span
+from instana_serverless.tracer import activate, current_span, restore, start_child, start_entry
+
+
+def finished_collector() -> tuple[List[Span], Any]:
+    done: List[Span] = []
+    return done, done.append
+
+
+def test_ids_are_16_lower_hex_and_unique() -> None:
+    spans = [start_entry("x", on_finish=None) for _ in range(200)]
+    ids = {s.span_id for s in spans} | {s.trace_id for s in spans}
+    assert len(ids) == 400
+    assert all(len(i) == 16 and i == i.lower() and int(i, 16) > 0 for i in ids)
+
+
+def test_entry_continues_incoming_trace_and_children_link() -> None:
+    done, hook = finished_collector()
+    entry = start_entry(
+        "e", extract({"X-INSTANA-T": "a" * 16, "X-INSTANA-S": "b" * 16}), on_finish=hook
+    )
+    token = activate(entry)
+    child = start_child("urllib3")
+    assert child is not None
+    child.finish()
+    restore(token)
+    entry.finish()
+    assert entry.trace_id == "a" * 16 and entry.parent_id == "b" * 16
+    assert child.trace_id == entry.trace_id and child.parent_id == entry.span_id
+    assert child.kind == EXIT and entry.kind == ENTRY
+    assert done == [child, entry]
+
+
+def test_no_exit_span_outside_a_trace() -> None:
+    assert current_span() is None
+    assert start_child("urllib3") is None
+
+
+def test_suppressed_trace_records_nothing() -> None:
+    done, hook = finished_collector()
+    entry = start_entry("e", extract({"X-INSTANA-L": "0"}), on_finish=hook)
+    child = start_child("urllib3", parent=entry)
+    assert child is not None and not child.recording
+    child.finish()
+    entry.finish()
+    assert done == []
+
+
+def test_wire_form_has_no_null_keys_and_entry_extras() -> None:
+    incoming = extract(
+        {
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "tracestate": "in=1234567890abcdef;fedcba0987654321",
+            "X-INSTANA-SYNTHETIC": "1",
+        }
+    )
+    entry = start_entry("e", incoming, on_finish=None, data={"x": {"y": 1}})
+    entry.finish()
+    wire = entry.to_wire({"hl": True, "cp": "aws", "e": "arn"})
+    assert None not in wire.values()
+    assert wire["lt"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert wire["t"] == "a3ce929d0e0e4736"
+    assert wire["p"] == "00f067aa0ba902b7"
+    assert wire["tp"] is True and wire["sy"] is True
+    assert wire["ia"] == {"t": "1234567890abcdef", "p": "fedcba0987654321"}
+    assert wire["k"] == 1 and isinstance(wire["ts"], int) and wire["d"] >= 0
+    assert wire["f"] == {"hl": True, "cp": "aws", "e": "arn"}
+    json.dumps(wire)  # serialisable as is
+
+
+def test_root_entry_has_no_parent_key() -> None:
+    entry = start_entry("e", None, on_finish=None)
+    entry.finish()
+    assert "p" not in entry.to_wire({})
+
+
+def test_error_recording_goes_to_error_path() -> None:
+    entry = start_entry("e", None, on_finish=None, error_path=("lambda",))
+    entry.record_exception(ValueError("boom"))
+    assert entry.error_count == 1
+    assert entry.data == {"lambda": {"error": "ValueError: boom"}}
+
+
+def test_finish_is_idempotent() -> None:
+    done, hook = finished_collector()
+    entry = start_entry("e", None, on_finish=hook)
+    entry.finish()
+    entry.finish()
+    assert done == [entry]
+
+
+def test_threads_see_their_own_active_span() -> None:
+    seen: Dict[str, Optional[Span]] = {}
+    barrier = threading.Barrier(2)
+
+    def work(name: str) -> None:
+        span = start_entry(name, None, on_finish=None)
+        token = activate(span)
+        barrier.wait()  # both threads have activated before either reads
+        seen[name] = current_span()
+        restore(token)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["a"] is not None and seen["a"].name == "a"
+    assert seen["b"] is not None and seen["b"].name == "b"
+    assert current_span() is None
+
+
+def test_asyncio_tasks_see_their_own_active_span() -> None:
+    async def task(name: str) -> Optional[str]:
+        span = start_entry(name, None, on_finish=None)
+        activate(span)
+        await asyncio.sleep(0.01)
+        active = current_span()
+        return active.name if active else None
+
+    async def main() -> List[Optional[str]]:
+        return list(await asyncio.gather(task("one"), task("two"), task("three")))
+
+    assert asyncio.run(main()) == ["one", "two", "three"]
+
+
+def test_custom_span_inside_entry_is_intermediate(client: Any, acceptor: Any) -> None:
+    with instana.entry_span("job") as entry:
+        with instana.span("step", tags={"rows": 3}) as step:
+            assert current_span() is step
+        assert current_span() is entry
+    spans = acceptor.wait_for_spans(2)
+    by_name = {s["n"]: s for s in spans}
+    assert by_name["sdk"]["k"] == INTERMEDIATE
+    assert by_name["sdk"]["p"] == by_name["job"]["s"]
+    assert by_name["sdk"]["data"]["sdk"] == {
+        "name": "step",
+        "type": "intermediate",
+        "custom": {"tags": {"rows": 3}},
+    }
+
+
+def test_custom_span_records_and_reraises(client: Any, acceptor: Any) -> None:
+    with pytest.raises(KeyError), instana.span("alone"):
+        raise KeyError("k")
+    instana.flush()
+    (sdk,) = acceptor.wait_for_spans(1)
+    assert sdk["k"] == ENTRY and sdk["ec"] == 1
+    assert "KeyError" in sdk["data"]["sdk"]["custom"]["tags"]["error"]

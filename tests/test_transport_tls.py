@@ -1,0 +1,167 @@
+"""https through a CONNECT proxy, and the CA check, with a real TLS server on loopback."""
+
+from __future__ import annotations
+
+import http.server
+import select
+import socket
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+import pytest
+
+import instana_serverless as instana
+
+from .conftest import AGENT_KEY
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class TlsBackend:
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.paths: List[str] = []
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                backend.paths.append(self.path)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ConnectProxy:
+    """A minimal CONNECT proxy that records the tunnels it opened."""
+
+    def __init__(self) -> None:
+        self.tunnels: List[str] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        target = head.split(b" ")[1].decode()
+        self.tunnels.append(target)
+        host, _, port = target.rpartition(":")
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        sockets = [client, upstream]
+        try:
+            while True:
+                readable, _, _ = select.select(sockets, [], [], 5)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is client else client).sendall(data)
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def backend(certificate: Tuple[Path, Path]) -> Iterator[TlsBackend]:
+    server = TlsBackend(*certificate)
+    yield server
+    server.close()
+    instana.configure(environ={})
+
+
+def test_https_through_connect_proxy_without_ca_check(backend: TlsBackend) -> None:
+    proxy = ConnectProxy()
+    try:
+        instana.configure(
+            environ={
+                "INSTANA_ENDPOINT_URL": f"https://localhost:{backend.port}/base",
+                "INSTANA_AGENT_KEY": AGENT_KEY,
+                "INSTANA_ENDPOINT_PROXY": f"http://127.0.0.1:{proxy.port}",
+                "INSTANA_DISABLE_CA_CHECK": "true",
+            }
+        )
+        with instana.entry_span("job"):
+            pass
+        assert backend.paths == ["/base/bundle"]
+        assert proxy.tunnels == [f"localhost:{backend.port}"]
+    finally:
+        proxy.close()
+
+
+def test_self_signed_certificate_refused_with_ca_check(backend: TlsBackend) -> None:
+    client = instana.configure(
+        environ={
+            "INSTANA_ENDPOINT_URL": f"https://localhost:{backend.port}",
+            "INSTANA_AGENT_KEY": AGENT_KEY,
+        }
+    )
+    with instana.entry_span("job", flush=False):
+        pass
+    assert client.flush() is False
+    assert backend.paths == []
+    assert len(client.buffer) == 1  # kept for a later flush
