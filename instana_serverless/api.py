@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Dict, Mapping, Optional, Type
 
 from .client import get_client
 from .invocation import Invocation
 from .propagation import extract
 from .span import INTERMEDIATE, Span
 from .tracer import current_span, start_child
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Type
 
 _SDK_ERROR_PATH = ("sdk", "custom", "tags")
 

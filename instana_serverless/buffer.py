@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from _thread import allocate_lock
 from collections import deque
-from threading import Lock
-from typing import Deque, List, Sequence
 
 from .span import Span
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Deque, List, Sequence
 
 DEFAULT_CAPACITY = 1000
 
@@ -20,7 +23,7 @@ class SpanBuffer:
         self.capacity = capacity
         self.dropped = 0
         self._spans: Deque[Span] = deque()
-        self._lock = Lock()
+        self._lock = allocate_lock()
 
     def __len__(self) -> int:
         return len(self._spans)

@@ -5,8 +5,7 @@ Platforms plug into it (who is running, extra plugins); it knows no platform its
 
 from __future__ import annotations
 
-from threading import Lock
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from _thread import allocate_lock
 
 from . import log
 from .buffer import SpanBuffer
@@ -18,7 +17,10 @@ from .span import Span
 from .tracer import activate, restore, start_entry
 from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple
+
     from .transport.http import HttpTransport
 
 
@@ -116,7 +118,7 @@ class Client:
             restore(token)
 
 
-_lock = Lock()
+_lock = allocate_lock()
 _client: Optional[Client] = None
 
 

@@ -48,10 +48,14 @@ lets the ``Options`` value apply).
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from collections import abc
 
 from . import log
 from .secrets import DEFAULT_SECRETS, SecretsMatcher
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 # Numeric levels of the ``logging`` module, which is not imported on the cold-start path.
 DEBUG = 10
@@ -72,7 +76,8 @@ _LEVELS = {"debug": DEBUG, "info": INFO, "warn": WARNING, "warning": WARNING, "e
 
 _MAX_SHOWN = 120
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    _T = TypeVar("_T")
 
 
 class Options:
@@ -401,7 +406,7 @@ def _parse_tags(text: str) -> dict[str, Optional[str]]:
 def _coerce_tags(value: object) -> dict[str, Optional[str]]:
     if isinstance(value, str):
         return _parse_tags(value)
-    if not isinstance(value, Mapping):
+    if not isinstance(value, abc.Mapping):
         raise _Invalid("expected a mapping of names to strings or None")
     tags: dict[str, Optional[str]] = {}
     for key, item in value.items():

@@ -6,16 +6,21 @@ and only the headers named in ``INSTANA_EXTRA_HTTP_HEADERS`` are captured.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple, Union
+from collections import abc
 
 from .config import Config
 from .secrets import MASK
 from .span import Span
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Tuple, Union
+
 SERVER_TIMING = "Server-Timing"
 MAX_PARAMS_LENGTH = 1000
 
-QueryInput = Union[str, Mapping[str, Any], Iterable[Tuple[str, Any]], None]
+if TYPE_CHECKING:
+    QueryInput = Union[str, Mapping[str, Any], Iterable[Tuple[str, Any]], None]
 
 
 def render_params(query: QueryInput, config: Config) -> Optional[str]:
@@ -26,7 +31,7 @@ def render_params(query: QueryInput, config: Config) -> Optional[str]:
         text = config.secrets.mask_query(query.lstrip("?"))
         return text[:MAX_PARAMS_LENGTH] or None
     pairs: List[str] = []
-    items = query.items() if isinstance(query, Mapping) else query
+    items = query.items() if isinstance(query, abc.Mapping) else query
     is_secret = config.secrets.is_secret
     for name, value in items:
         name = str(name)

@@ -8,11 +8,14 @@ one place.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Optional, Type
 
 from .client import Client
 from .span import Span
 from .tracer import activate, restore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Type
 
 
 class Invocation:

@@ -7,10 +7,12 @@ or to Python's last-resort stderr handler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+import sys
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from typing import Any, Optional
 
     from .config import Config
 
@@ -28,6 +30,10 @@ _injected: Optional[Any] = None
 _level: int = ERROR
 _explicit: bool = False
 _debug: bool = False
+# Our logger's level is set when ``logging`` is first needed rather than in ``apply``:
+# importing ``logging`` only to set a level nobody reads costs milliseconds of cold start.
+_level_pending: bool = False
+_level_set: Optional[int] = None
 
 
 def logger() -> logging.Logger:
@@ -36,7 +42,19 @@ def logger() -> logging.Logger:
         return _injected  # type: ignore[no-any-return]
     import logging  # lazy: see module docstring
 
-    return logging.getLogger(LOGGER_NAME)
+    own = logging.getLogger(LOGGER_NAME)
+    if _level_pending:
+        _install_level(own)
+    return own
+
+
+def _install_level(own: logging.Logger) -> None:
+    """Give our logger the configured level, unless the application set one itself."""
+    global _level_pending, _level_set
+    _level_pending = False
+    if _explicit or own.level in (0, _level_set):
+        own.setLevel(_level)
+        _level_set = _level
 
 
 def apply(config: Config) -> None:
@@ -46,24 +64,29 @@ def apply(config: Config) -> None:
     ``INSTANA_DEBUG``). An injected logger belongs to the user: its level is only changed when
     the user asked for a level explicitly through the Instana settings.
     """
-    global _injected, _level, _explicit, _debug
-    import logging  # lazy: see module docstring
-
-    own = logging.getLogger(LOGGER_NAME)
-    own.setLevel(config.log_level)
+    global _injected, _level, _explicit, _debug, _level_pending
     injected = config.logger
-    if injected is not None and config.log_level_explicit:
-        injected.setLevel(config.log_level)
     _injected = injected
     _level = config.log_level
     _explicit = config.log_level_explicit
+    _level_pending = True
+    if injected is None and not _explicit and "logging" not in sys.modules:
+        _debug = False  # nobody can have configured our logger yet; settle it on first use
+        return
+    import logging  # lazy: see module docstring
+
+    own = logging.getLogger(LOGGER_NAME)
+    _install_level(own)
+    if injected is not None and _explicit:
+        injected.setLevel(_level)
     target = injected if injected is not None else own
     _debug = bool(target.isEnabledFor(DEBUG))
 
 
 def reset() -> None:
     """Forget what ``apply`` installed (for tests and re-initialisation); levels are not reset."""
-    global _injected, _level, _explicit, _debug
+    global _injected, _level, _explicit, _debug, _level_pending
+    _level_pending = False
     _injected = None
     _level = ERROR
     _explicit = False

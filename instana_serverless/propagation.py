@@ -6,9 +6,11 @@ request starts a new trace, because a tracer must not break a request it observe
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
-
 from .ids import is_hex, new_id, normalize_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 INSTANA_T = "x-instana-t"
 INSTANA_S = "x-instana-s"

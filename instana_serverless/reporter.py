@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import log
 from .buffer import SpanBuffer
 from .span import Span
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
     from .transport.http import HttpTransport
 
 MAX_BUNDLE_BYTES = 5 * 1024 * 1024
@@ -18,10 +19,21 @@ BUNDLE_RESOURCE = "bundle"
 # Statuses after which the same bundle may succeed later; anything else 4xx never will.
 _RETRYABLE_STATUSES = frozenset((408, 425, 429))
 
-_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+if TYPE_CHECKING:
+    Plugin = Dict[str, Any]
+    PluginSource = Callable[[], Optional[Plugin]]
 
-Plugin = Dict[str, Any]
-PluginSource = Callable[[], Optional[Plugin]]
+_encoder: Optional[Callable[[Any], str]] = None
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON; ``json`` is imported at the first flush, not at package import."""
+    global _encoder
+    if _encoder is None:
+        import json
+
+        _encoder = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    return _encoder(value)
 
 
 def encode_bundles(

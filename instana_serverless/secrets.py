@@ -8,7 +8,10 @@ once in the constructor. ``re`` is only imported when a ``regex`` matcher is bui
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping, Sequence
+
 
 MASK = "<redacted>"
 

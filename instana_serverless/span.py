@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from time import perf_counter, time
-from typing import Any, Callable, Dict, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
 
 ENTRY = 1
 EXIT = 2
@@ -59,7 +63,8 @@ class Trace:
         self.correlation_id = correlation_id
 
 
-FinishHook = Callable[["Span"], None]
+if TYPE_CHECKING:
+    FinishHook = Callable[["Span"], None]
 
 
 class Span:

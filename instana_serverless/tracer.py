@@ -8,11 +8,16 @@ traces.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from typing import Any, Dict, Optional, Tuple
 
 from .ids import new_id
 from .propagation import IncomingContext, outgoing_headers
-from .span import ENTRY, EXIT, INTERMEDIATE, FinishHook, Span, Trace
+from .span import ENTRY, EXIT, INTERMEDIATE, Span, Trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
+
+    from .span import FinishHook
 
 _active: ContextVar[Optional[Span]] = ContextVar("instana_serverless_active_span", default=None)
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from typing import Any, Dict, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
+
 
 PLUGIN_NAME = "com.instana.plugin.python"
 

@@ -6,18 +6,28 @@ the HTTP machinery is only imported at the first flush.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
+
+    class _Fields(NamedTuple):
+        scheme: str  # "http" or "https"
+        host: str  # without IPv6 brackets
+        port: int
+        base_path: str  # "" or "/some/base", never with a trailing slash
+else:
+    # typing.NamedTuple would import ``typing`` on the cold-start path.
+    _Fields = namedtuple("_Fields", "scheme host port base_path")
 
 
 class EndpointError(ValueError):
     """The endpoint URL cannot be used; the message says why and names the variable."""
 
 
-class Endpoint(NamedTuple):
-    scheme: str  # "http" or "https"
-    host: str  # without IPv6 brackets
-    port: int
-    base_path: str  # "" or "/some/base", never with a trailing slash
+class Endpoint(_Fields):
+    __slots__ = ()
 
     def path_for(self, resource: str) -> str:
         return f"{self.base_path}/{resource}"
