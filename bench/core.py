@@ -51,6 +51,8 @@ def main() -> None:
         import_ms = fresh_process_ms(IMPORT_AND_WRAP, runs, env)
         cold_traced = fresh_process_ms(COLD_TRACED, runs, env)
         cold_bare = fresh_process_ms(COLD_BARE, runs, env)
+        import_ms_compiled = fresh_process_ms(IMPORT_AND_WRAP, runs, env, bytecode=False)
+        cold_traced_compiled = fresh_process_ms(COLD_TRACED, runs, env, bytecode=False)
 
         import instana_serverless as instana
 
@@ -101,6 +103,11 @@ def main() -> None:
                 ("cold start traced, incl. first flush", f"{cold_traced:.2f} ms"),
                 ("cold start bare handler", f"{cold_bare:.3f} ms"),
                 ("cold start overhead", f"{cold_traced - cold_bare:.2f} ms"),
+                ("import + configure, no bytecode cache", f"{import_ms_compiled:.2f} ms"),
+                (
+                    "cold start overhead, no bytecode cache",
+                    f"{cold_traced_compiled - cold_bare:.2f} ms",
+                ),
                 ("raw keep-alive POST (floor)", f"{floor:.1f} us"),
                 ("warm traced invocation incl. flush", f"{with_flush:.1f} us"),
                 ("  ratio to floor", f"{with_flush / floor:.2f}x"),

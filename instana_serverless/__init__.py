@@ -2,11 +2,19 @@
 
 Public API (see README):
 
+- ``lambda_handler``: decorator for AWS Lambda handlers (sync or ``async def``).
+- ``azure_function`` / ``instrument_function_app``: Azure Functions, v2 programming model.
+- ``cloud_run``: Google Cloud Run / Cloud Functions (functions-framework).
+- ``WSGIMiddleware`` / ``ASGIMiddleware``: Flask/FastAPI-style apps on Cloud Run or Fargate.
+- ``instrument()``: exit spans for ``requests`` and boto3 in any other program.
 - ``span(name, tags=...)``: a custom span, as a context manager.
 - ``entry_span(name, headers=...)``: a generic entry span that flushes when it ends.
 - ``flush()``: send buffered spans and metrics now.
-- ``configure(Options(...))`` and ``Options``: configuration in code (DESIGN §2).
+- ``configure(Options(...))`` and ``Options``: configuration in code.
 - ``current_span()``: the active span, if any.
+
+Platform decorators are imported on first use, so a Lambda function never loads the Azure
+or Cloud Run code and the package import stays within a few milliseconds.
 """
 
 from __future__ import annotations
@@ -19,6 +27,35 @@ from .tracer import current_span
 
 __version__ = "0.1.0"
 
+# name -> module that defines it, imported when the name is first looked up
+_LAZY = {
+    "lambda_handler": "instana_serverless.aws_lambda",
+    "instrument": "instana_serverless.instrumentation",
+}
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .aws_lambda import lambda_handler
+    from .instrumentation import instrument
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'instana_serverless' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
     "Options",
     "Span",
@@ -27,5 +64,7 @@ __all__ = [
     "current_span",
     "entry_span",
     "flush",
+    "instrument",
+    "lambda_handler",
     "span",
 ]

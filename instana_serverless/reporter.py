@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from _thread import allocate_lock
 from time import monotonic
 
 from . import log
@@ -100,6 +101,9 @@ class Reporter:
         self._transport_factory = transport_factory
         self._transport: Optional[HttpTransport] = None
         self._reported_drops = 0
+        # One kept-alive connection serves every flush, so flushes from concurrent threads
+        # (Azure and Cloud Run run handlers on thread pools) must take turns.
+        self._lock = allocate_lock()
 
     def add_plugin_once(self, plugin: Plugin) -> None:
         """Send ``plugin`` with the next bundle that is accepted (e.g. a cold-start snapshot)."""
@@ -118,14 +122,23 @@ class Reporter:
         return plugins
 
     def flush(self) -> bool:
-        """Send everything buffered; True when the backend took it all."""
-        spans = self.buffer.drain()
-        try:
-            return self._send(spans)
-        except Exception as exc:  # last line of defence: keep the spans, say why in debug
-            self.buffer.requeue(spans)
-            log.logger().debug("flush failed unexpectedly: %r", exc)
+        """Send everything buffered; True when the backend took it all.
+
+        A flush waiting for another one waits at most the timeout: its spans then stay
+        buffered for the next flush, so a caller never waits longer than the bound.
+        """
+        if not self._lock.acquire(True, self.timeout_s):
             return False
+        try:
+            spans = self.buffer.drain()
+            try:
+                return self._send(spans)
+            except Exception as exc:  # last line of defence: keep the spans, say why in debug
+                self.buffer.requeue(spans)
+                log.logger().debug("flush failed unexpectedly: %r", exc)
+                return False
+        finally:
+            self._lock.release()
 
     def _send(self, spans: List[Span]) -> bool:
         deadline = monotonic() + self.timeout_s

@@ -375,3 +375,25 @@ def test_spans_objects_are_not_shared_between_flushes(client: Client, acceptor: 
         pass
     assert [b["spans"][0]["n"] for b in acceptor.bundles] == ["one", "two"]
     assert entry.finished
+
+
+def test_concurrent_flushes_take_turns_and_lose_nothing(client: Client, acceptor: Acceptor) -> None:
+    errors: List[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for _ in range(5):
+                with instana.entry_span(f"w{n}"):
+                    pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    instana.flush()
+    assert not errors
+    assert len(acceptor.wait_for_spans(30)) == 30
+    assert all(r["status"] < 300 for r in acceptor.requests)
