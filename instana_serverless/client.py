@@ -37,6 +37,7 @@ class Client:
         # With nothing to report to, spans would only fill memory: trace nothing at all.
         self.tracing = self.reporting and not config.tracing_disabled
         self.w3c_correlation = not config.disable_w3c_trace_correlation
+        self._prewarm_started = False
 
     @staticmethod
     def _check_endpoint_url(config: Config) -> Optional[Endpoint]:
@@ -70,6 +71,20 @@ class Client:
             proxy=self.config.endpoint_proxy,
             verify_tls=not self.config.disable_ca_check,
         )
+
+    def prewarm(self) -> None:
+        """Open the backend connection in the background, once per client.
+
+        Platform wrappers call this when they wrap a handler, i.e. during the function's
+        init phase: importing ``ssl``, loading CA certificates and the TLS handshake then
+        overlap the user's own init instead of delaying the first invocation's flush.
+        """
+        if not self.reporting or self._prewarm_started:
+            return
+        self._prewarm_started = True
+        import _thread
+
+        _thread.start_new_thread(self.reporter.prewarm, ())
 
     # -- platform hooks -------------------------------------------------------------------
 

@@ -121,6 +121,22 @@ class Reporter:
                 plugins.append(plugin)
         return plugins
 
+    def prewarm(self) -> None:
+        """Build the transport and open its connection now, for a first flush that costs only
+        the POST. Meant for a background thread at init; gives way to a flush in progress."""
+        if not self._lock.acquire(False):
+            return
+        try:
+            if self._transport is None:
+                self._transport = self._transport_factory()
+            self._transport.connect(monotonic() + self.timeout_s)
+        except Exception as exc:  # the next flush connects again; nothing is lost
+            log.logger().debug("could not open the connection ahead of the first flush: %s", exc)
+            if self._transport is not None:
+                self._transport.close()
+        finally:
+            self._lock.release()
+
     def flush(self) -> bool:
         """Send everything buffered; True when the backend took it all.
 

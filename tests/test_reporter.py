@@ -397,3 +397,40 @@ def test_concurrent_flushes_take_turns_and_lose_nothing(client: Client, acceptor
     assert not errors
     assert len(acceptor.wait_for_spans(30)) == 30
     assert all(r["status"] < 300 for r in acceptor.requests)
+
+
+def test_prewarm_opens_the_connection_before_the_first_flush(acceptor: Acceptor) -> None:
+    server = OneRequestPerConnectionServer()
+    client = instana.configure(
+        instana.Options(endpoint_url=f"http://127.0.0.1:{server.port}", agent_key=AGENT_KEY),
+        environ={},
+    )
+    try:
+        client.prewarm()
+        client.prewarm()  # once per client
+        deadline = time.monotonic() + 2
+        while server.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert server.connections == 1 and server.requests == 0
+        run_entries(1)
+        assert client.flush() is True
+        assert (server.connections, server.requests) == (1, 1)
+    finally:
+        server.close()
+        instana.configure(environ={})
+
+
+def test_prewarm_against_a_down_backend_loses_nothing() -> None:
+    client = instana.configure(
+        instana.Options(
+            endpoint_url=f"http://127.0.0.1:{free_port()}", agent_key=AGENT_KEY, timeout_ms=200
+        ),
+        environ={},
+    )
+    try:
+        client.reporter.prewarm()  # synchronously: must swallow the refusal
+        run_entries(2)
+        assert client.flush() is False
+        assert len(client.buffer) == 2
+    finally:
+        instana.configure(environ={})

@@ -1,0 +1,245 @@
+"""A Lambda Runtime API on loopback, for running the real ``awslambdaric`` client in tests.
+
+Serves ``/2018-06-01/runtime/invocation/next`` (long poll), ``.../{id}/response``,
+``.../{id}/error`` and ``/2018-06-01/runtime/init/error`` with the headers Lambda sends
+(request id, deadline, invoked ARN, trace id, client context). Every call is logged in order,
+with what an optional ``observe`` callback returned at that moment, so a test can tell what the
+backend had received before the runtime asked for its next invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "/2018-06-01/runtime"
+ARN = "arn:aws:lambda:eu-central-1:123456789012:function:orders"
+
+
+class Invocation:
+    def __init__(
+        self,
+        event: Any,
+        *,
+        timeout_ms: int = 30_000,
+        arn: str = ARN,
+        client_context: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+    ) -> None:
+        self.event = event
+        self.timeout_ms = timeout_ms
+        self.arn = arn
+        self.client_context = client_context
+        self.request_id = request_id or str(uuid.uuid4())
+        self.deadline_ms = 0
+        self.done = threading.Event()
+        self.outcome: Optional[str] = None  # "response" or "error"
+        self.body: Any = None
+        self.error_type: Optional[str] = None
+
+
+class RuntimeAPI:
+    """``with RuntimeAPI() as api: api.invoke(event)`` while a runtime client polls it."""
+
+    def __init__(self, observe: Optional[Callable[[], Any]] = None) -> None:
+        self.observe = observe
+        self.log: List[Dict[str, Any]] = []
+        self.init_errors: List[Dict[str, Any]] = []
+        self._pending: queue.Queue[Optional[Invocation]] = queue.Queue()
+        self._by_id: Dict[str, Invocation] = {}
+        self._lock = threading.Lock()
+        self.init_error_seen = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> RuntimeAPI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pending.put(None)
+        self._server.shutdown()
+        self._server.server_close()
+
+    def submit(self, invocation: Invocation) -> Invocation:
+        with self._lock:
+            self._by_id[invocation.request_id] = invocation
+        self._pending.put(invocation)
+        return invocation
+
+    def invoke(self, event: Any, timeout_s: float = 20.0, **kwargs: Any) -> Invocation:
+        """Queue one invocation and wait until the runtime answered it."""
+        invocation = self.submit(Invocation(event, **kwargs))
+        if not invocation.done.wait(timeout_s):
+            raise TimeoutError(f"no answer to invocation {invocation.request_id}")
+        return invocation
+
+    def _record(self, kind: str, request_id: Optional[str], **extra: Any) -> None:
+        entry = {"kind": kind, "request_id": request_id, "at": time.monotonic(), **extra}
+        if self.observe is not None:
+            entry["observed"] = self.observe()
+        with self._lock:
+            self.log.append(entry)
+
+    def _handler_class(self) -> type:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _reply(
+                self, status: int, body: bytes = b"", headers: Optional[Mapping[str, str]] = None
+            ) -> None:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def do_GET(self) -> None:
+                if self.path != f"{PREFIX}/invocation/next":
+                    self._reply(404)
+                    return
+                api._record("next", None)
+                invocation = api._pending.get()
+                if invocation is None:  # shutting down: leave the client waiting
+                    api._pending.put(None)
+                    return
+                invocation.deadline_ms = int(time.time() * 1000) + invocation.timeout_ms
+                headers = {
+                    "Content-Type": "application/json",
+                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": invocation.arn,
+                    "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+                }
+                if invocation.client_context is not None:
+                    headers["Lambda-Runtime-Client-Context"] = json.dumps(invocation.client_context)
+                self._reply(200, json.dumps(invocation.event).encode(), headers)
+
+            def do_POST(self) -> None:
+                body = self._body()
+                if self.path == f"{PREFIX}/init/error":
+                    error = json.loads(body or b"{}")
+                    error["type_header"] = self.headers.get("Lambda-Runtime-Function-Error-Type")
+                    api.init_errors.append(error)
+                    api._record("init_error", None)
+                    self._reply(202)
+                    api.init_error_seen.set()
+                    return
+                parts = self.path[len(PREFIX) :].strip("/").split("/")
+                if len(parts) != 3 or parts[0] != "invocation":
+                    self._reply(404)
+                    return
+                request_id, outcome = parts[1], parts[2]
+                with api._lock:
+                    invocation = api._by_id.get(request_id)
+                if invocation is None or outcome not in ("response", "error"):
+                    self._reply(400)
+                    return
+                invocation.outcome = outcome
+                invocation.body = json.loads(body) if body else None
+                invocation.error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+                api._record(outcome, request_id)
+                self._reply(202)
+                invocation.done.set()
+
+        return Handler
+
+
+def start_runtime(
+    api: RuntimeAPI,
+    handler: str,
+    *,
+    code_dir: Path,
+    env: Mapping[str, str],
+) -> subprocess.Popen[str]:
+    """``python -m awslambdaric <handler>`` against ``api``, as the Lambda sandbox starts it."""
+    full_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "AWS_LAMBDA_FUNCTION_NAME": "orders",
+        "AWS_LAMBDA_FUNCTION_VERSION": "7",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_REGION": "eu-central-1",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "PYTHONPATH": os.pathsep.join((str(code_dir), str(ROOT))),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "awslambdaric", handler],
+        env=full_env,
+        cwd=str(code_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+# -- in-process helpers: real awslambdaric context objects and the event fixtures -------------
+
+EVENTS = Path(__file__).resolve().parent / "lambda_events"
+
+
+def load_event(name: str) -> Any:
+    with (EVENTS / f"{name}.json").open(encoding="utf-8") as file:
+        return json.load(file)
+
+
+def make_context(
+    *,
+    arn: str = ARN,
+    timeout_ms: int = 30_000,
+    client_context: Optional[Dict[str, Any]] = None,
+    request_id: Optional[str] = None,
+    function_name: str = "orders",
+    function_version: str = "7",
+) -> Any:
+    """A real ``awslambdaric`` ``LambdaContext``, as the runtime builds it per invocation."""
+    from awslambdaric.lambda_context import LambdaContext  # type: ignore[import-untyped]
+
+    saved = {
+        k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION")
+    }
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function_name
+    os.environ["AWS_LAMBDA_FUNCTION_VERSION"] = function_version
+    try:
+        return LambdaContext(
+            request_id or str(uuid.uuid4()),
+            client_context,
+            None,
+            int(time.time() * 1000) + timeout_ms,
+            arn,
+        )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,157 @@
+"""The HTTP/1.1 client against servers answering in every framing the protocol allows."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Iterator, List
+
+import pytest
+
+from instana_serverless.transport.http import HttpTransport, TransportError
+
+
+class CannedServer:
+    """Reads one request per turn and answers with the next canned response."""
+
+    def __init__(self, responses: List[bytes], close_after: bool = False) -> None:
+        self.responses = list(responses)
+        self.close_after = close_after
+        self.requests: List[bytes] = []
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.responses:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                while self.responses:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if not data:
+                        break
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    self.requests.append(head + b"\r\n\r\n" + body)
+                    conn.sendall(self.responses.pop(0))
+                    if self.close_after:
+                        break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def make_server() -> Iterator[object]:
+    servers: List[CannedServer] = []
+
+    def factory(responses: List[bytes], close_after: bool = False) -> CannedServer:
+        server = CannedServer(responses, close_after)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.close()
+
+
+def transport_for(server: CannedServer) -> HttpTransport:
+    return HttpTransport(
+        f"http://127.0.0.1:{server.port}/base",
+        headers={"X-Instana-Key": "k", "Content-Type": "application/json"},
+    )
+
+
+def post(transport: HttpTransport, body: bytes = b'{"spans":[]}') -> int:
+    return transport.post("bundle", body, {"X-Instana-Host": "h"}, time.monotonic() + 2)
+
+
+def test_request_form(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([b"HTTP/1.1 204 No Content\r\n\r\n"])
+    assert post(transport_for(server), b"{}") == 204
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /base/bundle HTTP/1.1"
+    assert b"Host: 127.0.0.1:%d" % server.port in lines
+    assert b"X-Instana-Key: k" in lines and b"X-Instana-Host: h" in lines
+    assert b"Content-Length: 2" in lines and body == b"{}"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: y\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+    ],
+)
+def test_framings_keep_the_connection(make_server, first: bytes) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([first, b"HTTP/1.1 204 No Content\r\n\r\n"])
+    transport = transport_for(server)
+    assert post(transport) in (200, 202)
+    assert post(transport) == 204
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\n\r\nbody until close",
+    ],
+)
+def test_connection_not_reused_when_server_says_so(make_server, response: bytes) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([response, b"HTTP/1.1 204 No Content\r\n\r\n"], close_after=True)
+    transport = transport_for(server)
+    assert post(transport) == 200
+    assert post(transport) == 204
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("garbage", [b"SPDY/9 what\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n"])
+def test_malformed_responses_raise_transport_error(make_server, garbage: bytes) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([garbage])
+    with pytest.raises(TransportError, match="malformed status line"):
+        post(transport_for(server))
+
+
+def test_deadline_bounds_a_silent_server() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    try:
+        transport = HttpTransport(f"http://127.0.0.1:{sock.getsockname()[1]}", headers={})
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            transport.post("bundle", b"{}", {}, time.monotonic() + 0.2)
+        assert time.monotonic() - started < 0.4
+    finally:
+        sock.close()
+
+
+def test_connect_opens_ahead_of_the_first_post(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([b"HTTP/1.1 204 No Content\r\n\r\n"])
+    transport = transport_for(server)
+    transport.connect(time.monotonic() + 1)
+    deadline = time.monotonic() + 1
+    while server.connections == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert server.connections == 1
+    assert post(transport) == 204
+    assert server.connections == 1
