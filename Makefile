@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck unit bench clean
+.PHONY: test demo lint typecheck unit bench layer clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check instana_serverless tests bench demo
-	$(VENV)/bin/ruff format --check instana_serverless tests bench demo
+	$(VENV)/bin/ruff check instana_serverless tests bench demo lambda_layer
+	$(VENV)/bin/ruff format --check instana_serverless tests bench demo lambda_layer
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -29,6 +29,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+layer: $(STAMP)
+	$(PY) lambda_layer/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

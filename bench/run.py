@@ -1,4 +1,4 @@
-"""Runs every benchmark in turn: ``make bench``."""
+"""Runs every benchmark in turn (``make bench``), or the ones named: ``bench/run.py core lambda_``."""
 
 from __future__ import annotations
 
@@ -8,5 +8,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for name in sys.argv[1:] or ["core"]:
+names = sys.argv[1:] or sorted(
+    p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem != "run"
+)
+for name in names:
+    print(f"\n### bench/{name}.py", flush=True)
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")
