@@ -1,4 +1,4 @@
-"""Runs every benchmark in turn (``make bench``), or the ones named: ``bench/run.py core lambda_``."""
+"""Runs every benchmark (``make bench``), or the named ones: ``bench/run.py core lambda_``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Runs instrumented samples against a local acceptor and shows the traces that arrived.
 
-    make demo          (or: .venv/bin/python -m demo)
+make demo          (or: .venv/bin/python -m demo)
 """
 
 from __future__ import annotations

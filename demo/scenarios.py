@@ -17,9 +17,8 @@ def generic_job(acceptor: Acceptor) -> None:
             with instana.span("process-item", tags={"item": item}):
                 sum(range(10_000))
     try:
-        with instana.entry_span("batch.job.failing"):
-            with instana.span("parse"):
-                raise ValueError("malformed record")
+        with instana.entry_span("batch.job.failing"), instana.span("parse"):
+            raise ValueError("malformed record")
     except ValueError:
         pass
     acceptor.wait_for_spans(6)

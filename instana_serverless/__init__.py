@@ -6,6 +6,8 @@ Public API (see README):
 - ``azure_function`` / ``instrument_function_app``: Azure Functions, v2 programming model.
 - ``cloud_run``: Google Cloud Run / Cloud Functions (functions-framework).
 - ``WSGIMiddleware`` / ``ASGIMiddleware``: Flask/FastAPI-style apps on Cloud Run or Fargate.
+- ``start_fargate_reporter()``: background reporting for an AWS Fargate task without HTTP.
+- ``detect_platform()``: which platform this process runs on (from the environment only).
 - ``instrument()``: exit spans for ``requests`` and boto3 in any other program.
 - ``span(name, tags=...)``: a custom span, as a context manager.
 - ``entry_span(name, headers=...)``: a generic entry span that flushes when it ends.
@@ -29,8 +31,15 @@ __version__ = "0.1.0"
 
 # name -> module that defines it, imported when the name is first looked up
 _LAZY = {
-    "lambda_handler": "instana_serverless.aws_lambda",
-    "instrument": "instana_serverless.instrumentation",
+    "lambda_handler": ("instana_serverless.aws_lambda", "lambda_handler"),
+    "azure_function": ("instana_serverless.azure", "azure_function"),
+    "instrument_function_app": ("instana_serverless.azure", "instrument_function_app"),
+    "cloud_run": ("instana_serverless.gcp", "cloud_run"),
+    "WSGIMiddleware": ("instana_serverless.middleware", "WSGIMiddleware"),
+    "ASGIMiddleware": ("instana_serverless.middleware", "ASGIMiddleware"),
+    "start_fargate_reporter": ("instana_serverless.fargate", "start"),
+    "detect_platform": ("instana_serverless.platform", "detect"),
+    "instrument": ("instana_serverless.instrumentation", "instrument"),
 }
 
 TYPE_CHECKING = False
@@ -38,16 +47,22 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .aws_lambda import lambda_handler
+    from .azure import azure_function, instrument_function_app
+    from .fargate import start as start_fargate_reporter
+    from .gcp import cloud_run
     from .instrumentation import instrument
+    from .middleware import ASGIMiddleware, WSGIMiddleware
+    from .platform import detect as detect_platform
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'instana_serverless' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module_name), name)
+    module_name, attribute = where
+    value = getattr(importlib.import_module(module_name), attribute)
     globals()[name] = value  # later look-ups skip this function
     return value
 
@@ -57,14 +72,21 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ASGIMiddleware",
     "Options",
     "Span",
+    "WSGIMiddleware",
     "__version__",
+    "azure_function",
+    "cloud_run",
     "configure",
     "current_span",
+    "detect_platform",
     "entry_span",
     "flush",
     "instrument",
+    "instrument_function_app",
     "lambda_handler",
     "span",
+    "start_fargate_reporter",
 ]

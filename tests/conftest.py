@@ -7,9 +7,9 @@ import socket
 from typing import Iterator
 
 import pytest
-from instana_serverless.acceptor.server import Acceptor
 
 import instana_serverless as instana
+from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 
 AGENT_KEY = "test-agent-key-7f3a9c"

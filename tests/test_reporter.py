@@ -10,9 +10,9 @@ import time
 from typing import Any, Iterator, List
 
 import pytest
-from instana_serverless.acceptor.server import Acceptor
 
 import instana_serverless as instana
+from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.buffer import SpanBuffer
 from instana_serverless.client import Client
 from instana_serverless.reporter import MAX_BUNDLE_BYTES, encode_bundles

@@ -19,6 +19,7 @@ from ..http_data import add_server_timing, record_status, server_timing_value
 from ..invocation import Invocation
 from ..propagation import extract
 from ..span import Span
+from ..wrapping import on_wrap
 from . import context as lambda_context
 from .plugin import lambda_plugin
 from .timeout_guard import Armed, guard
@@ -51,8 +52,7 @@ def lambda_handler(func: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]
     the Lambda Python runtime only calls plain functions. Exceptions from ``func`` are recorded
     and re-raised unchanged.
     """
-    _instrument()
-    _prewarm()
+    on_wrap()
 
     @functools.wraps(func)
     def wrapper(event: Any, context: Any) -> Any:
@@ -62,23 +62,6 @@ def lambda_handler(func: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]
         return _traced(client, func, event, context)
 
     return wrapper
-
-
-def _instrument() -> None:
-    try:
-        from ..instrumentation import instrument
-
-        instrument()
-    except Exception as exc:  # exits go untraced, the entry still works
-        log.logger().debug("instrumentation failed: %r", exc)
-
-
-def _prewarm() -> None:
-    """Wrapping happens during the sandbox's init: open the backend connection meanwhile."""
-    try:
-        get_client().prewarm()
-    except Exception as exc:  # the first flush connects instead
-        log.logger().debug("prewarm failed: %r", exc)
 
 
 def _call(func: Callable[..., Any], event: Any, context: Any) -> Any:

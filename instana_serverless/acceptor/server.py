@@ -1,0 +1,397 @@
+"""A local stand-in for the Instana serverless backend: accepts, validates and records bundles."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
+from urllib.parse import urlsplit
+
+from .tree import render_traces
+from .validate import validate_bundle
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+# Beyond this an oversized body is not worth draining; the connection is closed instead.
+_MAX_DRAIN_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
+_MAX_REASONS = 20
+_TEXT = "text/plain; charset=utf-8"
+_JSON = "application/json"
+
+Reply = Tuple[int, str, str]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: Tuple[str, int], acceptor: Acceptor) -> None:
+        self.acceptor = acceptor
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_connections(self) -> None:
+        # Kept-alive connections would otherwise outlive stop() and keep answering.
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    # Idle kept-alive connections are dropped eventually instead of holding a thread forever.
+    timeout = 120
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.acceptor.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._handle(self._route_get)
+
+    def do_POST(self) -> None:
+        self._handle(self._route_post)
+
+    def do_PUT(self) -> None:
+        self._handle(self._not_allowed)
+
+    def do_PATCH(self) -> None:
+        self._handle(self._not_allowed)
+
+    def do_DELETE(self) -> None:
+        self._handle(self._not_allowed)
+
+    def do_OPTIONS(self) -> None:
+        self._handle(self._not_allowed)
+
+    def _handle(self, route: Any) -> None:
+        acceptor = self.server.acceptor
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            reply: Optional[Reply] = route(headers)
+        except Exception as exc:
+            print(f"acceptor: error handling {self.command} {self.path}", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            # The request body may be half read; the connection cannot be trusted any more.
+            self.close_connection = True
+            reply = (500, f"internal error: {type(exc).__name__}: {exc}\n", _TEXT)
+        if reply is None:  # the client went away mid-request
+            self.close_connection = True
+            return
+        acceptor._record({"path": self.path, "headers": headers, "status": reply[0]})
+        try:
+            self._reply(*reply)
+        except OSError:
+            self.close_connection = True
+
+    def _reply(self, status: int, body: str, content_type: str) -> None:
+        self.send_response(status)
+        if status == 204:
+            self.end_headers()
+            return
+        payload = body.encode("utf-8")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _content_length(self, headers: Dict[str, str]) -> Union[int, Reply]:
+        if "transfer-encoding" in headers:
+            self.close_connection = True
+            return (411, "Content-Length required (chunked bodies are not supported)\n", _TEXT)
+        raw = headers.get("content-length")
+        if raw is None:
+            return 0
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            return (400, f"invalid Content-Length: {raw!r}\n", _TEXT)
+        return length
+
+    def _discard_body(self, headers: Dict[str, str]) -> Optional[Reply]:
+        """Reads and drops the body so the connection can carry the next request."""
+        length = self._content_length(headers)
+        if not isinstance(length, int):
+            return length
+        if length > _MAX_DRAIN_BYTES:
+            self.close_connection = True
+            return None
+        while length > 0:
+            chunk = self.rfile.read(min(length, _CHUNK))
+            if not chunk:
+                self.close_connection = True
+                break
+            length -= len(chunk)
+        return None
+
+    def _not_allowed(self, headers: Dict[str, str]) -> Reply:
+        return self._discard_body(headers) or (405, "method not allowed\n", _TEXT)
+
+    def _route_get(self, headers: Dict[str, str]) -> Reply:
+        path = urlsplit(self.path).path
+        if path == "/health":
+            return (200, "ok\n", _TEXT)
+        if path == "/api/bundles":
+            return (200, json.dumps(self.server.acceptor.bundles), _JSON)
+        if path.endswith("/bundle"):
+            return (405, "use POST for bundles\n", _TEXT)
+        return (404, f"not found: {path}\n", _TEXT)
+
+    def _route_post(self, headers: Dict[str, str]) -> Optional[Reply]:
+        path = urlsplit(self.path).path
+        if not path.endswith("/bundle"):
+            return self._discard_body(headers) or (404, f"not found: {path}\n", _TEXT)
+        length = self._content_length(headers)
+        if not isinstance(length, int):
+            return length
+        if length > MAX_BODY_BYTES:
+            too_big = (413, f"bundle of {length} bytes exceeds {MAX_BODY_BYTES} bytes\n", _TEXT)
+            return self._discard_body(headers) or too_big
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            return None
+        if len(body) < length:
+            return None
+
+        acceptor = self.server.acceptor
+        if acceptor.delay_s > 0:
+            time.sleep(acceptor.delay_s)
+        override = acceptor.status_override
+        if override is not None:
+            return (override, f"status override {override}\n", _TEXT)
+        if acceptor.key is not None and headers.get("x-instana-key") != acceptor.key:
+            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
+        try:
+            bundle = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError:
+            return (400, "invalid JSON: body is not UTF-8\n", _TEXT)
+        except (ValueError, RecursionError) as exc:
+            return (400, f"invalid JSON: {exc}\n", _TEXT)
+        problems = validate_bundle(bundle)
+        if problems:
+            shown = problems[:_MAX_REASONS]
+            if len(problems) > len(shown):
+                shown.append(f"... and {len(problems) - len(shown)} more")
+            return (400, "invalid bundle: " + "; ".join(shown) + "\n", _TEXT)
+        acceptor._accept(bundle, headers)
+        return (204, "", _TEXT)
+
+
+class Acceptor:
+    """An HTTP server on loopback that accepts ``POST .../bundle`` like the Instana backend,
+    validates and records every bundle, and can misbehave on purpose for tests."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        key: Optional[str] = None,
+        output: Union[str, Path, None] = None,
+        echo: Optional[TextIO] = None,
+        delay_s: float = 0.0,
+        status_override: Optional[int] = None,
+        verbose: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.key = key
+        self.output = Path(output) if output is not None else None
+        self.echo = echo
+        self.delay_s = delay_s
+        self.status_override = status_override
+        self.verbose = verbose
+        self._changed = threading.Condition()
+        self._bundles: List[Dict[str, Any]] = []
+        self._requests: List[Dict[str, Any]] = []
+        self._write_lock = threading.Lock()
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> Acceptor:
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self.port), self)
+        # Keep the bound port so a restarted acceptor comes back at the same URL.
+        self.port = int(server.server_address[1])
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"instana-acceptor-{self.port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Acceptor:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+    @property
+    def bundles(self) -> List[Dict[str, Any]]:
+        with self._changed:
+            return list(self._bundles)
+
+    @property
+    def requests(self) -> List[Dict[str, Any]]:
+        with self._changed:
+            return list(self._requests)
+
+    def spans(self) -> List[Dict[str, Any]]:
+        with self._changed:
+            return self._spans()
+
+    def wait_for_spans(self, count: int, timeout: float = 5.0) -> List[Dict[str, Any]]:
+        """Blocks until at least ``count`` spans were accepted; returns all accepted spans."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._spans()) >= count, timeout):
+                raise TimeoutError(
+                    f"expected at least {count} spans within {timeout}s, got "
+                    f"{len(self._spans())} in {len(self._bundles)} bundles "
+                    f"({len(self._requests)} requests)"
+                )
+            return self._spans()
+
+    def clear(self) -> None:
+        with self._changed:
+            self._bundles.clear()
+            self._requests.clear()
+
+    def _spans(self) -> List[Dict[str, Any]]:
+        return [span for bundle in self._bundles for span in bundle.get("spans") or []]
+
+    def _record(self, request: Dict[str, Any]) -> None:
+        with self._changed:
+            self._requests.append(request)
+            self._changed.notify_all()
+
+    def _accept(self, bundle: Dict[str, Any], headers: Dict[str, str]) -> None:
+        if self.output is not None:
+            line = json.dumps(bundle, separators=(",", ":")) + "\n"
+            with self._write_lock, self.output.open("a", encoding="utf-8") as file:
+                file.write(line)
+        with self._changed:
+            self._bundles.append(bundle)
+            self._changed.notify_all()
+        if self.echo is not None:
+            self._print(bundle, headers)
+
+    def _print(self, bundle: Dict[str, Any], headers: Dict[str, str]) -> None:
+        spans = bundle.get("spans") or []
+        plugins = (bundle.get("metrics") or {}).get("plugins") or []
+        host = headers.get("x-instana-host", "?")
+        text = f"bundle from {host}: {len(spans)} spans, {len(plugins)} plugins\n"
+        text += render_traces(spans)
+        try:
+            with self._write_lock:
+                assert self.echo is not None
+                self.echo.write(text)
+                self.echo.flush()
+        except (OSError, ValueError) as exc:  # a closed or broken terminal must not fail a bundle
+            print(f"acceptor: cannot print bundle: {exc}", file=sys.stderr)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8989, help="port, 0 for any (default 8989)")
+    parser.add_argument("--key", default=None, help="agent key to require (default: any)")
+    parser.add_argument(
+        "--output", default="instana-bundles.jsonl", help="JSON-lines file accepted bundles go to"
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not print span trees")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Runs an acceptor in the foreground until Ctrl-C or SIGTERM."""
+    acceptor = Acceptor(
+        host=args.host,
+        port=args.port,
+        key=args.key,
+        output=args.output,
+        echo=None if args.quiet else sys.stdout,
+        verbose=args.verbose,
+    )
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Optional[FrameType]) -> None:
+        stopping.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        acceptor.start()
+    except OSError as exc:
+        print(f"acceptor: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        signal.signal(signal.SIGTERM, previous)
+        return 1
+    print(f"acceptor listening on {acceptor.url}/bundle, writing to {args.output}", flush=True)
+    try:
+        # A timed wait keeps the main thread responsive to signals on every platform.
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        acceptor.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0

@@ -1,0 +1,171 @@
+"""One Cloud Run instance: its identity, its plugins and the flush after each request.
+
+Cloud Run may throttle the CPU as soon as a response is complete, so every request flushes
+before it returns (DESIGN §3). Metrics ride along at most every ``METRICS_INTERVAL_S``
+seconds, in full every 5 minutes and as changed values in between.
+
+The instance id (``f.e`` and the plugin's entity id) comes from the metadata server. A request
+finishing before it is known waits at most ``IDENTITY_WAIT_S`` for it; if it is still being
+fetched, that request's spans stay buffered and leave with the next request's flush, rather
+than with a wrong entity id. If the metadata server cannot be read at all, the revision's host
+id stands in for the instance id (and a warning says so).
+
+Outside Cloud Run (``K_SERVICE``, ``K_REVISION``, ``K_CONFIGURATION`` not all set, e.g. a local
+functions-framework run) no metadata is fetched and requests simply flush.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+
+from .. import log
+from ..client import Client
+from ..metrics.process import process_plugin
+from ..metrics.schedule import PluginSchedule
+from ..platform import is_cloud_run
+from .metadata import (
+    FAILED,
+    CloudRunEnvironment,
+    InstanceMetadata,
+    MetadataFetcher,
+    MetadataServer,
+    metadata_host,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+PLUGIN_NAME = "com.instana.plugin.gcp.run.revision.instance"
+IDENTITY_WAIT_S = 0.005
+METRICS_INTERVAL_S = 5.0
+
+
+class CloudRunInstance:
+    def __init__(
+        self,
+        environ: Optional[Mapping[str, str]] = None,
+        *,
+        identity_wait_s: float = IDENTITY_WAIT_S,
+        metrics_interval_s: float = METRICS_INTERVAL_S,
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.on_cloud_run = is_cloud_run(self.environ)
+        self.env = CloudRunEnvironment(self.environ)
+        self.identity_wait_s = identity_wait_s
+        self.fetcher = MetadataFetcher(MetadataServer(metadata_host(self.environ)))
+        self.schedule = PluginSchedule(min_interval_s=metrics_interval_s)
+        self.schedule.producers.append(self._plugins)
+        self._announced: Optional[weakref.ref[Client]] = None
+        self._warned = False
+        self._client: Optional[weakref.ref[Client]] = None
+
+    def start(self) -> None:
+        if self.on_cloud_run:
+            self.fetcher.start()
+
+    @property
+    def metadata(self) -> Optional[InstanceMetadata]:
+        return self.fetcher.result
+
+    def entity_id(self) -> Optional[str]:
+        meta = self.fetcher.result
+        if meta is not None and meta.instance_id:
+            return meta.instance_id
+        if self.fetcher.state == FAILED:
+            return self.env.host_id
+        return None
+
+    def after_request(self, client: Client) -> None:
+        """Flush the request's spans (and metrics when due). Never raises."""
+        try:
+            if not self.on_cloud_run:
+                client.flush()
+                return
+            self.fetcher.start()  # no-op unless this is a fresh (forked) worker
+            if not self.fetcher.done:
+                self.fetcher.wait(self.identity_wait_s)
+            entity = self.entity_id()
+            if entity is None:
+                return  # still fetching: the spans wait for the next request's flush
+            self._announce(client, entity)
+            self._client = weakref.ref(client)
+            self.schedule.flush(client)
+        except Exception as exc:
+            log.logger().debug("Cloud Run flush failed: %r", exc)
+
+    def _announce(self, client: Client, entity: str) -> None:
+        if self._announced is not None and self._announced() is client:
+            return
+        if self.fetcher.state == FAILED and not self._warned:
+            self._warned = True
+            log.config_warning(
+                f"the GCP metadata server could not be read ({self.fetcher.error}); "
+                "reporting with the revision as entity id"
+            )
+        client.set_source("gcp", entity)
+        host_id = self.env.host_id
+        if host_id:
+            client.set_host_id(host_id)
+        self._announced = weakref.ref(client)
+        self.schedule.force_full()
+
+    def _plugins(self) -> Iterable[Dict[str, Any]]:
+        entity = self.entity_id()
+        client = self._client() if self._client is not None else None
+        if entity is None or client is None:
+            return []
+        meta = self.fetcher.result
+        data: Dict[str, Any] = {"runtime": "python", "instanceId": entity}
+        for key, value in (
+            ("region", meta.region if meta else None),
+            ("service", self.env.service),
+            ("configuration", self.env.configuration),
+            ("revision", self.env.revision),
+            ("port", self.env.port),
+            ("projectId", meta.project_id if meta else None),
+            ("numericProjectId", meta.numeric_project_id if meta else None),
+        ):
+            if value:
+                data[key] = value
+        plugins: List[Dict[str, Any]] = [{"name": PLUGIN_NAME, "entityId": entity, "data": data}]
+        plugins.append(
+            process_plugin(
+                client.config,
+                container_type="gcpCloudRunInstance",
+                container=entity,
+                host_name=self.env.host_id,
+                environ=self.environ,
+            )
+        )
+        return plugins
+
+
+_instance: Optional[CloudRunInstance] = None
+
+
+def instance() -> CloudRunInstance:
+    """The process's instance state, created from ``os.environ`` on first use."""
+    global _instance
+    found = _instance
+    if found is None:
+        found = _instance = CloudRunInstance()
+    return found
+
+
+def start() -> None:
+    """Begin fetching the metadata (at wrap time, off any request path). Never raises."""
+    try:
+        instance().start()
+    except Exception as exc:
+        log.logger().debug("Cloud Run metadata fetch not started: %r", exc)
+
+
+def after_request(client: Client) -> None:
+    instance().after_request(client)
+
+
+def _reset_for_tests(replacement: Optional[CloudRunInstance] = None) -> None:
+    global _instance
+    _instance = replacement

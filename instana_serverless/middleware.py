@@ -1,0 +1,398 @@
+"""WSGI and ASGI middleware: one HTTP entry span per request, on Cloud Run, Fargate or anywhere.
+
+```python
+app.wsgi_app = instana_serverless.WSGIMiddleware(app.wsgi_app)    # Flask
+app = instana_serverless.ASGIMiddleware(app)                       # FastAPI / Starlette
+```
+
+Spans are named ``wsgi`` / ``asgi`` and carry ``data.http`` (method, path, masked query,
+host, captured headers, status); the trace continues from Instana, W3C or
+``X-Cloud-Trace-Context`` headers; responses get ``Server-Timing: intid;desc=<trace id>``; a 5xx
+or an exception marks the span erroneous (exceptions are re-raised unchanged).
+
+When the span ends depends on the platform (detected from the environment when the
+middleware is built; ``flush=`` overrides):
+
+- Fargate: nothing is flushed per request; the background reporter (started here, restarted
+  after a fork) sends every second.
+- Cloud Run and everything else: the span ends and is flushed before the response is
+  complete: for ASGI before the last body message is passed on; for WSGI when the app returns
+  a list body, else when the server has consumed the body iterator (or closes it). The WSGI
+  body is wrapped, which disables ``wsgi.file_wrapper`` ``sendfile`` shortcuts.
+"""
+
+from __future__ import annotations
+
+from . import log
+from .client import Client, get_client
+from .gcp.context import HEADER as CLOUD_TRACE_HEADER
+from .gcp.context import cloud_trace_as_traceparent
+from .http_data import http_entry_data, record_status, server_timing_value
+from .propagation import IncomingContext, extract
+from .span import Span
+from .tracer import activate, restore
+from .wrapping import on_wrap
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import (
+        Any,
+        Awaitable,
+        Callable,
+        Dict,
+        Iterable,
+        Iterator,
+        List,
+        Mapping,
+        Optional,
+        Tuple,
+    )
+
+    Hook = Callable[[Client], object]
+    StartResponse = Callable[..., Any]
+    WSGIApp = Callable[[Any, StartResponse], Iterable[bytes]]
+    Receive = Callable[[], Awaitable[Any]]
+    Send = Callable[[Any], Awaitable[None]]
+    ASGIApp = Callable[[Any, Receive, Send], Awaitable[None]]
+
+WSGI_SPAN = "wsgi"
+ASGI_SPAN = "asgi"
+ERROR_PATH = ("http",)
+SERVER_TIMING_LOWER = "server-timing"
+
+# The trace headers as WSGI environ keys; looked up directly instead of scanning all headers.
+_CONTEXT_HEADERS = (
+    "x-instana-t",
+    "x-instana-s",
+    "x-instana-l",
+    "x-instana-synthetic",
+    "traceparent",
+    "tracestate",
+    CLOUD_TRACE_HEADER,
+)
+_WSGI_CONTEXT_KEYS = tuple(
+    ("HTTP_" + name.upper().replace("-", "_"), name) for name in _CONTEXT_HEADERS
+)
+_CONTEXT_HEADER_SET = frozenset(_CONTEXT_HEADERS)
+
+
+def incoming_context(client: Client, headers: Dict[str, Any]) -> Optional[IncomingContext]:
+    """From lower-case trace headers; ``X-Cloud-Trace-Context`` only as a last resort."""
+    if not headers:
+        return None
+    cloud = headers.pop(CLOUD_TRACE_HEADER, None)
+    fallback = cloud_trace_as_traceparent(cloud) if cloud is not None else None
+    if fallback is not None:
+        return extract(headers, fallback, w3c_correlation=client.w3c_correlation)
+    if not headers:
+        return None
+    return extract(headers, w3c_correlation=client.w3c_correlation)
+
+
+def _wsgi_key(name: str) -> str:
+    upper = name.upper().replace("-", "_")
+    return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+
+
+def wsgi_request(
+    client: Client, environ: Mapping[str, Any], name: str, error_path: Tuple[str, ...]
+) -> Span:
+    """An entry span (not yet active) for the request described by a WSGI ``environ``."""
+    headers: Dict[str, Any] = {}
+    for key, header in _WSGI_CONTEXT_KEYS:
+        value = environ.get(key)
+        if value is not None:
+            headers[header] = value
+    incoming = incoming_context(client, headers)
+    config = client.config
+    captured: Optional[Dict[str, Any]] = None
+    if config.extra_http_headers:
+        captured = {}
+        for header in config.extra_http_headers:
+            value = environ.get(_wsgi_key(header))
+            if value is not None:
+                captured[header] = value
+    path = f"{environ.get('SCRIPT_NAME') or ''}{environ.get('PATH_INFO') or ''}" or "/"
+    data = {
+        "http": http_entry_data(
+            config,
+            method=environ.get("REQUEST_METHOD"),
+            url=path,
+            query=environ.get("QUERY_STRING"),
+            headers=captured,
+            host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
+        )
+    }
+    return client.start_entry(name, incoming, data=data, error_path=error_path)
+
+
+def asgi_request(
+    client: Client, scope: Mapping[str, Any], name: str, error_path: Tuple[str, ...]
+) -> Span:
+    """An entry span (not yet active) for an ASGI ``http`` scope."""
+    config = client.config
+    wanted = config.extra_http_headers
+    headers: Dict[str, Any] = {}
+    captured: Dict[str, Any] = {}
+    host: Optional[str] = None
+    for raw_name, raw_value in scope.get("headers") or ():
+        header = bytes(raw_name).decode("latin-1").lower()
+        if header in _CONTEXT_HEADER_SET or header == "host" or header in wanted:
+            value = bytes(raw_value).decode("latin-1")
+            if header in _CONTEXT_HEADER_SET and header not in headers:
+                headers[header] = value
+            if header == "host":
+                host = value
+            if header in wanted:
+                captured[header] = value
+    if host is None:
+        server = scope.get("server")
+        if isinstance(server, (list, tuple)) and server and server[0]:
+            host = str(server[0])
+    query = scope.get("query_string") or b""
+    path = f"{scope.get('root_path') or ''}{scope.get('path') or ''}" or "/"
+    data = {
+        "http": http_entry_data(
+            config,
+            method=scope.get("method"),
+            url=path,
+            query=bytes(query).decode("latin-1"),
+            headers=captured or None,
+            host=host,
+        )
+    }
+    return client.start_entry(
+        name, incoming_context(client, headers), data=data, error_path=error_path
+    )
+
+
+def request_hook(flush: Optional[bool] = None) -> Tuple[Optional[Hook], bool]:
+    """(what to run after each request, whether it blocks on the network) for this platform."""
+    from .platform import CLOUD_RUN, FARGATE, detect
+
+    if flush is False:
+        return None, False
+    kind = detect()
+    if kind == FARGATE and flush is None:
+        from .fargate.reporter import ensure_running
+
+        ensure_running()
+        return ensure_running, False
+    if kind == CLOUD_RUN:
+        from .gcp import runtime
+
+        runtime.start()
+        return runtime.after_request, True
+    return Client.flush, True
+
+
+def end_span(
+    client: Client, span: Span, exc: Optional[BaseException], hook: Optional[Hook]
+) -> None:
+    """Record ``exc``, end ``span``, then run the hook (flush); once, never raises."""
+    if span.finished:
+        return
+    try:
+        if exc is not None:
+            if "status" not in span.data.get("http", {}):
+                span.data.setdefault("http", {})["status"] = 500
+            span.record_exception(exc)
+        span.finish()
+        if hook is not None and span.recording:
+            hook(client)
+    except Exception as error:
+        log.logger().debug("ending the HTTP entry span failed: %r", error)
+
+
+def _with_server_timing(headers: List[Tuple[str, str]], span: Span) -> List[Tuple[str, str]]:
+    value = server_timing_value(span)
+    for index, (name, existing) in enumerate(headers):
+        if isinstance(name, str) and name.lower() == SERVER_TIMING_LOWER:
+            if isinstance(existing, str) and "intid;" not in existing:
+                headers[index] = (name, f"{existing}, {value}" if existing else value)
+            return headers
+    headers.append(("Server-Timing", value))
+    return headers
+
+
+class _TracedBody:
+    """The app's body iterable; ends the span when exhausted, failed or closed."""
+
+    __slots__ = ("_body", "_client", "_hook", "_iterator", "_span")
+
+    def __init__(self, body: Iterable[bytes], client: Client, span: Span, hook: Optional[Hook]):
+        self._body = body
+        self._client = client
+        self._span = span
+        self._hook = hook
+        self._iterator: Optional[Iterator[bytes]] = None
+
+    def __iter__(self) -> _TracedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = iter(self._body)
+        token = activate(self._span)
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            end_span(self._client, self._span, None, self._hook)
+            raise
+        except BaseException as exc:
+            end_span(self._client, self._span, exc, self._hook)
+            raise
+        finally:
+            restore(token)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            end_span(self._client, self._span, exc, self._hook)
+            raise
+        end_span(self._client, self._span, None, self._hook)
+
+
+class WSGIMiddleware:
+    """Traces every request to the WSGI ``app``."""
+
+    def __init__(self, app: WSGIApp, *, flush: Optional[bool] = None) -> None:
+        self.app = app
+        on_wrap()
+        try:
+            self._hook, _ = request_hook(flush)
+        except Exception as exc:
+            log.logger().debug("platform hook unavailable, flushing per request: %r", exc)
+            self._hook = Client.flush
+
+    def __call__(self, environ: Any, start_response: StartResponse) -> Iterable[bytes]:
+        client = get_client()
+        if not client.tracing:
+            return self.app(environ, start_response)
+        try:
+            span = wsgi_request(client, environ, WSGI_SPAN, ERROR_PATH)
+        except Exception as exc:
+            log.logger().debug("could not start the WSGI entry span: %r", exc)
+            return self.app(environ, start_response)
+        hook = self._hook
+
+        def traced_start_response(
+            status: str, headers: List[Tuple[str, str]], *exc_info: Any
+        ) -> Any:
+            try:
+                record_status(span, str(status).split(" ", 1)[0])
+                if span.recording and isinstance(headers, list):
+                    _with_server_timing(headers, span)
+            except Exception as exc:
+                log.logger().debug("could not read the WSGI response status: %r", exc)
+            return start_response(status, headers, *exc_info)
+
+        token = activate(span)
+        try:
+            body = self.app(environ, traced_start_response)
+        except BaseException as exc:
+            end_span(client, span, exc, hook)
+            raise
+        finally:
+            restore(token)
+        if isinstance(body, (list, tuple)):
+            # Nothing runs while a list is written: end now, so the flush precedes the response.
+            end_span(client, span, None, hook)
+            return body
+        return _TracedBody(body, client, span, hook)
+
+
+class ASGIMiddleware:
+    """Traces every HTTP request to the ASGI ``app`` (lifespan and websockets pass through)."""
+
+    def __init__(self, app: ASGIApp, *, flush: Optional[bool] = None) -> None:
+        self.app = app
+        on_wrap()
+        try:
+            self._hook, self._blocking = request_hook(flush)
+        except Exception as exc:
+            log.logger().debug("platform hook unavailable, flushing per request: %r", exc)
+            self._hook, self._blocking = Client.flush, True
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        if not isinstance(scope, dict) or scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        client = get_client()
+        if not client.tracing:
+            await self.app(scope, receive, send)
+            return
+        try:
+            span = asgi_request(client, scope, ASGI_SPAN, ERROR_PATH)
+        except Exception as exc:
+            log.logger().debug("could not start the ASGI entry span: %r", exc)
+            await self.app(scope, receive, send)
+            return
+
+        async def traced_send(message: Any) -> None:
+            try:
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "http.response.start":
+                    message = self._on_start(span, message)
+                elif kind == "http.response.body" and not message.get("more_body", False):
+                    await self._end(client, span, None)
+            except Exception as exc:
+                log.logger().debug("could not trace the ASGI response: %r", exc)
+            await send(message)
+
+        token = activate(span)
+        try:
+            await self.app(scope, receive, traced_send)
+        except BaseException as exc:
+            await self._end(client, span, exc)
+            raise
+        finally:
+            restore(token)
+        await self._end(client, span, None)
+
+    @staticmethod
+    def _on_start(span: Span, message: Any) -> Any:
+        record_status(span, message.get("status"))
+        if not span.recording:
+            return message
+        headers = list(message.get("headers") or ())
+        value = server_timing_value(span).encode("latin-1")
+        for index, (name, existing) in enumerate(headers):
+            if bytes(name).lower() == b"server-timing":
+                if b"intid;" not in existing:
+                    headers[index] = (name, bytes(existing) + b", " + value if existing else value)
+                break
+        else:
+            headers.append((b"server-timing", value))
+        return {**message, "headers": headers}
+
+    async def _end(self, client: Client, span: Span, exc: Optional[BaseException]) -> None:
+        if span.finished:
+            return
+        if not self._blocking or self._hook is None:
+            end_span(client, span, exc, self._hook)
+            return
+        # The flush blocks on the network: run it off the event loop, still before the
+        # final body message goes out.
+        end_span(client, span, exc, None)
+        if span.recording:
+            import asyncio
+
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._hook, client)
+            except Exception as error:
+                log.logger().debug("flush after the ASGI request failed: %r", error)
+
+
+__all__ = [
+    "ASGIMiddleware",
+    "WSGIMiddleware",
+    "asgi_request",
+    "end_span",
+    "incoming_context",
+    "request_hook",
+    "wsgi_request",
+]

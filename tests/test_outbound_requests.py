@@ -1,0 +1,416 @@
+"""Exit spans for requests/urllib3 against real HTTP servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import requests
+import urllib3
+
+import instana_serverless as instana
+from instana_serverless.acceptor.server import Acceptor
+from instana_serverless.client import Client
+from instana_serverless.instrumentation import instrument, uninstrument, urllib3_
+from tests.conftest import AGENT_KEY, free_port
+
+TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
+
+
+class Downstream:
+    """A loopback HTTP service that records each request's headers and answers as scripted."""
+
+    def __init__(self) -> None:
+        self.requests: List[Dict[str, Any]] = []
+        # path -> list of (status, headers) answered in turn; the last one repeats
+        self.script: Dict[str, List[Tuple[int, Dict[str, str]]]] = {}
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                service.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "raw_headers": list(self.headers.items()),
+                        "body": body,
+                    }
+                )
+                path = self.path.split("?", 1)[0]
+                answers = service.script.get(path) or [(200, {})]
+                status, headers = answers.pop(0) if len(answers) > 1 else answers[0]
+                payload = b'{"ok": true}'
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = _answer
+            do_POST = _answer
+            do_PUT = _answer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Downstream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def downstream() -> Iterator[Downstream]:
+    with Downstream() as service:
+        yield service
+
+
+@pytest.fixture
+def traced(client: Client) -> Iterator[Client]:
+    instrument()
+    yield client
+    uninstrument()
+
+
+def by_name(spans: List[Dict[str, Any]], name: str) -> List[Dict[str, Any]]:
+    return [s for s in spans if s["n"] == name]
+
+
+def test_importing_the_package_imports_no_instrumented_library() -> None:
+    # A fresh interpreter: instrument() with tracing on must not import the libraries, and
+    # the user's own later import must get them patched.
+    code = """
+import sys, json
+import instana_serverless as instana
+from instana_serverless.instrumentation import instrument
+instana.configure(instana.Options(endpoint_url="http://127.0.0.1:9", agent_key="k"), environ={})
+instrument()
+instrument()
+heavy = ("boto3", "botocore", "requests", "urllib3", "s3transfer")
+before = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+import requests, botocore.session, boto3.s3.transfer
+from urllib3.connectionpool import HTTPConnectionPool
+from botocore.client import BaseClient
+from s3transfer.futures import BoundedExecutor
+print(json.dumps({
+    "before": before,
+    "urllib3": getattr(HTTPConnectionPool.urlopen, "__instana_wrapped__", False),
+    "botocore": getattr(BaseClient._make_api_call, "__instana_wrapped__", False),
+    "s3transfer": getattr(BoundedExecutor.submit, "__instana_wrapped__", False),
+    "double": getattr(HTTPConnectionPool.urlopen.__wrapped__, "__instana_wrapped__", False),
+}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {
+        "before": [],
+        "urllib3": True,
+        "botocore": True,
+        "s3transfer": True,
+        "double": False,
+    }
+
+
+def test_plain_import_of_instana_serverless_loads_no_heavy_module() -> None:
+    code = (
+        "import sys, instana_serverless, instana_serverless.instrumentation;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3','botocore','requests','urllib3','s3transfer')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_library_imported_before_instrument_is_patched_at_once(client: Client) -> None:
+    uninstrument()
+    assert not getattr(urllib3.connectionpool.HTTPConnectionPool.urlopen, "__instana_wrapped__", 0)
+    instrument()
+    try:
+        assert urllib3.connectionpool.HTTPConnectionPool.urlopen.__instana_wrapped__
+    finally:
+        uninstrument()
+    assert not getattr(urllib3.connectionpool.HTTPConnectionPool.urlopen, "__instana_wrapped__", 0)
+
+
+def test_requests_call_gets_an_exit_span_and_trace_headers(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    user_headers = {"X-Request-Id": "abc-123", "Authorization": "Bearer user-token"}
+    with instana.entry_span("job") as entry:
+        response = requests.get(
+            f"{downstream.url}/orders/7?api_key=s3cr3t&page=2&page=3", headers=user_headers
+        )
+    assert response.status_code == 200 and response.json() == {"ok": True}
+
+    spans = acceptor.wait_for_spans(2)
+    (exit_span,) = by_name(spans, "urllib3")
+    assert exit_span["k"] == 2 and exit_span["ec"] == 0
+    assert exit_span["t"] == entry.trace_id and exit_span["p"] == entry.span_id
+    assert exit_span["data"]["http"] == {
+        "method": "GET",
+        "url": f"{downstream.url}/orders/7",
+        "host": downstream.url.removeprefix("http://"),
+        "path": "/orders/7",
+        "params": "api_key=<redacted>&page=2&page=3",
+        "status": 200,
+    }
+    assert "s3cr3t" not in json.dumps(acceptor.bundles)
+
+    sent = downstream.requests[0]["headers"]
+    assert sent["x-instana-t"] == entry.trace_id
+    assert sent["x-instana-s"] == exit_span["s"]
+    assert sent["x-instana-l"] == "1"
+    assert sent["traceparent"] == f"00-{'0' * 16}{entry.trace_id}-{exit_span['s']}-01"
+    assert sent["tracestate"].startswith(f"in={entry.trace_id};{exit_span['s']}")
+    # The user's own headers arrive unchanged next to ours, and their dict was not touched.
+    assert sent["x-request-id"] == "abc-123" and sent["authorization"] == "Bearer user-token"
+    assert user_headers == {"X-Request-Id": "abc-123", "Authorization": "Bearer user-token"}
+
+
+def test_stale_context_headers_set_by_the_caller_are_replaced(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    stale = {
+        "X-Instana-T": "1111111111111111",
+        "X-INSTANA-S": "2222222222222222",
+        "TraceParent": "x",
+    }
+    with instana.entry_span("job") as entry:
+        requests.get(downstream.url, headers=stale)
+    raw = downstream.requests[0]["raw_headers"]
+    ours = [(k.lower(), v) for k, v in raw if k.lower() in TRACE_HEADERS]
+    assert sorted(name for name, _ in ours) == sorted(TRACE_HEADERS)  # each exactly once
+    assert dict(ours)["x-instana-t"] == entry.trace_id
+
+
+@pytest.mark.parametrize(("status", "errors"), [(503, 1), (404, 0), (302, 0)])
+def test_status_codes(
+    traced: Client, acceptor: Acceptor, downstream: Downstream, status: int, errors: int
+) -> None:
+    downstream.script["/x"] = [(status, {"Location": "/elsewhere"} if status == 302 else {})]
+    with instana.entry_span("job"):
+        response = requests.get(f"{downstream.url}/x", allow_redirects=False)
+    assert response.status_code == status
+    (exit_span,) = by_name(acceptor.wait_for_spans(2), "urllib3")
+    assert exit_span["data"]["http"]["status"] == status
+    assert exit_span["ec"] == errors
+    assert ("error" in exit_span["data"]["http"]) == bool(errors)
+
+
+def test_connection_error_is_recorded_and_reraised_unchanged(
+    traced: Client, acceptor: Acceptor
+) -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(requests.exceptions.ConnectionError), instana.entry_span("job"):
+        requests.get(f"http://127.0.0.1:{port}/down", timeout=2)
+    spans = acceptor.wait_for_spans(2)
+    (exit_span,) = by_name(spans, "urllib3")
+    assert exit_span["ec"] == 1
+    assert "Error" in exit_span["data"]["http"]["error"]
+    assert "status" not in exit_span["data"]["http"]
+    (entry,) = by_name(spans, "job")
+    assert entry["ec"] == 1  # the exception escaped the entry too
+
+
+def test_urllib3_retries_stay_one_span(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    downstream.script["/flaky"] = [(503, {}), (503, {}), (200, {})]
+    retry = urllib3.util.Retry(
+        total=3, status_forcelist=[503], allowed_methods=None, backoff_factor=0
+    )
+    with urllib3.PoolManager(retries=retry) as pool, instana.entry_span("job"):
+        response = pool.request("POST", f"{downstream.url}/flaky", body=b"{}")
+    assert response.status == 200 and len(downstream.requests) == 3
+    spans = acceptor.wait_for_spans(2)
+    (exit_span,) = by_name(spans, "urllib3")
+    assert exit_span["data"]["http"]["status"] == 200 and exit_span["ec"] == 0
+    assert exit_span["data"]["http"]["method"] == "POST"
+    # every attempt carried the same context: the one span it belongs to
+    assert {r["headers"]["x-instana-s"] for r in downstream.requests} == {exit_span["s"]}
+
+
+def test_redirect_followed_by_requests_gives_a_span_per_request(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    downstream.script["/old"] = [(301, {"Location": "/new"})]
+    with instana.entry_span("job"):
+        assert requests.get(f"{downstream.url}/old").status_code == 200
+    spans = by_name(acceptor.wait_for_spans(3), "urllib3")
+    assert sorted(s["data"]["http"]["path"] for s in spans) == ["/new", "/old"]
+    assert [r["headers"]["x-instana-s"] for r in downstream.requests] == [
+        s["s"] for s in sorted(spans, key=lambda s: s["data"]["http"]["path"], reverse=True)
+    ]
+
+
+def test_extra_http_headers_are_captured(acceptor: Acceptor, downstream: Downstream) -> None:
+    instana.configure(
+        instana.Options(
+            endpoint_url=acceptor.url,
+            agent_key=AGENT_KEY,
+            extra_http_headers=["X-Tenant", "X-Served-By"],
+        ),
+        environ={},
+    )
+    instrument()
+    try:
+        downstream.script["/"] = [(200, {"X-Served-By": "node-3"})]
+        with instana.entry_span("job"):
+            requests.get(downstream.url + "/", headers={"X-Tenant": "acme", "X-Other": "no"})
+        (exit_span,) = by_name(acceptor.wait_for_spans(2), "urllib3")
+        assert exit_span["data"]["http"]["header"] == {"x-tenant": "acme", "x-served-by": "node-3"}
+    finally:
+        uninstrument()
+        instana.configure(environ={})
+
+
+def test_no_active_trace_means_no_span_and_no_headers(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    assert requests.get(downstream.url).status_code == 200
+    assert not set(TRACE_HEADERS) & set(downstream.requests[0]["headers"])
+    traced.flush()
+    assert acceptor.spans() == []
+
+
+def test_work_in_another_thread_without_context_is_not_traced(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    with instana.entry_span("job"):
+        worker = threading.Thread(target=requests.get, args=(downstream.url,))
+        worker.start()
+        worker.join()
+    spans = acceptor.wait_for_spans(1)
+    assert [s["n"] for s in spans] == ["job"]
+
+
+def test_suppressed_trace_passes_level_zero_and_records_nothing(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    with instana.entry_span("job", headers={"X-INSTANA-L": "0"}):
+        requests.get(downstream.url)
+    sent = downstream.requests[0]["headers"]
+    assert sent["x-instana-l"] == "0"
+    assert "x-instana-t" not in sent and "x-instana-s" not in sent
+    assert sent["traceparent"].endswith("-00")  # unsampled for W3C-only tracers
+    assert traced.flush()
+    assert acceptor.spans() == [] and len(traced.buffer) == 0
+
+
+@pytest.mark.parametrize("name", ["requests", "urllib3"])
+def test_disabled_instrumentation_leaves_calls_alone(
+    acceptor: Acceptor, downstream: Downstream, name: str
+) -> None:
+    client = instana.configure(
+        instana.Options(
+            endpoint_url=acceptor.url, agent_key=AGENT_KEY, disabled_instrumentations=[name]
+        ),
+        environ={},
+    )
+    uninstrument()
+    instrument()
+    try:
+        assert not getattr(
+            urllib3.connectionpool.HTTPConnectionPool.urlopen, "__instana_wrapped__", 0
+        )
+        # Already patched by an earlier configuration: the call-time check still holds.
+        urllib3_.patch(urllib3.connectionpool)
+        with instana.entry_span("job"):
+            requests.get(downstream.url)
+        assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+        assert "x-instana-t" not in downstream.requests[0]["headers"]
+        assert client.config.disabled_instrumentations == frozenset([name])
+    finally:
+        urllib3_.unpatch()
+        instana.configure(environ={})
+
+
+def test_reporter_traffic_is_never_traced(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    # The reporter talks http.client directly and runs with no active span; a flush in the
+    # middle of traced work must add neither a span nor trace headers to its own POST.
+    with instana.entry_span("job", flush=False):
+        requests.get(downstream.url)
+        assert instana.flush()
+        requests.get(downstream.url)
+        assert traced.flush()
+    assert traced.flush()
+    spans = acceptor.spans()
+    assert sorted(s["n"] for s in spans) == ["job", "urllib3", "urllib3"]
+    assert all(
+        s["data"]["http"]["url"].startswith(downstream.url) for s in by_name(spans, "urllib3")
+    )
+    assert acceptor.requests and all(
+        not set(TRACE_HEADERS) & set(r["headers"]) for r in acceptor.requests
+    )
+
+
+def test_a_tracer_failure_never_reaches_the_call(
+    traced: Client,
+    acceptor: Acceptor,
+    downstream: Downstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    monkeypatch.setattr(urllib3_, "start_child", broken)
+    with instana.entry_span("job"):
+        assert requests.get(downstream.url).status_code == 200
+    monkeypatch.undo()
+
+    monkeypatch.setattr(urllib3_, "record_status", broken)
+    with instana.entry_span("job"):
+        assert requests.get(downstream.url).json() == {"ok": True}
+    assert len(downstream.requests) == 2
+
+
+def test_instrument_is_idempotent(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    instrument()
+    instrument()
+    wrapped = urllib3.connectionpool.HTTPConnectionPool.urlopen
+    assert not getattr(wrapped.__wrapped__, "__instana_wrapped__", False)
+    with instana.entry_span("job"):
+        requests.get(downstream.url)
+    assert len(by_name(acceptor.wait_for_spans(2), "urllib3")) == 1
+
+
+def test_instrument_without_tracing_changes_nothing(acceptor: Acceptor) -> None:
+    uninstrument()
+    instana.configure(instana.Options(agent_key=AGENT_KEY), environ={})  # no endpoint
+    try:
+        instrument()
+        assert not getattr(
+            urllib3.connectionpool.HTTPConnectionPool.urlopen, "__instana_wrapped__", 0
+        )
+    finally:
+        instana.configure(environ={})

@@ -1,0 +1,50 @@
+"""The package's public names, and that importing it loads no platform code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import instana_serverless
+
+
+def test_every_public_name_resolves_to_something_callable() -> None:
+    for name in instana_serverless.__all__:
+        value = getattr(instana_serverless, name)
+        assert value is not None, name
+        if name != "__version__":
+            assert callable(value), name
+    assert sorted(dir(instana_serverless)) == sorted(instana_serverless.__all__)
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    try:
+        instana_serverless.no_such_thing  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_thing" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_lazy_names_are_the_platform_objects() -> None:
+    from instana_serverless.azure import azure_function
+    from instana_serverless.fargate import start
+    from instana_serverless.platform import detect
+
+    assert instana_serverless.azure_function is azure_function
+    assert instana_serverless.start_fargate_reporter is start
+    assert instana_serverless.detect_platform is detect
+
+
+def test_package_import_loads_no_platform_and_no_heavy_module() -> None:
+    code = (
+        "import sys, instana_serverless\n"
+        "loaded = [m for m in sys.modules if m.startswith(('instana_serverless.aws_lambda',"
+        " 'instana_serverless.azure', 'instana_serverless.gcp', 'instana_serverless.fargate',"
+        " 'instana_serverless.middleware', 'instana_serverless.instrumentation'))"
+        " or m in ('logging', 'typing', 'threading', 'http.client', 'ssl', 'json', 'boto3',"
+        " 'requests', 'importlib.abc')]\n"
+        "print(','.join(sorted(loaded)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
