@@ -35,6 +35,11 @@ class SpanBuffer:
                 self._spans.popleft()
                 self.dropped += 1
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent reports the spans it had, and its lock may be held."""
+        self._lock = allocate_lock()
+        self._spans = deque()
+
     def drain(self) -> List[Span]:
         with self._lock:
             spans = list(self._spans)

@@ -5,6 +5,7 @@ Platforms plug into it (who is running, extra plugins); it knows no platform its
 
 from __future__ import annotations
 
+import os
 from _thread import allocate_lock
 
 from . import log
@@ -150,6 +151,19 @@ def configure(
     if previous is not None:
         previous.reporter.close()
     return client
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = allocate_lock()
+    client = _client
+    if client is not None:
+        client.reporter.reset_after_fork()
+        client._prewarm_started = False
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_client() -> Client:

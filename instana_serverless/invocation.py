@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 class Invocation:
     """``with Invocation(client, span): ...`` ends and flushes ``span`` however the block ends."""
 
-    __slots__ = ("_token", "client", "flush", "span")
+    __slots__ = ("_token", "_unended", "client", "flush", "span")
 
     def __init__(self, client: Client, span: Span, *, flush: bool = True) -> None:
         self.client = client
         self.span = span
         self.flush = flush
         self._token: Any = None
+        # list.pop is atomic: exactly one caller of end() gets the item and does the work.
+        self._unended = [True]
 
     def __enter__(self) -> Span:
         self._token = activate(self.span)
@@ -48,6 +50,10 @@ class Invocation:
         """End and flush once. Safe from another thread (a timeout guard) and idempotent, so
         the guard and the normal return path may both call it."""
         span = self.span
+        try:
+            self._unended.pop()
+        except IndexError:
+            return
         if span.finished:
             return
         if exc is not None:

@@ -206,6 +206,14 @@ class Reporter:
             log.logger().debug("span buffer full: %d oldest spans dropped so far", dropped)
             self._reported_drops = dropped
 
+    def reset_after_fork(self) -> None:
+        """In a forked child (gunicorn/uwsgi workers, multiprocessing): never share the parent's
+        connection, whose bytes would interleave with its own, nor a lock another thread held
+        at the fork. Closing our copy of the socket leaves the parent's connection open."""
+        self._lock = allocate_lock()
+        self.buffer.reset_after_fork()
+        self.close()
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()

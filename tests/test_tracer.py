@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -160,3 +161,34 @@ def test_custom_span_records_and_reraises(client: Any, acceptor: Any) -> None:
     (sdk,) = acceptor.wait_for_spans(1)
     assert sdk["k"] == ENTRY and sdk["ec"] == 1
     assert "KeyError" in sdk["data"]["sdk"]["custom"]["tags"]["error"]
+
+
+def test_invocation_end_from_racing_threads_records_and_flushes_once() -> None:
+    """The Lambda timeout guard and the returning handler may end the same invocation."""
+    from instana_serverless.invocation import Invocation
+    from instana_serverless.span import Trace
+
+    class CountingClient:
+        flushes = 0
+
+        def flush(self) -> bool:
+            CountingClient.flushes += 1
+            return True
+
+    class SlowToDescribe(RuntimeError):
+        # Widens the window between "is it ended?" and "end it" so both threads are inside.
+        def __str__(self) -> str:
+            time.sleep(0.05)
+            return "slow"
+
+    span = Span(Trace("ab" * 8), "cd" * 8, None, "race", ENTRY, None, None, ())
+    invocation = Invocation(CountingClient(), span)  # type: ignore[arg-type]
+    threads = [
+        threading.Thread(target=invocation.end, args=(SlowToDescribe(),)) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert span.error_count == 1
+    assert CountingClient.flushes == 1

@@ -6,7 +6,9 @@ cached; the per-invocation cost is a dict lookup.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 LATEST = "$LATEST"
 # An unqualified function ARN: arn:aws:lambda:<region>:<account>:function:<name>

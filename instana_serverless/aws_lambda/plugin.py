@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, Optional
 
 from .context import FunctionInfo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional
 
 PLUGIN_NAME = "com.instana.plugin.aws.lambda"
 

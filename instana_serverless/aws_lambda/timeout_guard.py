@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from threading import Condition, Thread
 from time import monotonic
-from typing import Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 # How long ``disarm`` waits for a report already under way (it flushes, bounded by the
 # reporter's own timeout, so this only guards against a stuck flush).

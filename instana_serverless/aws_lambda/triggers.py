@@ -9,10 +9,16 @@ unexpected shape is skipped, never raised on.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..config import Config
 from ..http_data import http_entry_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+    Sources = List[Mapping[str, Any]]
+    Summarizer = Callable[[Dict[str, Any], Dict[str, Any], Config], Sources]
 
 API_GATEWAY = "aws:api.gateway"
 API_GATEWAY_NOPROXY = "aws:api.gateway.noproxy"
@@ -34,8 +40,6 @@ MAX_TEXT = 200
 # real batch, and decoding it must not cost the function its memory.
 MAX_LOGS_BYTES = 8 * 1024 * 1024
 
-Sources = List[Mapping[str, Any]]
-Summarizer = Callable[[Dict[str, Any], Dict[str, Any], Config], Sources]
 
 _NO_SOURCES: Sources = []
 # Names of message attributes that carry trace context, as headers ``extract`` understands.
