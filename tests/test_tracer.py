@@ -183,9 +183,7 @@ def test_invocation_end_from_racing_threads_records_and_flushes_once() -> None:
 
     span = Span(Trace("ab" * 8), "cd" * 8, None, "race", ENTRY, None, None, ())
     invocation = Invocation(CountingClient(), span)  # type: ignore[arg-type]
-    threads = [
-        threading.Thread(target=invocation.end, args=(SlowToDescribe(),)) for _ in range(2)
-    ]
+    threads = [threading.Thread(target=invocation.end, args=(SlowToDescribe(),)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

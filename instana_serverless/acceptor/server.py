@@ -17,6 +17,7 @@ from types import FrameType, TracebackType
 from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
 from urllib.parse import urlsplit
 
+from . import ui
 from .tree import render_traces
 from .validate import validate_bundle
 
@@ -44,6 +45,13 @@ class _Server(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-request (a reporter's deadline, a test's abrupt close) is
+        # normal for a backend; anything else is still printed.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         # Kept-alive connections would otherwise outlive stop() and keep answering.
@@ -108,7 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is None:  # the client went away mid-request
             self.close_connection = True
             return
-        acceptor._record({"path": self.path, "headers": headers, "status": reply[0]})
+        # The trace view polls every second; a log of its own requests would only grow.
+        if not (acceptor.ui and self.command == "GET" and ui.serves(urlsplit(self.path).path)):
+            acceptor._record({"path": self.path, "headers": headers, "status": reply[0]})
         try:
             self._reply(*reply)
         except OSError:
@@ -169,6 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
             return (200, "ok\n", _TEXT)
         if path == "/api/bundles":
             return (200, json.dumps(self.server.acceptor.bundles), _JSON)
+        if self.server.acceptor.ui:
+            page = ui.route(path, self.server.acceptor.spans())
+            if page is not None:
+                return page
         if path.endswith("/bundle"):
             return (405, "use POST for bundles\n", _TEXT)
         return (404, f"not found: {path}\n", _TEXT)
@@ -228,6 +242,7 @@ class Acceptor:
         delay_s: float = 0.0,
         status_override: Optional[int] = None,
         verbose: bool = False,
+        ui: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -237,6 +252,7 @@ class Acceptor:
         self.delay_s = delay_s
         self.status_override = status_override
         self.verbose = verbose
+        self.ui = ui
         self._changed = threading.Condition()
         self._bundles: List[Dict[str, Any]] = []
         self._requests: List[Dict[str, Any]] = []
@@ -360,6 +376,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="do not print span trees")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--ui", action="store_true", help="also serve a trace view at /")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -371,6 +388,7 @@ def serve(args: argparse.Namespace) -> int:
         output=args.output,
         echo=None if args.quiet else sys.stdout,
         verbose=args.verbose,
+        ui=args.ui,
     )
     stopping = threading.Event()
 
@@ -385,6 +403,8 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         return 1
     print(f"acceptor listening on {acceptor.url}/bundle, writing to {args.output}", flush=True)
+    if args.ui:
+        print(f"trace view at {acceptor.url}/", flush=True)
     try:
         # A timed wait keeps the main thread responsive to signals on every platform.
         while not stopping.wait(0.5):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-_KIND_NAMES = {1: "entry", 2: "exit", 3: "intermediate"}
+KIND_NAMES = {1: "entry", 2: "exit", 3: "intermediate"}
 
 
-def _get(span: Mapping[str, Any], *path: str) -> Any:
+def field(span: Mapping[str, Any], *path: str) -> Any:
     value: Any = span
     for key in path:
         if not isinstance(value, dict):
@@ -22,26 +22,26 @@ def _order(span: Mapping[str, Any]) -> tuple[float, str]:
     return number, str(span.get("s", ""))
 
 
-def _label(span: Mapping[str, Any]) -> str:
+def span_label(span: Mapping[str, Any]) -> str:
     name = str(span.get("n", "?"))
     if name == "sdk":
-        sdk_name = _get(span, "data", "sdk", "name")
+        sdk_name = field(span, "data", "sdk", "name")
         if sdk_name is not None:
             return f"sdk:{sdk_name}"
     return name
 
 
-def _detail(span: Mapping[str, Any]) -> str:
+def span_detail(span: Mapping[str, Any]) -> str:
     parts = []
-    trigger = _get(span, "data", "lambda", "trigger")
+    trigger = field(span, "data", "lambda", "trigger")
     if trigger:
         parts.append(str(trigger))
-    method = _get(span, "data", "http", "method")
-    target = _get(span, "data", "http", "url") or _get(span, "data", "http", "path")
+    method = field(span, "data", "http", "method")
+    target = field(span, "data", "http", "url") or field(span, "data", "http", "path")
     http = " ".join(str(part) for part in (method, target) if part)
     if http:
         parts.append(http)
-    azure_trigger = _get(span, "data", "azf", "triggername")
+    azure_trigger = field(span, "data", "azf", "triggername")
     if azure_trigger:
         parts.append(str(azure_trigger))
     return " ".join(parts)
@@ -49,14 +49,17 @@ def _detail(span: Mapping[str, Any]) -> str:
 
 def _line(span: Mapping[str, Any], depth: int, orphan: bool) -> str:
     kind = span.get("k")
-    fields = [_label(span), _KIND_NAMES.get(kind, f"k={kind}") if isinstance(kind, int) else "k=?"]
+    fields = [
+        span_label(span),
+        KIND_NAMES.get(kind, f"k={kind}") if isinstance(kind, int) else "k=?",
+    ]
     duration = span.get("d")
     if isinstance(duration, (int, float)) and not isinstance(duration, bool):
         fields.append(f"{duration:.1f} ms")
     errors = span.get("ec")
     if isinstance(errors, int) and not isinstance(errors, bool) and errors > 0:
         fields.append(f"[error x{errors}]")
-    detail = _detail(span)
+    detail = span_detail(span)
     if detail:
         fields.append(detail)
     if orphan and span.get("p") is not None:
@@ -64,7 +67,12 @@ def _line(span: Mapping[str, Any], depth: int, orphan: bool) -> str:
     return "  " * (depth + 1) + "  ".join(fields)
 
 
-def _render_trace(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> List[str]:
+def walk_trace(spans: Sequence[Mapping[str, Any]]) -> List[Tuple[int, int, bool]]:
+    """One trace's spans depth-first, siblings by start time: ``(index, depth, is_root)``.
+
+    A span whose parent is not among ``spans`` is a root (its parent is in another bundle or
+    another service); spans caught in a parent cycle come last, as roots, rather than being lost.
+    """
     ids = {span.get("s") for span in spans}
     children: Dict[Any, List[int]] = {}
     roots: List[int] = []
@@ -78,33 +86,40 @@ def _render_trace(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> List[str
         siblings.sort(key=lambda i: _order(spans[i]))
     roots.sort(key=lambda i: _order(spans[i]))
 
-    lines = [f"trace {trace_id} ({len(spans)} spans)"]
+    order: List[Tuple[int, int, bool]] = []
     seen: set[int] = set()
 
-    def walk(index: int, depth: int, orphan: bool) -> None:
+    def walk(index: int, depth: int, root: bool) -> None:
         if index in seen:
             return
         seen.add(index)
-        lines.append(_line(spans[index], depth, orphan))
+        order.append((index, depth, root))
         for child in children.get(spans[index].get("s"), []):
             walk(child, depth + 1, False)
 
     for root in roots:
         walk(root, 0, True)
-    # A parent cycle has no root; show its spans rather than losing them.
     for index in sorted(set(range(len(spans))) - seen, key=lambda i: _order(spans[i])):
         walk(index, 0, True)
-    return lines
+    return order
+
+
+def group_traces(
+    spans: Sequence[Mapping[str, Any]],
+) -> List[Tuple[str, List[Mapping[str, Any]]]]:
+    """Spans by trace id, traces in order of their first span."""
+    traces: Dict[str, List[Mapping[str, Any]]] = {}
+    for span in spans:
+        traces.setdefault(str(span.get("t", "?")), []).append(span)
+    return sorted(traces.items(), key=lambda item: (min(_order(s) for s in item[1]), item[0]))
 
 
 def render_traces(spans: Sequence[Mapping[str, Any]]) -> str:
     """One indented tree per trace id, traces in order of their first span; ends with a newline
     unless there are no spans."""
-    traces: Dict[str, List[Mapping[str, Any]]] = {}
-    for span in spans:
-        traces.setdefault(str(span.get("t", "?")), []).append(span)
-    ordered = sorted(traces.items(), key=lambda item: (min(_order(s) for s in item[1]), item[0]))
     lines: List[str] = []
-    for trace_id, members in ordered:
-        lines.extend(_render_trace(trace_id, members))
+    for trace_id, members in group_traces(spans):
+        lines.append(f"trace {trace_id} ({len(members)} spans)")
+        for index, depth, root in walk_trace(members):
+            lines.append(_line(members[index], depth, root))
     return "".join(line + "\n" for line in lines)
