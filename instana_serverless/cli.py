@@ -8,6 +8,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .acceptor.server import add_arguments as add_acceptor_arguments
 from .acceptor.server import serve as serve_acceptor
+from .doctor import add_arguments as add_doctor_arguments
+from .doctor import run as run_doctor
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -17,6 +19,11 @@ SUBCOMMANDS: Dict[str, Tuple[str, Callable[[argparse.ArgumentParser], None], Han
         "run a local stand-in for the Instana backend",
         add_acceptor_arguments,
         serve_acceptor,
+    ),
+    "doctor": (
+        "check whether tracing can work with this environment, and say why not",
+        add_doctor_arguments,
+        run_doctor,
     ),
 }
 

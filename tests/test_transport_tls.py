@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import select
 import socket
@@ -14,6 +15,11 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import instana_serverless as instana
+from instana_serverless.transport.endpoint import (
+    EndpointError,
+    parse_endpoint,
+    proxy_authorization,
+)
 
 from .conftest import AGENT_KEY
 
@@ -48,6 +54,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
 class TlsBackend:
     def __init__(self, cert: Path, key: Path) -> None:
         self.paths: List[str] = []
+        self.header_names: List[str] = []
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,6 +63,7 @@ class TlsBackend:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 backend.paths.append(self.path)
+                backend.header_names.extend(self.headers.keys())
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -80,6 +88,7 @@ class ConnectProxy:
 
     def __init__(self) -> None:
         self.tunnels: List[str] = []
+        self.authorizations: List[str] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
@@ -104,6 +113,10 @@ class ConnectProxy:
             head += chunk
         target = head.split(b" ")[1].decode()
         self.tunnels.append(target)
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "proxy-authorization":
+                self.authorizations.append(value.strip())
         host, _, port = target.rpartition(":")
         upstream = socket.create_connection((host, int(port)))
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -165,3 +178,32 @@ def test_self_signed_certificate_refused_with_ca_check(backend: TlsBackend) -> N
     assert client.flush() is False
     assert backend.paths == []
     assert len(client.buffer) == 1  # kept for a later flush
+
+
+def test_proxy_credentials_go_to_the_proxy_only(backend: TlsBackend) -> None:
+    proxy = ConnectProxy()
+    try:
+        instana.configure(
+            environ={
+                "INSTANA_ENDPOINT_URL": f"https://localhost:{backend.port}",
+                "INSTANA_AGENT_KEY": AGENT_KEY,
+                "INSTANA_ENDPOINT_PROXY": f"http://corp%40user:p%3Ass@127.0.0.1:{proxy.port}",
+                "INSTANA_DISABLE_CA_CHECK": "true",
+            }
+        )
+        with instana.entry_span("job"):
+            pass
+        assert backend.paths == ["/bundle"]
+        expected = "Basic " + base64.b64encode(b"corp@user:p:ss").decode()
+        assert proxy.authorizations == [expected]
+        assert all("authorization" not in name.lower() for name in backend.header_names)
+    finally:
+        proxy.close()
+
+
+def test_a_plain_http_proxy_may_be_remote_but_the_endpoint_may_not() -> None:
+    proxy = parse_endpoint("http://proxy.corp.example:3128", "INSTANA_ENDPOINT_PROXY", proxy=True)
+    assert (proxy.scheme, proxy.host, proxy.port) == ("http", "proxy.corp.example", 3128)
+    with pytest.raises(EndpointError, match="INSTANA_ENDPOINT_URL"):
+        parse_endpoint("http://backend.corp.example")
+    assert proxy_authorization("http://proxy:3128") is None

@@ -48,8 +48,14 @@ def is_loopback(host: str) -> bool:
     )
 
 
-def parse_endpoint(url: str, variable: str = "INSTANA_ENDPOINT_URL") -> Endpoint:
-    """Parse ``url``; plain ``http`` is refused unless the host is loopback (DESIGN §3)."""
+def parse_endpoint(
+    url: str, variable: str = "INSTANA_ENDPOINT_URL", *, proxy: bool = False
+) -> Endpoint:
+    """Parse ``url``; plain ``http`` is refused unless the host is loopback (DESIGN §3).
+
+    A ``proxy`` may be plain http anywhere: an https endpoint is reached through a CONNECT
+    tunnel, so the key never crosses the proxy unencrypted.
+    """
     scheme, sep, rest = url.strip().partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
@@ -68,7 +74,7 @@ def parse_endpoint(url: str, variable: str = "INSTANA_ENDPOINT_URL") -> Endpoint
         port = int(port_text)
     if not host:
         raise EndpointError(f"{variable} has no host: {url!r}")
-    if scheme == "http" and not is_loopback(host):
+    if scheme == "http" and not proxy and not is_loopback(host):
         raise EndpointError(
             f"{variable} uses plain http:// to {host!r}; the agent key must not cross the network "
             "unencrypted, so use https:// (plain http is accepted only for loopback hosts such "
@@ -76,3 +82,18 @@ def parse_endpoint(url: str, variable: str = "INSTANA_ENDPOINT_URL") -> Endpoint
         )
     base_path = ("/" + path.split("?", 1)[0].split("#", 1)[0]).rstrip("/") if slash else ""
     return Endpoint(scheme, host, port or (443 if scheme == "https" else 80), base_path)
+
+
+def proxy_authorization(url: str) -> Optional[str]:
+    """The ``Proxy-Authorization`` value for ``http://user:password@proxy:port``, if any."""
+    authority = url.strip().partition("://")[2].partition("/")[0]
+    userinfo, at, _ = authority.rpartition("@")
+    if not at:
+        return None
+    # Only proxies with credentials pay for these imports.
+    from base64 import b64encode
+    from urllib.parse import unquote
+
+    user, _, password = userinfo.partition(":")
+    token = f"{unquote(user)}:{unquote(password)}".encode()
+    return "Basic " + b64encode(token).decode("ascii")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from time import monotonic
 
-from .endpoint import Endpoint, parse_endpoint
+from .endpoint import Endpoint, parse_endpoint, proxy_authorization
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ class HttpTransport:
         verify_tls: bool = True,
     ) -> None:
         self.endpoint = parse_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
-        self._proxy = parse_endpoint(proxy, "INSTANA_ENDPOINT_PROXY") if proxy else None
+        self._proxy = parse_endpoint(proxy, "INSTANA_ENDPOINT_PROXY", proxy=True) if proxy else None
+        self._proxy_auth = proxy_authorization(proxy) if proxy else None
         self._verify_tls = verify_tls
         self._tls: Optional[ssl.SSLContext] = None
         self._conn: Optional[_Connection] = None
@@ -106,7 +107,10 @@ class HttpTransport:
 
     def _tunnel(self, conn: _Connection, deadline: float) -> None:
         authority = self.endpoint.authority
-        request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n"
+        request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+        if self._proxy_auth:
+            request += f"Proxy-Authorization: {self._proxy_auth}\r\n"
+        request += "\r\n"
         conn.sock.settimeout(_remaining(deadline))
         conn.sock.sendall(request.encode("latin-1"))
         status, _ = self._read_head(conn, deadline)
@@ -116,9 +120,11 @@ class HttpTransport:
     # -- request ----------------------------------------------------------------------------
 
     def _request_bytes(self, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         if self.endpoint.scheme == "http" and self._proxy is not None:
             path = f"http://{self.endpoint.authority}{path}"  # absolute form for a plain proxy
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            if self._proxy_auth:
+                extra += f"Proxy-Authorization: {self._proxy_auth}\r\n"
         head = (
             f"POST {path} HTTP/1.1\r\n{self._fixed_head}{extra}Content-Length: {len(body)}\r\n\r\n"
         )
