@@ -7,6 +7,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,18 +59,31 @@ def median_us(fn: Callable[[], object], rounds: int, inner: int = 1) -> float:
     return statistics.median(samples)
 
 
-def fresh_process_ms(code: str, runs: int, env: dict[str, str] | None = None) -> float:
-    """Median of what ``code`` prints (milliseconds) over fresh interpreters."""
+def fresh_process_ms(
+    code: str, runs: int, env: dict[str, str] | None = None, *, bytecode: bool = True
+) -> float:
+    """Median of what ``code`` prints (milliseconds) over fresh interpreters.
+
+    ``bytecode=False`` compiles every module from source, as a Lambda layer without
+    ``__pycache__`` does on each cold start (``/opt`` is read-only, so nothing gets cached).
+    """
+    run_env = {**os.environ, **(env or {})}
+    command = [sys.executable]
+    if bytecode:
+        run_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        run_env.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        # An empty cache directory: nothing is read from it, and -B writes nothing to it.
+        command.append("-B")
+        run_env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-nocache-")
+    command += ["-c", code]
     values: List[float] = []
-    for _ in range(runs):
+    for index in range(runs + (1 if bytecode else 0)):
         out = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            check=True,
+            command, capture_output=True, text=True, cwd=ROOT, env=run_env, check=True
         )
+        if bytecode and index == 0:
+            continue  # this run wrote the bytecode the others read
         values.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(values)
 

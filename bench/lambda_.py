@@ -78,7 +78,7 @@ def warm_overheads() -> Dict[str, Any]:
 
     import instana_serverless as instana
     from instana_serverless.aws_lambda import lambda_handler
-    from tests.lambda_runtime import load_event
+    from tests.lambda_fixtures import load_event
 
     client = instana.configure(
         instana.Options(endpoint_url="http://127.0.0.1:9", agent_key=KEY), environ={}

@@ -1,15 +1,18 @@
-"""One function per demo scenario; each drives real instrumented code against the acceptor."""
+"""The demo's scenarios, one per platform, in the order they run and are shown."""
 
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, NamedTuple
 
 import instana_serverless as instana
-from instana_serverless.acceptor.server import Acceptor
+from demo import aws_lambda, azure_functions, cloud_run
+from demo.harness import Harness
 
 
-def generic_job(acceptor: Acceptor) -> None:
-    """A plain Python job with custom spans, continuing a trace from incoming headers."""
+def generic_job(harness: Harness) -> None:
+    """A plain Python job with custom spans, continuing a trace from incoming headers; set up
+    from the environment (``INSTANA_ENDPOINT_URL``, ``INSTANA_AGENT_KEY``) alone."""
+    before = len(harness.acceptor.spans())
     instana.configure()
     headers = {"X-INSTANA-T": "1234567890abcdef", "X-INSTANA-S": "fedcba0987654321"}
     with instana.entry_span("batch.job", headers=headers, data={"batch": {"items": 3}}):
@@ -21,9 +24,22 @@ def generic_job(acceptor: Acceptor) -> None:
             raise ValueError("malformed record")
     except ValueError:
         pass
-    acceptor.wait_for_spans(6)
+    harness.acceptor.wait_for_spans(before + 6)
 
 
-ALL: List[Tuple[str, Callable[[Acceptor], None]]] = [
-    ("generic job with custom spans (core API)", generic_job),
+class Scenario(NamedTuple):
+    platform: str
+    title: str
+    run: Callable[[Harness], None]
+
+
+ALL: List[Scenario] = [
+    Scenario(
+        "AWS Lambda",
+        f"{aws_lambda.API} → SQS → {aws_lambda.WORKER} (awslambdaric, moto)",
+        aws_lambda.run,
+    ),
+    Scenario("Google Cloud Run", "cloudrun/main.py on functions-framework", cloud_run.run),
+    Scenario("Azure Functions", "azure/function_app.py (azure.functions)", azure_functions.run),
+    Scenario("Generic Python", "a batch job with custom spans (core API)", generic_job),
 ]

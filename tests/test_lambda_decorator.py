@@ -9,11 +9,12 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 import instana_serverless as instana
+from demo.lambda_runtime import ARN
 from instana_serverless.aws_lambda import context as lambda_context
 from instana_serverless.aws_lambda import decorator, lambda_handler, triggers
 from instana_serverless.tracer import current_span
 from tests.conftest import AGENT_KEY
-from tests.lambda_runtime import ARN, load_event, make_context
+from tests.lambda_fixtures import load_event, make_context
 
 
 @pytest.fixture(autouse=True)

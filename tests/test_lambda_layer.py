@@ -12,8 +12,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from demo.lambda_runtime import ROOT
 from instana_serverless.aws_lambda import decorator
-from tests.lambda_runtime import ROOT, load_event, make_context
+from tests.lambda_fixtures import load_event, make_context
 
 
 def _load_build_script() -> Any:

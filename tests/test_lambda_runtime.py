@@ -9,9 +9,10 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from demo.lambda_runtime import ARN, Invocation, RuntimeAPI, start_runtime
 from instana_serverless.acceptor.server import Acceptor
 from tests.conftest import AGENT_KEY
-from tests.lambda_runtime import ARN, Invocation, RuntimeAPI, load_event, start_runtime
+from tests.lambda_fixtures import load_event
 
 LAYER_HANDLER = "instana_serverless.lambda_layer.handler"
 QUALIFIED = f"{ARN}:7"

@@ -12,7 +12,7 @@ import instana_serverless as instana
 from instana_serverless.aws_lambda import decorator, lambda_handler
 from instana_serverless.aws_lambda.timeout_guard import TimeoutGuard
 from tests.conftest import AGENT_KEY
-from tests.lambda_runtime import make_context
+from tests.lambda_fixtures import make_context
 
 
 @pytest.fixture(autouse=True)

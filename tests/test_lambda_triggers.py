@@ -12,7 +12,7 @@ import instana_serverless as instana
 from instana_serverless.aws_lambda import decorator, lambda_handler, triggers
 from instana_serverless.config import Config
 from tests.conftest import AGENT_KEY
-from tests.lambda_runtime import load_event, make_context
+from tests.lambda_fixtures import load_event, make_context
 
 ELLIPSIS = "\u2026"
 
@@ -333,7 +333,7 @@ def test_every_fixture_is_detected_as_expected() -> None:
         "sqs": "aws:sqs",
         "sqs_from_sns": "aws:sqs",
     }
-    from tests.lambda_runtime import EVENTS
+    from tests.lambda_fixtures import EVENTS
 
     assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(expected)
     for name, trigger in expected.items():

@@ -1,4 +1,6 @@
-"""A Lambda Runtime API on loopback, for running the real ``awslambdaric`` client in tests.
+"""A Lambda Runtime API on loopback, for running the real ``awslambdaric`` client locally.
+
+The demo and the tests both drive functions through it.
 
 Serves ``/2018-06-01/runtime/invocation/next`` (long poll), ``.../{id}/response``,
 ``.../{id}/error`` and ``/2018-06-01/runtime/init/error`` with the headers Lambda sends
@@ -176,8 +178,10 @@ def start_runtime(
     *,
     code_dir: Path,
     env: Mapping[str, str],
+    output: Any = subprocess.PIPE,
 ) -> subprocess.Popen[str]:
-    """``python -m awslambdaric <handler>`` against ``api``, as the Lambda sandbox starts it."""
+    """``python -m awslambdaric <handler>`` against ``api``, as the Lambda sandbox starts it;
+    its output (stdout and stderr) goes to ``output``, a pipe unless told otherwise."""
     full_env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -185,6 +189,7 @@ def start_runtime(
         "AWS_LAMBDA_FUNCTION_VERSION": "7",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_REGION": "eu-central-1",
+        "AWS_DEFAULT_REGION": "eu-central-1",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
         "_HANDLER": handler,
         "LAMBDA_TASK_ROOT": str(code_dir),
@@ -196,50 +201,7 @@ def start_runtime(
         [sys.executable, "-m", "awslambdaric", handler],
         env=full_env,
         cwd=str(code_dir),
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-# -- in-process helpers: real awslambdaric context objects and the event fixtures -------------
-
-EVENTS = Path(__file__).resolve().parent / "lambda_events"
-
-
-def load_event(name: str) -> Any:
-    with (EVENTS / f"{name}.json").open(encoding="utf-8") as file:
-        return json.load(file)
-
-
-def make_context(
-    *,
-    arn: str = ARN,
-    timeout_ms: int = 30_000,
-    client_context: Optional[Dict[str, Any]] = None,
-    request_id: Optional[str] = None,
-    function_name: str = "orders",
-    function_version: str = "7",
-) -> Any:
-    """A real ``awslambdaric`` ``LambdaContext``, as the runtime builds it per invocation."""
-    from awslambdaric.lambda_context import LambdaContext  # type: ignore[import-untyped]
-
-    saved = {
-        k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION")
-    }
-    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function_name
-    os.environ["AWS_LAMBDA_FUNCTION_VERSION"] = function_version
-    try:
-        return LambdaContext(
-            request_id or str(uuid.uuid4()),
-            client_context,
-            None,
-            int(time.time() * 1000) + timeout_ms,
-            arn,
-        )
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -1,0 +1,200 @@
+"""``python -m demo`` end to end, as ``make demo`` runs it: every platform's traces arrive, the
+Lambda trace spans both functions, and no process outlives the demo, even on Ctrl-C.
+
+The demo runs under a small watcher that makes itself the child subreaper (Linux): whatever
+the demo leaves running is re-parented to the watcher instead of init, so the watcher can list
+(and then kill) it after the demo has exited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 90
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses PR_SET_CHILD_SUBREAPER")
+
+WATCHER = r"""
+import ctypes, json, os, signal, subprocess, sys, time
+
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+# A Ctrl-C for the whole group is the demo's to handle; a handler (not SIG_IGN) is reset
+# for the child at exec.
+signal.signal(signal.SIGINT, lambda *args: None)
+report_path, argv = sys.argv[1], sys.argv[2:]
+code = subprocess.call(argv)
+
+def children():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                cmdline = file.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.append({"pid": int(pid), "state": fields[0], "cmdline": cmdline})
+    return found
+
+left = children()
+for child in left:
+    try:
+        os.kill(child["pid"], signal.SIGKILL)
+    except OSError:
+        pass
+deadline = time.monotonic() + 5
+while children() and time.monotonic() < deadline:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        break
+    time.sleep(0.01)
+with open(report_path, "w") as file:
+    json.dump({"returncode": code, "left": left}, file)
+"""
+
+
+def _demo(out: Path, interrupt_at: Optional[str] = None) -> Tuple[str, Dict[str, Any]]:
+    """The watched demo's output and the watcher's report. With ``interrupt_at``, a Ctrl-C as a
+    terminal sends it (SIGINT to the whole process group) follows the first line holding it."""
+    report = out / "watcher.json"
+    demo = [sys.executable, "-m", "demo", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WATCHER, str(report), *demo],
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: List[str] = []
+    timer = threading.Timer(TIMEOUT_S, os.killpg, (proc.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if interrupt_at is not None and interrupt_at in line:
+                os.killpg(proc.pid, signal.SIGINT)
+                interrupt_at = None
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = "".join(lines)
+    assert report.exists(), output
+    return output, json.loads(report.read_text())
+
+
+def _sections(text: str) -> Dict[str, str]:
+    """The demo's closing report: platform heading -> what is printed under it."""
+    sections: Dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("=") and line.endswith("="):
+            current = line.strip("= ").split(":", 1)[0]
+            sections[current] = ""
+        elif line.startswith("==> ") or not line.strip():
+            current = None
+        elif current is not None:
+            sections[current] += line + "\n"
+    return sections
+
+
+def _spans(bundles_file: Path) -> List[Dict[str, Any]]:
+    lines = bundles_file.read_text(encoding="utf-8").splitlines()
+    return [span for line in lines for span in json.loads(line).get("spans") or []]
+
+
+class Run(NamedTuple):
+    output: str
+    report: Dict[str, Any]
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("demo")
+    started = time.monotonic()
+    output, report = _demo(out)
+    assert time.monotonic() - started < 60, "the demo must end in under a minute"
+    return Run(output, report, out)
+
+
+def test_every_platform_shows_traces(run: Run) -> None:
+    assert run.report["returncode"] == 0, run.output
+    sections = _sections(run.output)
+    assert set(sections) == {"AWS Lambda", "Google Cloud Run", "Azure Functions", "Generic Python"}
+    for platform, text in sections.items():
+        assert text.startswith("trace "), (platform, text)
+        assert "FAILED" not in text, (platform, text)
+    assert "aws:api.gateway POST /orders" in sections["AWS Lambda"]
+    assert "[error x1]" in sections["Google Cloud Run"]
+    assert "Queue" in sections["Azure Functions"]
+    assert str(run.out / "bundles.jsonl") in run.output
+    assert "instana-serverless acceptor" in run.output
+
+
+def test_lambda_trace_spans_both_functions(run: Run) -> None:
+    spans = _spans(run.out / "bundles.jsonl")
+    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws"]
+    entries = {s["data"]["lambda"]["functionName"]: s for s in lambda_spans if s["k"] == 1}
+    assert set(entries) == {"orders-api", "order-worker"}, run.output
+    api, worker = entries["orders-api"], entries["order-worker"]
+    assert api["t"] == worker["t"]
+    assert "p" not in api and api["data"]["lambda"]["trigger"] == "aws:api.gateway"
+    assert worker["data"]["lambda"]["trigger"] == "aws:sqs"
+
+    def exits_of(entry: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+        return {s["n"]: s for s in lambda_spans if s["k"] == 2 and s.get("p") == entry["s"]}
+
+    api_exits, worker_exits = exits_of(api), exits_of(worker)
+    assert set(api_exits) == {"urllib3", "sqs"}
+    assert api_exits["urllib3"]["data"]["http"]["path"] == "/stock/tea"
+    assert api_exits["sqs"]["data"]["sqs"]["type"] == "SendMessage"
+    # entry -> exits -> entry -> exit: the worker continues from the SQS send.
+    assert worker["p"] == api_exits["sqs"]["s"]
+    assert set(worker_exits) == {"s3"} and worker_exits["s3"]["data"]["s3"]["op"] == "PutObject"
+    assert {s["t"] for s in lambda_spans} == {api["t"]}
+    assert api["f"]["e"].endswith(":function:orders-api:1")
+    assert worker["f"]["e"].endswith(":function:order-worker:1")
+
+
+def test_other_platforms_bundles(run: Run) -> None:
+    spans = _spans(run.out / "bundles.jsonl")
+    gcp = [s for s in spans if s["f"].get("cp") == "gcp" and s["n"] == "wsgi"]
+    continued = [s for s in gcp if s["t"] == "a3ce929d0e0e4736"]  # from the traceparent
+    assert len(continued) == 1 and continued[0]["p"] == "00f067aa0ba902b7"
+    assert [s["data"]["http"]["status"] for s in gcp if s.get("ec")] == [500]
+    azure = [s for s in spans if s["f"].get("cp") == "azure"]
+    assert sorted(s["data"]["azf"]["triggername"] for s in azure) == ["HTTP", "Queue"]
+    assert any(s["n"] == "batch.job" for s in spans)
+
+
+def test_no_process_outlives_the_demo(run: Run) -> None:
+    assert run.report["left"] == [], run.output
+
+
+@pytest.mark.parametrize("when", ["Lambda: invoking orders-api", "Cloud Run: GET /?name=Ada"])
+def test_ctrl_c_leaves_no_process_behind(tmp_path: Path, when: str) -> None:
+    output, report = _demo(tmp_path, interrupt_at=when)
+    assert when in output
+    assert report["returncode"] == 130, output
+    assert "interrupted" in output
+    assert report["left"] == [], output
