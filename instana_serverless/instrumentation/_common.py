@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Optional
+import sys
+from types import ModuleType
+from typing import Any, Callable, Optional
 
 from .. import log
 from ..client import get_client
@@ -36,3 +38,37 @@ def tracer_bug(what: str) -> None:
     """Report a failure of our own code; the user's call goes on as if we were not there."""
     with contextlib.suppress(Exception):
         log.logger().debug("instana_serverless: %s failed", what, exc_info=True)
+
+
+class MethodPatch:
+    """Replaces ``<class>.<method>`` of a module with a traced wrapper, once, and undoes it.
+
+    The wrapper calls ``original``; a method already wrapped (by an earlier ``instrument()``
+    of another copy of us) is left as it is.
+    """
+
+    def __init__(
+        self, module_name: str, class_name: str, method: str, wrapper: Callable[..., Any]
+    ) -> None:
+        self.module_name = module_name
+        self.class_name = class_name
+        self.method = method
+        self.wrapper = wrapper
+        self.original: Optional[Callable[..., Any]] = None
+        wrapper.__instana_wrapped__ = True  # type: ignore[attr-defined]
+
+    def apply(self, module: ModuleType) -> None:
+        owner = getattr(module, self.class_name)
+        current = getattr(owner, self.method)
+        if getattr(current, "__instana_wrapped__", False):
+            return
+        self.original = current
+        self.wrapper.__wrapped__ = current  # type: ignore[attr-defined]
+        setattr(owner, self.method, self.wrapper)
+
+    def restore(self) -> None:
+        module = sys.modules.get(self.module_name)
+        if module is None or self.original is None:
+            return
+        setattr(getattr(module, self.class_name), self.method, self.original)
+        self.original = None

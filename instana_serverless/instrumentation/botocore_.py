@@ -8,16 +8,14 @@ urllib3 request is part of this span instead of a second exit.
 
 from __future__ import annotations
 
-import sys
 from contextvars import Token
-from types import ModuleType
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..secrets import MASK
 from ..span import EXIT, Span
 from ..tracer import activate, restore, start_child
 from . import aws_context
-from ._common import config, traced_parent, tracer_bug
+from ._common import MethodPatch, config, traced_parent, tracer_bug
 
 NAMES = frozenset(("boto3", "botocore"))
 MODULE = "botocore.client"
@@ -25,7 +23,6 @@ MODULE = "botocore.client"
 MAX_TEXT = 200
 MAX_PAYLOAD_ITEMS = 10
 
-_original: Optional[Callable[..., Any]] = None
 
 _SQS_BATCHES = {"SendMessageBatch", "DeleteMessageBatch", "ChangeMessageVisibilityBatch"}
 _LAMBDA_INVOKES = {"Invoke", "InvokeWithResponseStream"}
@@ -184,7 +181,7 @@ def _after(span: Span, token: Token[Optional[Span]], result: Any, exc: Any) -> N
 
 
 def _traced_make_api_call(self: Any, operation_name: Any, api_params: Any) -> Any:
-    original = _original
+    original = _patch.original
     assert original is not None
     try:
         prepared = _before(self, operation_name, api_params)
@@ -203,24 +200,6 @@ def _traced_make_api_call(self: Any, operation_name: Any, api_params: Any) -> An
     return result
 
 
-_traced_make_api_call.__instana_wrapped__ = True  # type: ignore[attr-defined]
-
-
-def patch(module: ModuleType) -> None:
-    global _original
-    base = module.BaseClient
-    current = base._make_api_call
-    if getattr(current, "__instana_wrapped__", False):
-        return
-    _original = current
-    _traced_make_api_call.__wrapped__ = current  # type: ignore[attr-defined]
-    base._make_api_call = _traced_make_api_call
-
-
-def unpatch() -> None:
-    global _original
-    module = sys.modules.get(MODULE)
-    if module is None or _original is None:
-        return
-    module.BaseClient._make_api_call = _original
-    _original = None
+_patch = MethodPatch(MODULE, "BaseClient", "_make_api_call", _traced_make_api_call)
+patch = _patch.apply
+unpatch = _patch.restore

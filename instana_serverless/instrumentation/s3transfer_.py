@@ -7,18 +7,14 @@ into the worker; the S3 calls made there become exits of that span as usual.
 
 from __future__ import annotations
 
-import sys
-from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..span import Span
 from ..tracer import activate, restore
-from ._common import traced_parent, tracer_bug
+from ._common import MethodPatch, traced_parent, tracer_bug
 from .botocore_ import NAMES
 
 MODULE = "s3transfer.futures"
-
-_original: Optional[Callable[..., Any]] = None
 
 
 class _InSpan:
@@ -45,7 +41,7 @@ class _InSpan:
 
 
 def _traced_submit(self: Any, task: Any, tag: Any = None, block: bool = True) -> Any:
-    original = _original
+    original = _patch.original
     assert original is not None
     try:
         parent = traced_parent(NAMES)
@@ -56,24 +52,6 @@ def _traced_submit(self: Any, task: Any, tag: Any = None, block: bool = True) ->
     return original(self, task, tag, block)
 
 
-_traced_submit.__instana_wrapped__ = True  # type: ignore[attr-defined]
-
-
-def patch(module: ModuleType) -> None:
-    global _original
-    executor = module.BoundedExecutor
-    current = executor.submit
-    if getattr(current, "__instana_wrapped__", False):
-        return
-    _original = current
-    _traced_submit.__wrapped__ = current  # type: ignore[attr-defined]
-    executor.submit = _traced_submit
-
-
-def unpatch() -> None:
-    global _original
-    module = sys.modules.get(MODULE)
-    if module is None or _original is None:
-        return
-    module.BoundedExecutor.submit = _original
-    _original = None
+_patch = MethodPatch(MODULE, "BoundedExecutor", "submit", _traced_submit)
+patch = _patch.apply
+unpatch = _patch.restore

@@ -8,13 +8,12 @@ retries re-enter ``urlopen`` inside an exit and pass through instead of nesting.
 from __future__ import annotations
 
 from contextvars import Token
-from types import ModuleType
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..http_data import captured_headers, record_status, render_params
 from ..span import EXIT, Span
 from ..tracer import activate, context_headers, restore, start_child
-from ._common import config, traced_parent, tracer_bug
+from ._common import MethodPatch, config, traced_parent, tracer_bug
 
 NAMES = frozenset(("urllib3", "requests"))
 MODULE = "urllib3.connectionpool"
@@ -24,7 +23,6 @@ MODULE = "urllib3.connectionpool"
 _OURS = frozenset(("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate"))
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-_original: Optional[Callable[..., Any]] = None
 
 Prepared = Tuple[Span, Dict[str, Any], "Token[Optional[Span]]"]
 
@@ -108,7 +106,7 @@ def _traced_urlopen(
     *args: Any,
     **kwargs: Any,
 ) -> Any:
-    original = _original
+    original = _patch.original
     assert original is not None
     try:
         prepared = _before(self, method, url, headers)
@@ -127,26 +125,6 @@ def _traced_urlopen(
     return response
 
 
-_traced_urlopen.__instana_wrapped__ = True  # type: ignore[attr-defined]
-
-
-def patch(module: ModuleType) -> None:
-    global _original
-    pool_class = module.HTTPConnectionPool
-    current = pool_class.urlopen
-    if getattr(current, "__instana_wrapped__", False):
-        return
-    _original = current
-    _traced_urlopen.__wrapped__ = current  # type: ignore[attr-defined]
-    pool_class.urlopen = _traced_urlopen
-
-
-def unpatch() -> None:
-    global _original
-    import sys
-
-    module = sys.modules.get(MODULE)
-    if module is None or _original is None:
-        return
-    module.HTTPConnectionPool.urlopen = _original
-    _original = None
+_patch = MethodPatch(MODULE, "HTTPConnectionPool", "urlopen", _traced_urlopen)
+patch = _patch.apply
+unpatch = _patch.restore
