@@ -124,17 +124,10 @@ def main() -> None:
         }
         # A layer is read-only at /opt: without a bytecode cache every cold start compiles
         # our modules. With one is what a deployment package with compiled files gets.
-        # Cached bytecode goes next to the sources, as in a deployment package built with it.
-        private_cache = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": ""}
-        for label, cache in (
-            ("no bytecode cache (layer)", {"PYTHONDONTWRITEBYTECODE": "1"}),
-            ("bytecode cache", private_cache),
-        ):
-            mode = {**env, **cache}
-            fresh_process_ms(LAYER_FIRST_INVOCATION, 1, mode)  # fills the cache when allowed
-            layer_import = fresh_process_ms(LAYER_IMPORT, runs, mode)
-            layer_first = fresh_process_ms(LAYER_FIRST_INVOCATION, runs, mode)
-            bare_first = fresh_process_ms(BARE_FIRST_INVOCATION, runs, mode)
+        for label, bytecode in (("no bytecode cache (layer)", False), ("bytecode cache", True)):
+            layer_import = fresh_process_ms(LAYER_IMPORT, runs, env, bytecode=bytecode)
+            layer_first = fresh_process_ms(LAYER_FIRST_INVOCATION, runs, env, bytecode=bytecode)
+            bare_first = fresh_process_ms(BARE_FIRST_INVOCATION, runs, env, bytecode=bytecode)
             cold += [
                 (f"{label}: import instana_serverless.lambda_layer", f"{layer_import:.2f} ms"),
                 (f"{label}: import + first invocation incl. flush", f"{layer_first:.2f} ms"),

@@ -125,10 +125,44 @@ def test_layer_zip_contents(layer_zip: Path) -> None:
     assert "python/instana_serverless/lambda_layer.py" in names
     assert "python/instana_serverless/aws_lambda/decorator.py" in names
     assert "python/instana_serverless/py.typed" in names
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    sources = [n for n in names if n.endswith(".py")]
+    compiled = [n for n in names if n.endswith(".pyc")]
+    tag = sys.implementation.cache_tag
+    assert sorted(compiled) == sorted(
+        n.rsplit("/", 1)[0] + f"/__pycache__/{n.rsplit('/', 1)[1][:-3]}.{tag}.pyc" for n in sources
+    )
+    for part in ("acceptor", "azure", "gcp", "fargate", "cli.py", "doctor.py", "middleware.py"):
+        assert not any(n.startswith(f"python/instana_serverless/{part}") for n in names), part
     assert not any(part in ("boto3", "botocore") for n in names for part in n.split("/"))
     assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {(info.external_attr >> 16) & 0o777 for info in infos} == {0o644}
+
+
+def test_layer_bytecode_is_used_without_checking_the_sources(
+    layer_zip: Path, tmp_path: Path
+) -> None:
+    """Lambda's /opt is read-only: the shipped bytecode must be what runs, whatever the mtimes."""
+    with zipfile.ZipFile(layer_zip) as zf:
+        zf.extractall(tmp_path)
+    source = tmp_path / "python" / "instana_serverless" / "ids.py"
+    # Were the source compiled instead of the shipped bytecode, this import would fail.
+    source.write_text("raise ImportError('compiled from source')\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-B",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]);"
+            "import instana_serverless.ids as ids; print(len(ids.new_id()))",
+            str(tmp_path / "python"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "16"
 
 
 def test_layer_zip_is_reproducible(layer_zip: Path, tmp_path: Path) -> None:
