@@ -156,11 +156,15 @@ def _build_predicate(mode: str, words: tuple[str, ...]) -> Callable[[str], bool]
 
 def _regex_predicate(words: tuple[str, ...]) -> Callable[[str], bool]:
     import re  # lazy: only regex matchers pay for it
+    import warnings
 
     compiled: list[Any] = []
     for word in words:
         try:
-            compiled.append(re.compile(word))
+            # A user's pattern must not make Python print FutureWarnings into their logs.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compiled.append(re.compile(word))
         except (re.error, RecursionError, OverflowError, ValueError, TypeError) as exc:
             raise ValueError(f"invalid secrets regex {word!r}: {exc}") from None
     # Each pattern is compiled on its own: joining them with '|' would renumber groups and

@@ -179,3 +179,12 @@ def test_mask_query_never_raises(query: str) -> None:
         assert isinstance(masked, str)
         assert masked.count("&") == query.count("&")
         assert masked.startswith("?") == query.startswith("?")
+
+
+def test_a_questionable_regex_prints_no_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        matcher = SecretsMatcher.parse("regex:[[a]]")
+    assert matcher.is_secret("[]")
