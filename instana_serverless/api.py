@@ -17,7 +17,22 @@ if TYPE_CHECKING:
 _SDK_ERROR_PATH = ("sdk", "custom", "tags")
 
 
-class span:
+class _Scoped:
+    """Ends (and for entries flushes) the span ``__enter__`` opened, however the block ends."""
+
+    _scope: Optional[Invocation] = None
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        assert self._scope is not None
+        self._scope.__exit__(exc_type, exc, tb)
+
+
+class span(_Scoped):
     """A custom (SDK) span: intermediate inside a traced call, otherwise an entry of its own.
 
     ``tags`` end up in ``data.sdk.custom.tags``; an exception leaving the block is recorded
@@ -27,7 +42,6 @@ class span:
     def __init__(self, name: str, *, tags: Optional[Mapping[str, Any]] = None) -> None:
         self.name = name
         self.tags = dict(tags) if tags else {}
-        self._scope: Optional[Invocation] = None
 
     def _sdk_data(self, kind: str) -> Dict[str, Any]:
         return {"sdk": {"name": self.name, "type": kind, "custom": {"tags": self.tags}}}
@@ -46,17 +60,8 @@ class span:
         self._scope = Invocation(client, opened, flush=False)
         return self._scope.__enter__()
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        assert self._scope is not None
-        self._scope.__exit__(exc_type, exc, tb)
 
-
-class entry_span:
+class entry_span(_Scoped):
     """A generic entry span: continues the trace in ``headers`` and flushes when it ends.
 
     For work no platform wrapper covers (a CLI job, a custom server). The flush runs after
@@ -75,7 +80,6 @@ class entry_span:
         self.headers = headers
         self.data = data
         self.flush = flush
-        self._scope: Optional[Invocation] = None
 
     def __enter__(self) -> Span:
         client = get_client()
@@ -85,15 +89,6 @@ class entry_span:
         opened = client.start_entry(self.name, incoming, data=self.data, error_path=(self.name,))
         self._scope = Invocation(client, opened, flush=self.flush)
         return self._scope.__enter__()
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        assert self._scope is not None
-        self._scope.__exit__(exc_type, exc, tb)
 
 
 def flush() -> bool:
