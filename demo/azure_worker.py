@@ -15,9 +15,11 @@ import importlib
 import inspect
 import json
 import sys
+import threading
 from typing import Any, Dict, Optional
 
 import azure.functions as func
+from azure.functions import _abc as azf_abc
 from azure.functions.decorators.core import BindingDirection
 
 from demo.harness import ROOT, progress
@@ -29,40 +31,61 @@ CLIENT_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 HOST_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-c3a1e8f04b2d9e67-01"
 
 
-class TraceContext:
+class WorkerTraceContext(azf_abc.TraceContext):
     """What the worker builds from the host's ``RpcTraceContext``."""
 
-    def __init__(self, trace_parent: str) -> None:
-        self.trace_parent = trace_parent
-        self.trace_state = ""
-        self.attributes: Dict[str, str] = {}
+    def __init__(self, trace_parent: str = "", trace_state: str = "") -> None:
+        self._parent = trace_parent
+        self._state = trace_state
+
+    @property
+    def trace_parent(self) -> str:
+        return self._parent
+
+    @property
+    def trace_state(self) -> str:
+        return self._state
+
+    @property
+    def attributes(self) -> Dict[str, str]:
+        return {}
 
 
-class Context(func.Context):
-    def __init__(self, function_name: str, invocation_id: str, trace_parent: str) -> None:
-        self._function_name = function_name
-        self._invocation_id = invocation_id
-        self._trace_context = TraceContext(trace_parent)
+class WorkerContext(azf_abc.Context):
+    """A concrete ``azure.functions.Context``, as the worker hands to functions."""
+
+    def __init__(
+        self,
+        function_name: str,
+        invocation_id: str = "5f1c1a9e-0000-4000-8000-000000000001",
+        trace_parent: str = "",
+        trace_state: str = "",
+        function_directory: str = "/home/site/wwwroot",
+    ) -> None:
+        self._name = function_name
+        self._id = invocation_id
+        self._trace = WorkerTraceContext(trace_parent, trace_state)
+        self._directory = function_directory
 
     @property
     def invocation_id(self) -> str:
-        return self._invocation_id
-
-    @property
-    def function_name(self) -> str:
-        return self._function_name
-
-    @property
-    def function_directory(self) -> str:
-        return str(SCRIPT_ROOT)
-
-    @property
-    def trace_context(self) -> Any:
-        return self._trace_context
+        return self._id
 
     @property
     def thread_local_storage(self) -> Any:
-        return None
+        return threading.local
+
+    @property
+    def function_name(self) -> str:
+        return self._name
+
+    @property
+    def function_directory(self) -> str:
+        return self._directory
+
+    @property
+    def trace_context(self) -> azf_abc.TraceContext:
+        return self._trace
 
     @property
     def retry_context(self) -> Any:
@@ -70,6 +93,8 @@ class Context(func.Context):
 
 
 class Out(func.Out[Any]):
+    """An output binding: the function sets it, the worker reads it after the call."""
+
     def __init__(self) -> None:
         self.value: Any = None
 
@@ -81,7 +106,7 @@ class Out(func.Out[Any]):
 
 
 def call(
-    function: func.Function, trigger_value: Any, context: Optional[Context] = None
+    function: func.Function, trigger_value: Any, context: Optional[WorkerContext] = None
 ) -> tuple[Any, Dict[str, Out]]:
     """(result, output bindings) of one invocation, the arguments filled in by binding name;
     ``context`` only reaches functions that declare it, as with the worker."""
@@ -118,7 +143,12 @@ def main() -> int:
         params={"item": "tea"},
         body=b"",
     )
-    context = Context("create_order", "9c1f6a52-0000-4000-8000-000000000001", HOST_TRACEPARENT)
+    context = WorkerContext(
+        "create_order",
+        "9c1f6a52-0000-4000-8000-000000000001",
+        HOST_TRACEPARENT,
+        function_directory=str(SCRIPT_ROOT),
+    )
     response, outs = call(functions["create_order"], request, context)
     queued: Optional[str] = outs["outbox"].get()
     progress(f"Azure: create_order answered {response.status_code}, queued {queued}")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Iterator
 
 import pytest
 
 import instana_serverless as instana
+from demo.harness import free_port as free_port  # shared with the demo
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 
@@ -19,12 +19,6 @@ AGENT_KEY = "test-agent-key-7f3a9c"
 def acceptor() -> Iterator[Acceptor]:
     with Acceptor(key=AGENT_KEY) as server:
         yield server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

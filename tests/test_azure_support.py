@@ -13,77 +13,22 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import threading
 import typing
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional
 
 import azure.functions as func
 import pytest
-from azure.functions import _abc as azf_abc
 from azure.functions import meta
 from azure.functions._thirdparty import typing_inspect
+
+from demo.azure_worker import Out, WorkerContext
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-worker-sync")
 
 
 class IndexError_(Exception):
     """FunctionLoadError of the worker."""
-
-
-class WorkerTraceContext(azf_abc.TraceContext):
-    def __init__(self, trace_parent: str = "", trace_state: str = "") -> None:
-        self._parent = trace_parent
-        self._state = trace_state
-
-    @property
-    def trace_parent(self) -> str:
-        return self._parent
-
-    @property
-    def trace_state(self) -> str:
-        return self._state
-
-    @property
-    def attributes(self) -> Dict[str, str]:
-        return {}
-
-
-class WorkerContext(azf_abc.Context):
-    def __init__(
-        self,
-        function_name: str,
-        invocation_id: str = "5f1c1a9e-0000-4000-8000-000000000001",
-        trace_parent: str = "",
-        trace_state: str = "",
-    ) -> None:
-        self._name = function_name
-        self._id = invocation_id
-        self._trace = WorkerTraceContext(trace_parent, trace_state)
-
-    @property
-    def invocation_id(self) -> str:
-        return self._id
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return threading.local
-
-    @property
-    def function_name(self) -> str:
-        return self._name
-
-    @property
-    def function_directory(self) -> str:
-        return "/home/site/wwwroot"
-
-    @property
-    def trace_context(self) -> azf_abc.TraceContext:
-        return self._trace
-
-    @property
-    def retry_context(self) -> Any:
-        return None
 
 
 def info_name(function: func.Function) -> str:
@@ -164,29 +109,18 @@ def index_app(app: func.FunctionApp) -> Dict[str, Indexed]:
     return {info.name: info for info in map(index_function, app.get_functions())}
 
 
-class _Out(func.Out[Any]):
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def set(self, val: Any) -> None:
-        self.value = val
-
-    def get(self) -> Any:
-        return self.value
-
-
 def invoke(
     info: Indexed,
     trigger_value: Any,
     *,
     context: Optional[WorkerContext] = None,
-    outs: Optional[Dict[str, _Out]] = None,
+    outs: Optional[Dict[str, Out]] = None,
 ) -> Any:
     """Call like the worker: keyword arguments by binding name, ``context`` only when
     declared, coroutines awaited on an event loop, plain functions on a thread pool."""
     kwargs: Dict[str, Any] = {info.trigger_param: trigger_value}
     for name in info.out_params:
-        kwargs[name] = (outs if outs is not None else {}).setdefault(name, _Out())
+        kwargs[name] = (outs if outs is not None else {}).setdefault(name, Out())
     if info.requires_context:
         kwargs["context"] = context or WorkerContext(info.name)
     if info.is_async:

@@ -8,15 +8,14 @@ import base64
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
+from demo.harness import wait_for_port
 from instana_serverless.acceptor.server import Acceptor
 from tests.conftest import AGENT_KEY, free_port
 from tests.test_cloudrun_metadata import INSTANCE_ID, PROJECT_ID, REGION, MetadataEmulator
@@ -32,20 +31,6 @@ PARENT = "b7ad6b7169203331"
 def emulator() -> Iterator[MetadataEmulator]:
     with MetadataEmulator() as server:
         yield server
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            raise AssertionError(f"functions-framework exited with {proc.returncode}:\n{out}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("functions-framework did not start listening")
 
 
 def serve(target: str, acceptor: Acceptor, emulator: MetadataEmulator) -> Iterator[int]:
@@ -72,7 +57,11 @@ def serve(target: str, acceptor: Acceptor, emulator: MetadataEmulator) -> Iterat
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for_port(port, proc)
+        try:
+            wait_for_port(port, proc, "functions-framework", timeout=20.0)
+        except RuntimeError as exc:
+            output = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
+            raise AssertionError(f"{exc}\n{output}") from None
         yield port
     finally:
         proc.terminate()
