@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from demo.loopback import LoopbackServer, Reply, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "/2018-06-01/runtime"
@@ -50,7 +51,7 @@ class Invocation:
         self.error_type: Optional[str] = None
 
 
-class RuntimeAPI:
+class RuntimeAPI(LoopbackServer):
     """``with RuntimeAPI() as api: api.invoke(event)`` while a runtime client polls it."""
 
     def __init__(self, observe: Optional[Callable[[], Any]] = None) -> None:
@@ -61,22 +62,11 @@ class RuntimeAPI:
         self._by_id: Dict[str, Invocation] = {}
         self._lock = threading.Lock()
         self.init_error_seen = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> RuntimeAPI:
-        self._thread.start()
-        return self
+        super().__init__(self._respond)
 
     def __exit__(self, *exc: object) -> None:
         self._pending.put(None)
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
     def submit(self, invocation: Invocation) -> Invocation:
         with self._lock:
@@ -98,78 +88,56 @@ class RuntimeAPI:
         with self._lock:
             self.log.append(entry)
 
-    def _handler_class(self) -> type:
-        api = self
+    def _respond(self, request: Request) -> Optional[Reply]:
+        if request.method == "GET":
+            return self._next(request)
+        if request.method == "POST":
+            return self._post(request)
+        return 405, b"", {}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _next(self, request: Request) -> Optional[Reply]:
+        if request.path != f"{PREFIX}/invocation/next":
+            return 404, b"", {}
+        self._record("next", None)
+        invocation = self._pending.get()
+        if invocation is None:  # shutting down: leave the client waiting
+            self._pending.put(None)
+            return None
+        invocation.deadline_ms = int(time.time() * 1000) + invocation.timeout_ms
+        headers = {
+            "Content-Type": "application/json",
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": invocation.arn,
+            "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+        }
+        if invocation.client_context is not None:
+            headers["Lambda-Runtime-Client-Context"] = json.dumps(invocation.client_context)
+        return 200, json.dumps(invocation.event).encode(), headers
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _reply(
-                self, status: int, body: bytes = b"", headers: Optional[Mapping[str, str]] = None
-            ) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _body(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def do_GET(self) -> None:
-                if self.path != f"{PREFIX}/invocation/next":
-                    self._reply(404)
-                    return
-                api._record("next", None)
-                invocation = api._pending.get()
-                if invocation is None:  # shutting down: leave the client waiting
-                    api._pending.put(None)
-                    return
-                invocation.deadline_ms = int(time.time() * 1000) + invocation.timeout_ms
-                headers = {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
-                    "Lambda-Runtime-Invoked-Function-Arn": invocation.arn,
-                    "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
-                }
-                if invocation.client_context is not None:
-                    headers["Lambda-Runtime-Client-Context"] = json.dumps(invocation.client_context)
-                self._reply(200, json.dumps(invocation.event).encode(), headers)
-
-            def do_POST(self) -> None:
-                body = self._body()
-                if self.path == f"{PREFIX}/init/error":
-                    error = json.loads(body or b"{}")
-                    error["type_header"] = self.headers.get("Lambda-Runtime-Function-Error-Type")
-                    api.init_errors.append(error)
-                    api._record("init_error", None)
-                    self._reply(202)
-                    api.init_error_seen.set()
-                    return
-                parts = self.path[len(PREFIX) :].strip("/").split("/")
-                if len(parts) != 3 or parts[0] != "invocation":
-                    self._reply(404)
-                    return
-                request_id, outcome = parts[1], parts[2]
-                with api._lock:
-                    invocation = api._by_id.get(request_id)
-                if invocation is None or outcome not in ("response", "error"):
-                    self._reply(400)
-                    return
-                invocation.outcome = outcome
-                invocation.body = json.loads(body) if body else None
-                invocation.error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
-                api._record(outcome, request_id)
-                self._reply(202)
-                invocation.done.set()
-
-        return Handler
+    def _post(self, request: Request) -> Reply:
+        error_type = request.headers.get("lambda-runtime-function-error-type")
+        if request.path == f"{PREFIX}/init/error":
+            error = json.loads(request.body or b"{}")
+            error["type_header"] = error_type
+            self.init_errors.append(error)
+            self._record("init_error", None)
+            self.init_error_seen.set()
+            return 202, b"", {}
+        parts = request.path[len(PREFIX) :].strip("/").split("/")
+        if len(parts) != 3 or parts[0] != "invocation":
+            return 404, b"", {}
+        request_id, outcome = parts[1], parts[2]
+        with self._lock:
+            invocation = self._by_id.get(request_id)
+        if invocation is None or outcome not in ("response", "error"):
+            return 400, b"", {}
+        invocation.outcome = outcome
+        invocation.body = json.loads(request.body) if request.body else None
+        invocation.error_type = error_type
+        self._record(outcome, request_id)
+        invocation.done.set()
+        return 202, b"", {}
 
 
 def start_runtime(

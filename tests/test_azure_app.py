@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Dict, List
@@ -10,16 +9,12 @@ from typing import Any, Dict, List
 import azure.functions as func
 import pytest
 
+from demo.azure_worker import WorkerContext
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.azure import azure_function, instrument_function_app
 from instana_serverless.client import Client
-from tests.test_azure_support import (
-    WorkerContext,
-    http_request,
-    index_app,
-    invoke,
-    queue_message,
-)
+from tests.modules import load_script
+from tests.test_azure_support import http_request, index_app, invoke, queue_message
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,18 +106,8 @@ def test_not_an_app_is_left_alone(all_logs: List[Any]) -> None:
     assert any("not an azure.functions FunctionApp" in r.getMessage() for r in all_logs)
 
 
-def _load_sample() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "instana_azure_sample_app", ROOT / "azure" / "function_app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_sample_app_indexes_and_runs(client: Client, acceptor: Acceptor) -> None:
-    sample = _load_sample()
+    sample = load_script("instana_azure_sample_app", ROOT / "azure" / "function_app.py")
     indexed = index_app(sample.app)
     assert set(indexed) == {"create_order", "process_order"}
     assert indexed["process_order"].is_async

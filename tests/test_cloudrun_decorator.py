@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Callable, ContextManager, Dict, Iterator
 
 import functions_framework
 import pytest
@@ -20,7 +21,7 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.gcp import cloud_run, runtime
 from instana_serverless.gcp.runtime import CloudRunInstance
-from tests.conftest import AGENT_KEY
+from tests.conftest import AGENT_KEY, configure_for
 from tests.test_cloudrun_metadata import (
     INSTANCE_ID,
     NUMERIC_PROJECT_ID,
@@ -41,6 +42,8 @@ CLOUD_RUN_ENV = {
     "DB_PASSWORD": "s3cret",
     "GREETING": "hi",
 }
+# What the ``ff`` fixture gives: the test client of an app serving the named function.
+Serve = Callable[[str], Any]
 
 FUNCTIONS = """
 import functions_framework
@@ -72,43 +75,47 @@ def on_event(cloud_event):
 """
 
 
-@pytest.fixture
-def emulator() -> Iterator[MetadataEmulator]:
-    with MetadataEmulator() as server:
-        yield server
+@contextlib.contextmanager
+def running_on(instance: CloudRunInstance) -> Iterator[CloudRunInstance]:
+    """``instance`` as the process's Cloud Run instance while in the block."""
+    runtime._reset_for_tests(instance)
+    try:
+        yield instance
+    finally:
+        runtime._reset_for_tests(None)
+
+
+def not_on_cloud_run() -> ContextManager[CloudRunInstance]:
+    """No Cloud Run identity: every invocation is flushed as is."""
+    return running_on(CloudRunInstance({}))
 
 
 @pytest.fixture
 def instance(emulator: MetadataEmulator) -> Iterator[CloudRunInstance]:
-    created = CloudRunInstance(
-        {**CLOUD_RUN_ENV, "INSTANA_GCP_METADATA_HOST": emulator.host}, identity_wait_s=2.0
-    )
-    runtime._reset_for_tests(created)
-    yield created
-    runtime._reset_for_tests(None)
+    env = {**CLOUD_RUN_ENV, "INSTANA_GCP_METADATA_HOST": emulator.host}
+    with running_on(CloudRunInstance(env, identity_wait_s=2.0)) as created:
+        yield created
 
 
 @pytest.fixture
-def source(tmp_path: Path) -> Path:
-    path = tmp_path / "functions_under_test.py"
-    path.write_text(textwrap.dedent(FUNCTIONS))
-    return path
+def ff(
+    client: Client, instance: CloudRunInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Serve:
+    """Serves the functions of ``FUNCTIONS`` with the real functions-framework app, in process,
+    reporting to the acceptor from the emulated Cloud Run instance."""
+    source = tmp_path / "functions_under_test.py"
+    source.write_text(textwrap.dedent(FUNCTIONS))
+
+    def serve(target: str) -> Any:
+        monkeypatch.setenv("FUNCTION_TARGET", target)
+        app = functions_framework.create_app(target, str(source))  # type: ignore[no-untyped-call]
+        return app.test_client()
+
+    return serve
 
 
-def ff_client(source: Path, target: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("FUNCTION_TARGET", target)
-    app = functions_framework.create_app(target, str(source))  # type: ignore[no-untyped-call]
-    return app.test_client()
-
-
-def test_http_function_entry_span_and_identity(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "outer", monkeypatch)
+def test_http_function_entry_span_and_identity(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("outer")
     response = http.get(
         "/orders?api_key=abc&page=1",
         headers={"X-INSTANA-T": TRACE, "X-INSTANA-S": PARENT},
@@ -149,14 +156,8 @@ def test_http_function_entry_span_and_identity(
     assert AGENT_KEY not in json.dumps(acceptor.bundles)
 
 
-def test_metrics_are_piggybacked_at_most_every_few_seconds(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "inner", monkeypatch)
+def test_metrics_are_piggybacked_at_most_every_few_seconds(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("inner")
     for _ in range(3):
         assert http.get("/").status_code == 200
     acceptor.wait_for_spans(3)
@@ -165,14 +166,8 @@ def test_metrics_are_piggybacked_at_most_every_few_seconds(
     assert len(with_plugins) == 1, "metrics only with the first flush of the interval"
 
 
-def test_stacking_order_keeps_name_and_registration(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "inner", monkeypatch)
+def test_stacking_order_keeps_name_and_registration(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("inner")
     response = http.get("/")
     assert response.get_data(as_text=True) == "plain text"
     assert "intid;desc=" in response.headers["Server-Timing"]
@@ -188,14 +183,8 @@ def test_stacking_order_keeps_name_and_registration(
     assert wrapped.__wrapped__ is hello  # type: ignore[attr-defined]
 
 
-def test_errors_and_statuses(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "outer", monkeypatch)
+def test_errors_and_statuses(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("outer")
     assert http.get("/?fail=1").status_code == 500
     assert http.get("/?status=503").status_code == 503
     assert http.get("/?missing=1").status_code == 404
@@ -207,14 +196,8 @@ def test_errors_and_statuses(
     assert missing["ec"] == 0 and missing["data"]["http"]["status"] == 404
 
 
-def test_cloud_trace_context_continues_the_google_trace(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "inner", monkeypatch)
+def test_cloud_trace_context_continues_the_google_trace(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("inner")
     http.get("/", headers={"X-Cloud-Trace-Context": "4bf92f3577b34da6a3ce929d0e0e4736/17;o=1"})
     [span] = acceptor.wait_for_spans(1)
     assert span["t"] == "a3ce929d0e0e4736" and span["p"] == f"{17:016x}"
@@ -241,14 +224,8 @@ def pubsub_event(attributes: Dict[str, str], data: Dict[str, Any] | None = None)
     }
 
 
-def test_pubsub_cloud_event(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "on_event", monkeypatch)
+def test_pubsub_cloud_event(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("on_event")
     event = pubsub_event({"x-instana-t": TRACE, "x-instana-s": PARENT})
     response = http.post("/", json=event, headers={"Content-Type": "application/cloudevents+json"})
     assert response.status_code == 200
@@ -262,14 +239,8 @@ def test_pubsub_cloud_event(
     }
 
 
-def test_storage_cloud_event_binary_mode_with_traceparent(
-    client: Client,
-    acceptor: Acceptor,
-    instance: CloudRunInstance,
-    source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    http = ff_client(source, "on_event", monkeypatch)
+def test_storage_cloud_event_binary_mode_with_traceparent(acceptor: Acceptor, ff: Serve) -> None:
+    http = ff("on_event")
     headers = {
         "ce-specversion": "1.0",
         "ce-type": "google.cloud.storage.object.v1.finalized",
@@ -294,8 +265,7 @@ def test_storage_cloud_event_binary_mode_with_traceparent(
 def test_other_cloud_events_become_sdk_entries(client: Client, acceptor: Acceptor) -> None:
     from cloudevents.http import CloudEvent
 
-    runtime._reset_for_tests(CloudRunInstance({}))  # not on Cloud Run: plain flush
-    try:
+    with not_on_cloud_run():
 
         @cloud_run
         def handler(event: Any) -> str:
@@ -306,8 +276,6 @@ def test_other_cloud_events_become_sdk_entries(client: Client, acceptor: Accepto
             {"value": 1},
         )
         assert handler(event) == "done"
-    finally:
-        runtime._reset_for_tests(None)
     [span] = acceptor.wait_for_spans(1)
     assert span["n"] == "sdk"
     assert span["data"]["sdk"]["name"] == "google.cloud.firestore.document.v1.written"
@@ -317,8 +285,7 @@ def test_other_cloud_events_become_sdk_entries(client: Client, acceptor: Accepto
 def test_legacy_background_event(client: Client, acceptor: Acceptor) -> None:
     from google.cloud.functions.context import Context  # type: ignore[import-untyped]
 
-    runtime._reset_for_tests(CloudRunInstance({}))
-    try:
+    with not_on_cloud_run():
 
         @cloud_run
         def handler(data: Any, context: Any) -> None:
@@ -331,8 +298,6 @@ def test_legacy_background_event(client: Client, acceptor: Acceptor) -> None:
             resource={"service": "pubsub.googleapis.com", "name": "projects/p1/topics/t1"},
         )
         handler({"attributes": {"X-INSTANA-T": TRACE, "X-INSTANA-S": PARENT}, "data": ""}, context)
-    finally:
-        runtime._reset_for_tests(None)
     [span] = acceptor.wait_for_spans(1)
     assert span["n"] == "gcps" and span["t"] == TRACE
     assert span["data"]["gcps"]["projid"] == "p1" and span["data"]["gcps"]["top"] == "t1"
@@ -341,8 +306,7 @@ def test_legacy_background_event(client: Client, acceptor: Acceptor) -> None:
 def test_unknown_arguments_run_untraced_and_malformed_events_are_safe(
     client: Client, acceptor: Acceptor
 ) -> None:
-    runtime._reset_for_tests(CloudRunInstance({}))
-    try:
+    with not_on_cloud_run():
 
         @cloud_run
         def anything(*args: Any, **kwargs: Any) -> Any:
@@ -361,8 +325,6 @@ def test_unknown_arguments_run_untraced_and_malformed_events_are_safe(
             return "ok"
 
         assert on_weird(WeirdEvent()) == "ok"
-    finally:
-        runtime._reset_for_tests(None)
     spans = acceptor.wait_for_spans(1)
     assert [s["n"] for s in spans] == ["sdk"]
 
@@ -382,8 +344,7 @@ def test_disabled_client_is_a_passthrough(acceptor: Acceptor) -> None:
 
 
 def test_async_function_stays_async(client: Client, acceptor: Acceptor) -> None:
-    runtime._reset_for_tests(CloudRunInstance({}))
-    try:
+    with not_on_cloud_run():
 
         @cloud_run
         async def handler(request: Any) -> Any:
@@ -399,8 +360,6 @@ def test_async_function_stays_async(client: Client, acceptor: Acceptor) -> None:
             ).get_environ()
         )
         assert asyncio.run(handler(request)) == "async ok"
-    finally:
-        runtime._reset_for_tests(None)
     [span] = acceptor.wait_for_spans(1)
     assert span["n"] == "wsgi" and span["t"] == TRACE and span["data"]["http"]["url"] == "/a"
 
@@ -409,15 +368,12 @@ def test_metadata_outage_defers_then_falls_back(
     client: Client, acceptor: Acceptor, emulator: MetadataEmulator, all_logs: list[Any]
 ) -> None:
     emulator.mode = "down"
-    client = instana.configure(
-        instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY, debug=True), environ={}
-    )
+    client = configure_for(acceptor, debug=True)
     instance = CloudRunInstance(
         {**CLOUD_RUN_ENV, "INSTANA_GCP_METADATA_HOST": emulator.host}, identity_wait_s=0.0
     )
     instance.fetcher.retry_delay_s = 0.05
-    runtime._reset_for_tests(instance)
-    try:
+    with running_on(instance):
 
         @cloud_run
         def fn(request: Any) -> str:
@@ -428,8 +384,6 @@ def test_metadata_outage_defers_then_falls_back(
         assert acceptor.requests == [] and len(client.buffer) == 1
         assert instance.fetcher.wait(3.0) is None and instance.fetcher.state == "failed"
         fn(request)
-    finally:
-        runtime._reset_for_tests(None)
     spans = acceptor.wait_for_spans(2)
     assert {s["f"]["e"] for s in spans} == {f"gcp:cloud-run:revision:{REVISION}"}
     assert any("metadata server could not be read" in r.getMessage() for r in all_logs)

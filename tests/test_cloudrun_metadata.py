@@ -4,19 +4,18 @@
 https://cloud.google.com/run/docs/container-contract#metadata-server and
 https://cloud.google.com/compute/docs/metadata/querying-metadata): it refuses requests
 without ``Metadata-Flavor: Google`` (403) and sets that header on its answers. The other
-Cloud Run test modules reuse it.
+Cloud Run test modules reuse it, through the ``emulator`` fixture of ``conftest``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
+from demo.loopback import LoopbackServer, Reply, Request
 from instana_serverless.gcp import metadata as gcp_metadata
 from instana_serverless.gcp.metadata import (
     FAILED,
@@ -33,36 +32,23 @@ NUMERIC_PROJECT_ID = 731248915532
 REGION = "europe-west3"
 
 
-class MetadataEmulator:
+class MetadataEmulator(LoopbackServer):
     """``metadata.google.internal`` on 127.0.0.1; ``mode`` switches its behaviour."""
 
     def __init__(self) -> None:
         self.mode = "ok"  # ok | partial | down | no-flavor
         self.delay_s = 0.0
         self.paths: List[str] = []
-        emulator = self
+        super().__init__(self._respond)
+        self.host = self.address
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                emulator.paths.append(self.path)
-                if emulator.delay_s:
-                    time.sleep(emulator.delay_s)
-                status, body = emulator.answer(self.path, self.headers.get("Metadata-Flavor"))
-                payload = body.encode()
-                self.send_response(status)
-                if emulator.mode != "no-flavor":
-                    self.send_header("Metadata-Flavor", "Google")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _respond(self, request: Request) -> Reply:
+        self.paths.append(request.path)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        status, body = self.answer(request.path, request.headers.get("metadata-flavor"))
+        headers = {} if self.mode == "no-flavor" else {"Metadata-Flavor": "Google"}
+        return status, body.encode(), headers
 
     def answer(self, path: str, flavor: Optional[str]) -> tuple[int, str]:
         if flavor != "Google":
@@ -96,20 +82,6 @@ class MetadataEmulator:
         if rest in singles:
             return 200, singles[rest]
         return 404, "not found"
-
-    def __enter__(self) -> MetadataEmulator:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def emulator() -> Iterator[MetadataEmulator]:
-    with MetadataEmulator() as server:
-        yield server
 
 
 def test_reads_everything_with_one_recursive_request(emulator: MetadataEmulator) -> None:

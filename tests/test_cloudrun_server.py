@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
-import pytest
-
 from demo.harness import wait_for_port
 from instana_serverless.acceptor.server import Acceptor
 from tests.conftest import AGENT_KEY, free_port
@@ -25,12 +23,6 @@ SOURCE = ROOT / "cloudrun" / "main.py"
 REVISION = "hello-00007-qux"
 TRACE = "0af7651916cd43dd"
 PARENT = "b7ad6b7169203331"
-
-
-@pytest.fixture
-def emulator() -> Iterator[MetadataEmulator]:
-    with MetadataEmulator() as server:
-        yield server
 
 
 def serve(target: str, acceptor: Acceptor, emulator: MetadataEmulator) -> Iterator[int]:

@@ -9,7 +9,6 @@ import json
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -18,6 +17,7 @@ import pytest
 from werkzeug.test import Client as WerkzeugClient
 
 import instana_serverless as instana
+from demo.loopback import LoopbackServer, Reply, Request, json_reply
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.fargate import reporter as fargate_reporter
@@ -35,7 +35,7 @@ def load(name: str) -> Dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-class EcsMetadataEmulator:
+class EcsMetadataEmulator(LoopbackServer):
     """``$ECS_CONTAINER_METADATA_URI_V4`` on 127.0.0.1: ``/``, ``/task``, ``/stats``.
 
     Every ``/stats`` read advances the CPU and network counters, as a running container does.
@@ -48,26 +48,12 @@ class EcsMetadataEmulator:
         self.stats = load("stats")
         self.down = False
         self.paths: List[str] = []
-        emulator = self
+        super().__init__(self._respond)
+        self.metadata_uri = f"{self.url}/v4/{DOCKER_ID}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                emulator.paths.append(self.path)
-                status, document = emulator.answer(self.path)
-                payload = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v4/{DOCKER_ID}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _respond(self, request: Request) -> Reply:
+        self.paths.append(request.path)
+        return json_reply(*self.answer(request.path))
 
     def answer(self, path: str) -> tuple[int, Any]:
         if self.down:
@@ -87,14 +73,6 @@ class EcsMetadataEmulator:
             return 200, stats
         return 404, {"error": "not found"}
 
-    def __enter__(self) -> EcsMetadataEmulator:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture
 def ecs() -> Iterator[EcsMetadataEmulator]:
@@ -105,7 +83,7 @@ def ecs() -> Iterator[EcsMetadataEmulator]:
 def fargate_env(ecs: EcsMetadataEmulator) -> Dict[str, str]:
     return {
         "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
-        "ECS_CONTAINER_METADATA_URI_V4": ecs.url,
+        "ECS_CONTAINER_METADATA_URI_V4": ecs.metadata_uri,
         "INSTANA_AGENT_KEY": AGENT_KEY,
         "DATABASE_PASSWORD": "hunter2",
         "CONFIG_URL": f"https://user:{AGENT_KEY}@config.example",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import subprocess
 import sys
 import zipfile
@@ -15,20 +14,9 @@ import pytest
 from demo.lambda_runtime import ROOT
 from instana_serverless.aws_lambda import decorator
 from tests.lambda_fixtures import load_event, make_context
+from tests.modules import load_script
 
-
-def _load_build_script() -> Any:
-    """lambda_layer/build.py is a script, not a package module: load it under its own name."""
-    spec = importlib.util.spec_from_file_location(
-        "instana_lambda_layer_build", ROOT / "lambda_layer" / "build.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-layer_build = _load_build_script()
+layer_build = load_script("instana_lambda_layer_build", ROOT / "lambda_layer" / "build.py")
 
 MAX_LAYER_BYTES = 300 * 1024
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
 import instana_serverless as instana
 from instana_serverless.aws_lambda import decorator, lambda_handler
 from instana_serverless.aws_lambda.timeout_guard import TimeoutGuard
-from tests.conftest import AGENT_KEY
+from tests.conftest import AGENT_KEY, configure_for
 from tests.lambda_fixtures import make_context
 
 
@@ -29,6 +29,17 @@ def configure(acceptor: Any, margin_ms: int = 200) -> Any:
             "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS": str(margin_ms),
         }
     )
+
+
+def sleeper(seconds: float) -> Callable[[Any, Any], str]:
+    """A traced handler that takes ``seconds`` and then answers "ok"."""
+
+    @lambda_handler
+    def handler(event: Any, context: Any) -> str:
+        time.sleep(seconds)
+        return "ok"
+
+    return handler
 
 
 def bundles_with_spans(acceptor: Any) -> List[Any]:
@@ -105,12 +116,7 @@ def test_guard_never_fires_in_a_later_invocation(acceptor: Any) -> None:
 
 def test_short_deadlines_are_not_guarded(acceptor: Any) -> None:
     configure(acceptor, margin_ms=200)
-
-    @lambda_handler
-    def handler(event: Any, context: Any) -> str:
-        time.sleep(0.35)
-        return "ok"
-
+    handler = sleeper(0.35)
     handler({}, make_context(timeout_ms=350))  # below twice the margin
     span = acceptor.spans()[0]
     assert "msleft" not in span["data"]["lambda"] and span["ec"] == 0
@@ -119,12 +125,7 @@ def test_short_deadlines_are_not_guarded(acceptor: Any) -> None:
 
 def test_margin_is_configurable_and_zero_disables(acceptor: Any) -> None:
     configure(acceptor, margin_ms=0)
-
-    @lambda_handler
-    def handler(event: Any, context: Any) -> str:
-        time.sleep(0.5)
-        return "ok"
-
+    handler = sleeper(0.5)
     handler({}, make_context(timeout_ms=400))
     assert "msleft" not in acceptor.spans()[0]["data"]["lambda"]
 
@@ -188,16 +189,8 @@ def test_failing_report_does_not_kill_the_guard() -> None:
 
 
 def test_options_margin(acceptor: Any) -> None:
-    instana.configure(
-        instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY, timeout_margin_ms=300),
-        environ={},
-    )
-
-    @lambda_handler
-    def handler(event: Any, context: Any) -> str:
-        time.sleep(0.5)
-        return "ok"
-
+    configure_for(acceptor, timeout_margin_ms=300)
+    handler = sleeper(0.5)
     handler({}, make_context(timeout_ms=700))
     assert 200 <= acceptor.spans()[0]["data"]["lambda"]["msleft"] <= 300
     instana.configure(environ={})

@@ -12,21 +12,9 @@ import pytest
 
 from instana_serverless import log
 from instana_serverless.config import Config, Options, resolve
+from tests.conftest import Collect
 
 OURS = "instana_serverless"
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.NOTSET)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    @property
-    def messages(self) -> list[str]:
-        return [record.getMessage() for record in self.records]
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.middleware import ASGIMiddleware, WSGIMiddleware
 from instana_serverless.tracer import current_span
-from tests.conftest import AGENT_KEY
+from tests.conftest import configure_for
 
 TRACE = "1234567890abcdef"
 PARENT = "fedcba0987654321"
@@ -163,14 +163,7 @@ def test_wsgi_disabled_is_a_passthrough(acceptor: Acceptor) -> None:
 
 
 def test_wsgi_extra_headers_captured(acceptor: Acceptor) -> None:
-    instana.configure(
-        instana.Options(
-            endpoint_url=acceptor.url,
-            agent_key=AGENT_KEY,
-            extra_http_headers=["X-Request-Id", "Content-Type"],
-        ),
-        environ={},
-    )
+    configure_for(acceptor, extra_http_headers=["X-Request-Id", "Content-Type"])
     try:
         wsgi_client(make_flask_app()).get(
             "/orders/1", headers={"X-Request-Id": "r-1", "Content-Type": "text/plain"}

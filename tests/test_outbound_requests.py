@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -14,75 +14,29 @@ import requests
 import urllib3
 
 import instana_serverless as instana
+from demo.loopback import LoopbackServer, Reply, Request, json_reply
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument, urllib3_
-from tests.conftest import AGENT_KEY, free_port
+from tests.conftest import AGENT_KEY, configure_for, free_port
 
 TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
 
 
-class Downstream:
+class Downstream(LoopbackServer):
     """A loopback HTTP service that records each request's headers and answers as scripted."""
 
     def __init__(self) -> None:
         self.requests: List[Dict[str, Any]] = []
         # path -> list of (status, headers) answered in turn; the last one repeats
         self.script: Dict[str, List[Tuple[int, Dict[str, str]]]] = {}
-        service = self
+        super().__init__(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                service.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "raw_headers": list(self.headers.items()),
-                        "body": body,
-                    }
-                )
-                path = self.path.split("?", 1)[0]
-                answers = service.script.get(path) or [(200, {})]
-                status, headers = answers.pop(0) if len(answers) > 1 else answers[0]
-                payload = b'{"ok": true}'
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = _answer
-            do_POST = _answer
-            do_PUT = _answer
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Downstream:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def _respond(self, request: Request) -> Reply:
+        self.requests.append(dataclasses.asdict(request))
+        answers = self.script.get(request.path.split("?", 1)[0]) or [(200, {})]
+        status, headers = answers.pop(0) if len(answers) > 1 else answers[0]
+        return json_reply(status, {"ok": True}, headers)
 
 
 @pytest.fixture
@@ -270,14 +224,7 @@ def test_redirect_followed_by_requests_gives_a_span_per_request(
 
 
 def test_extra_http_headers_are_captured(acceptor: Acceptor, downstream: Downstream) -> None:
-    instana.configure(
-        instana.Options(
-            endpoint_url=acceptor.url,
-            agent_key=AGENT_KEY,
-            extra_http_headers=["X-Tenant", "X-Served-By"],
-        ),
-        environ={},
-    )
+    configure_for(acceptor, extra_http_headers=["X-Tenant", "X-Served-By"])
     instrument()
     try:
         downstream.script["/"] = [(200, {"X-Served-By": "node-3"})]
@@ -327,12 +274,7 @@ def test_suppressed_trace_passes_level_zero_and_records_nothing(
 def test_disabled_instrumentation_leaves_calls_alone(
     acceptor: Acceptor, downstream: Downstream, name: str
 ) -> None:
-    client = instana.configure(
-        instana.Options(
-            endpoint_url=acceptor.url, agent_key=AGENT_KEY, disabled_instrumentations=[name]
-        ),
-        environ={},
-    )
+    client = configure_for(acceptor, disabled_instrumentations=[name])
     uninstrument()
     instrument()
     try:

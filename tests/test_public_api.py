@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import instana_serverless
+from tests.modules import modules_loaded_by
 
 
 def test_every_public_name_resolves_to_something_callable() -> None:
@@ -37,14 +35,11 @@ def test_lazy_names_are_the_platform_objects() -> None:
 
 
 def test_package_import_loads_no_platform_and_no_heavy_module() -> None:
-    code = (
-        "import sys, instana_serverless\n"
-        "loaded = [m for m in sys.modules if m.startswith(('instana_serverless.aws_lambda',"
-        " 'instana_serverless.azure', 'instana_serverless.gcp', 'instana_serverless.fargate',"
-        " 'instana_serverless.middleware', 'instana_serverless.instrumentation'))"
-        " or m in ('logging', 'typing', 'threading', 'http.client', 'ssl', 'json', 'boto3',"
-        " 'requests', 'importlib.abc')]\n"
-        "print(','.join(sorted(loaded)))\n"
+    platforms = ("aws_lambda", "azure", "gcp", "fargate", "middleware", "instrumentation")
+    heavy = ("logging", "typing", "threading", "http.client", "ssl", "json", "boto3", "requests")
+    loaded = modules_loaded_by(
+        "import instana_serverless",
+        names=(*heavy, "importlib.abc"),
+        prefixes=tuple(f"instana_serverless.{name}" for name in platforms),
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert loaded == []

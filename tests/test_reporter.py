@@ -21,6 +21,7 @@ from instana_serverless.tracer import start_entry
 from instana_serverless.transport.endpoint import EndpointError, parse_endpoint
 
 from .conftest import AGENT_KEY, free_port
+from .raw_server import SocketServer, read_request
 
 
 def run_entries(count: int, name: str = "job") -> None:
@@ -288,50 +289,19 @@ def test_big_flush_is_split_and_accepted(client: Client, acceptor: Acceptor) -> 
     assert len(acceptor.spans()) == 8
 
 
-class OneRequestPerConnectionServer:
+class OneRequestPerConnectionServer(SocketServer):
     """Answers one request per connection, then closes without saying so: what a kept-alive
     connection looks like after the process was frozen and the server timed it out."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
         self.requests = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                if not data:
-                    continue
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(
-                    next(
-                        line.split(b":")[1]
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    )
-                )
-                while len(body) < length:
-                    body += conn.recv(65536)
+    def handle(self, conn: socket.socket) -> None:
+        with conn:
+            if read_request(conn):
                 self.requests += 1
                 conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_stale_keep_alive_connection_is_retried_once() -> None:

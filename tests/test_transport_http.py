@@ -3,57 +3,37 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Iterator, List
 
 import pytest
 
 from instana_serverless.transport.http import HttpTransport, TransportError
+from tests.raw_server import SocketServer, read_request
 
 
-class CannedServer:
+class CannedServer(SocketServer):
     """Reads one request per turn and answers with the next canned response."""
 
     def __init__(self, responses: List[bytes], close_after: bool = False) -> None:
         self.responses = list(responses)
         self.close_after = close_after
         self.requests: List[bytes] = []
-        self.connections = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while self.responses:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                while self.responses:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if not data:
-                        break
-                    head, _, body = data.partition(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                    while len(body) < length:
-                        body += conn.recv(65536)
-                    self.requests.append(head + b"\r\n\r\n" + body)
-                    conn.sendall(self.responses.pop(0))
-                    if self.close_after:
-                        break
+    def accepting(self) -> bool:
+        return bool(self.responses)
 
-    def close(self) -> None:
-        self.sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        with conn:
+            while self.responses:
+                request = read_request(conn)
+                if not request:
+                    break
+                self.requests.append(request)
+                conn.sendall(self.responses.pop(0))
+                if self.close_after:
+                    break
 
 
 @pytest.fixture

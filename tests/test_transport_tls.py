@@ -22,6 +22,7 @@ from instana_serverless.transport.endpoint import (
 )
 
 from .conftest import AGENT_KEY
+from .raw_server import SocketServer, read_request
 
 
 @pytest.fixture(scope="module")
@@ -83,34 +84,22 @@ class TlsBackend:
         self.server.server_close()
 
 
-class ConnectProxy:
+class ConnectProxy(SocketServer):
     """A minimal CONNECT proxy that records the tunnels it opened."""
 
     def __init__(self) -> None:
         self.tunnels: List[str] = []
         self.authorizations: List[str] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
 
     def _tunnel(self, client: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = client.recv(4096)
-            if not chunk:
-                client.close()
-                return
-            head += chunk
+        head = read_request(client)
+        if not head:
+            client.close()
+            return
         target = head.split(b" ")[1].decode()
         self.tunnels.append(target)
         for line in head.decode("latin-1").split("\r\n")[1:]:
@@ -135,9 +124,6 @@ class ConnectProxy:
             client.close()
             upstream.close()
 
-    def close(self) -> None:
-        self.sock.close()
-
 
 @pytest.fixture
 def backend(certificate: Tuple[Path, Path]) -> Iterator[TlsBackend]:
@@ -147,23 +133,33 @@ def backend(certificate: Tuple[Path, Path]) -> Iterator[TlsBackend]:
     instana.configure(environ={})
 
 
-def test_https_through_connect_proxy_without_ca_check(backend: TlsBackend) -> None:
-    proxy = ConnectProxy()
-    try:
-        instana.configure(
-            environ={
-                "INSTANA_ENDPOINT_URL": f"https://localhost:{backend.port}/base",
-                "INSTANA_AGENT_KEY": AGENT_KEY,
-                "INSTANA_ENDPOINT_PROXY": f"http://127.0.0.1:{proxy.port}",
-                "INSTANA_DISABLE_CA_CHECK": "true",
-            }
-        )
-        with instana.entry_span("job"):
-            pass
-        assert backend.paths == ["/base/bundle"]
-        assert proxy.tunnels == [f"localhost:{backend.port}"]
-    finally:
-        proxy.close()
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    server = ConnectProxy()
+    yield server
+    server.close()
+
+
+def report_through_proxy(endpoint_url: str, proxy_url: str) -> None:
+    """One span flushed to ``endpoint_url`` through ``proxy_url``, the CA check off."""
+    instana.configure(
+        environ={
+            "INSTANA_ENDPOINT_URL": endpoint_url,
+            "INSTANA_AGENT_KEY": AGENT_KEY,
+            "INSTANA_ENDPOINT_PROXY": proxy_url,
+            "INSTANA_DISABLE_CA_CHECK": "true",
+        }
+    )
+    with instana.entry_span("job"):
+        pass
+
+
+def test_https_through_connect_proxy_without_ca_check(
+    backend: TlsBackend, proxy: ConnectProxy
+) -> None:
+    report_through_proxy(f"https://localhost:{backend.port}/base", f"http://127.0.0.1:{proxy.port}")
+    assert backend.paths == ["/base/bundle"]
+    assert proxy.tunnels == [f"localhost:{backend.port}"]
 
 
 def test_self_signed_certificate_refused_with_ca_check(backend: TlsBackend) -> None:
@@ -180,25 +176,14 @@ def test_self_signed_certificate_refused_with_ca_check(backend: TlsBackend) -> N
     assert len(client.buffer) == 1  # kept for a later flush
 
 
-def test_proxy_credentials_go_to_the_proxy_only(backend: TlsBackend) -> None:
-    proxy = ConnectProxy()
-    try:
-        instana.configure(
-            environ={
-                "INSTANA_ENDPOINT_URL": f"https://localhost:{backend.port}",
-                "INSTANA_AGENT_KEY": AGENT_KEY,
-                "INSTANA_ENDPOINT_PROXY": f"http://corp%40user:p%3Ass@127.0.0.1:{proxy.port}",
-                "INSTANA_DISABLE_CA_CHECK": "true",
-            }
-        )
-        with instana.entry_span("job"):
-            pass
-        assert backend.paths == ["/bundle"]
-        expected = "Basic " + base64.b64encode(b"corp@user:p:ss").decode()
-        assert proxy.authorizations == [expected]
-        assert all("authorization" not in name.lower() for name in backend.header_names)
-    finally:
-        proxy.close()
+def test_proxy_credentials_go_to_the_proxy_only(backend: TlsBackend, proxy: ConnectProxy) -> None:
+    report_through_proxy(
+        f"https://localhost:{backend.port}", f"http://corp%40user:p%3Ass@127.0.0.1:{proxy.port}"
+    )
+    assert backend.paths == ["/bundle"]
+    expected = "Basic " + base64.b64encode(b"corp@user:p:ss").decode()
+    assert proxy.authorizations == [expected]
+    assert all("authorization" not in name.lower() for name in backend.header_names)
 
 
 def test_a_plain_http_proxy_may_be_remote_but_the_endpoint_may_not() -> None:
