@@ -111,24 +111,21 @@ def main() -> None:
                 fn()
             return median_us(fn, rounds, inner)
 
+        def traced_without_flush(app: Any) -> Callable[[], None]:
+            call = drive_wsgi(WSGIMiddleware(app, flush=False))
+
+            def traced() -> None:
+                call()
+                client.buffer.drain()
+
+            return traced
+
         bare = timed(drive_wsgi(plain_wsgi), 500)
-        no_flush = WSGIMiddleware(plain_wsgi, flush=False)
-
-        def traced_no_flush() -> None:
-            drive_wsgi(no_flush)()
-            client.buffer.drain()
-
-        traced = timed(traced_no_flush, 500)
+        traced = timed(traced_without_flush(plain_wsgi), 500)
         flushed = timed(drive_wsgi(WSGIMiddleware(plain_wsgi, flush=True)), 20)
         flask_app = make_flask()
         flask_bare = timed(drive_wsgi(flask_app), 200)
-        flask_traced_app = WSGIMiddleware(flask_app, flush=False)
-
-        def flask_traced() -> None:
-            drive_wsgi(flask_traced_app)()
-            client.buffer.drain()
-
-        flask_traced_us = timed(flask_traced, 200)
+        flask_traced_us = timed(traced_without_flush(flask_app), 200)
 
         loop = asyncio.new_event_loop()
         asgi_bare = timed(drive_asgi(plain_asgi, loop), 5) / 50

@@ -17,7 +17,6 @@ The HTTP service and moto run in separate processes so they do not share our GIL
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import median_us, table
+from demo.harness import free_port, wait_for_port
 
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -59,28 +59,11 @@ server.serve_forever()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
 @contextmanager
 def process(args: List[str], port: int) -> Iterator[str]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port)
+        wait_for_port(port, proc, args[-1], timeout=20.0)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -147,7 +130,7 @@ def main() -> None:
     def instrumented() -> None:
         instrument(client)
 
-    http_port, moto_port = _free_port(), _free_port()
+    http_port, moto_port = free_port(), free_port()
     http = process([sys.executable, "-c", HTTP_SERVER, str(http_port)], http_port)
     moto = process(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_port

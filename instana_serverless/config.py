@@ -288,6 +288,16 @@ def resolve(
     Configuration warnings are emitted once the result is known, so they honour the log level
     and logger being resolved even before ``log.apply`` runs.
     """
+    config, warnings = resolve_quietly(options, environ)
+    for message in warnings:
+        log.config_warning(message, config)
+    return config
+
+
+def resolve_quietly(
+    options: Optional[Options] = None, environ: Optional[Mapping[str, str]] = None
+) -> Tuple[Config, List[str]]:
+    """``resolve`` without emitting anything: the configuration and its warnings."""
     return _Resolver(options, os.environ if environ is None else environ).run()
 
 
@@ -512,7 +522,7 @@ class _Resolver:
         pick = self._env_first if env_first else self._code_first
         return pick(attr, var, _string, _string, None)
 
-    def run(self) -> Config:
+    def run(self) -> Tuple[Config, List[str]]:
         code_first = self._code_first
         env_first = self._env_first
         no_tags: dict[str, Optional[str]] = {}
@@ -597,9 +607,8 @@ class _Resolver:
             ),
             logger=self._from_option("logger", _logger, None),
         )
-        for message in self.warnings:
-            if agent_key and agent_key in message:
-                # The key pasted into the wrong variable must not leak through its warning.
-                message = message.replace(agent_key, "***")
-            log.config_warning(message, config)
-        return config
+        # The key pasted into the wrong variable must not leak through its warning.
+        warnings = [
+            message.replace(agent_key, "***") if agent_key else message for message in self.warnings
+        ]
+        return config, warnings

@@ -1,6 +1,6 @@
 """``instana-serverless doctor``: says in plain words whether tracing can work here, and why not.
 
-It reads the environment exactly as the wrappers do (``config.resolve``, ``parse_endpoint``,
+It reads the environment exactly as the wrappers do (``config.resolve_quietly``, ``parse_endpoint``,
 ``platform.detect``, the layer's handler loader) and, unless told not to, sends an empty bundle
 through the reporter's own transport. Every check is a function of an environ mapping (and the
 resolved configuration) returning a ``Section`` of findings, so each can be tested alone.
@@ -20,9 +20,9 @@ import sys
 from time import monotonic
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from . import log, platform
+from . import platform
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
-from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve
+from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
 from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
 
@@ -223,17 +223,6 @@ def check_platform(environ: Mapping[str, str]) -> Section:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def resolve_with_warnings(environ: Mapping[str, str]) -> Tuple[Config, List[str]]:
-    """``config.resolve`` as the wrappers call it, with the warnings it emits collected."""
-    warnings: List[str] = []
-    previous = log.collect_config_warnings(warnings)
-    try:
-        config = resolve(None, environ)
-    finally:
-        log.collect_config_warnings(previous)
-    return config, warnings
-
-
 def _effective(name: str, config: Config) -> Optional[Tuple[str, str]]:
     """How a set variable was understood, as (level, words), where that adds something."""
     if name == TIMEOUT_VARIABLE:
@@ -331,7 +320,7 @@ def check_settings(
     """Every setting that is set, the important unset ones, invalid values and likely typos;
     with the resolved configuration and the endpoint, if one is usable."""
     section = Section("configuration", "Configuration")
-    config, warnings = resolve_with_warnings(environ)
+    config, warnings = resolve_quietly(None, environ)
     shown: Dict[str, str] = {}
     for name, default in SETTINGS.items():
         raw = _value(environ, name)

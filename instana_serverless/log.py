@@ -12,7 +12,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
-    from typing import Any, List, Optional
+    from typing import Any, Optional
 
     from .config import Config
 
@@ -34,9 +34,6 @@ _debug: bool = False
 # importing ``logging`` only to set a level nobody reads costs milliseconds of cold start.
 _level_pending: bool = False
 _level_set: Optional[int] = None
-# While not None, configuration warnings are appended here instead of being logged: the
-# ``doctor`` command reports them itself, whatever the configured log level.
-_collected: Optional[List[str]] = None
 
 
 def logger() -> logging.Logger:
@@ -101,16 +98,6 @@ def debug_enabled() -> bool:
     return _debug
 
 
-def collect_config_warnings(into: Optional[List[str]]) -> Optional[List[str]]:
-    """Divert configuration warnings into the list ``into`` (``None`` logs them again).
-
-    Returns the previous list, so a caller can restore it when done.
-    """
-    global _collected
-    previous, _collected = _collected, into
-    return previous
-
-
 def config_warning(message: str, config: Optional[Config] = None) -> None:
     """Report a configuration problem at WARNING level, visibly even under the default level.
 
@@ -119,10 +106,6 @@ def config_warning(message: str, config: Optional[Config] = None) -> None:
     logger's handlers (and so to the application's handlers or Python's last-resort handler).
     ``config`` lets ``resolve`` apply the settings it is resolving before ``apply`` has run.
     """
-    collected = _collected
-    if collected is not None:
-        collected.append(message)
-        return
     import logging  # lazy: see module docstring
 
     if config is not None:

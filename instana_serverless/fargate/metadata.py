@@ -3,13 +3,15 @@
 ``ECS_CONTAINER_METADATA_URI_V4`` (or ``ECS_CONTAINER_METADATA_URI``) serves, as JSON:
 ``/`` this container, ``/task`` the task and its containers, ``/stats`` Docker stats of this
 container. It is a link-local plain-HTTP server, read from the background reporter thread
-only; ``http.client`` is imported there, never on a request path.
+only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+
+from ..transport.fetch import FetchError, fetch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ V3_VARIABLE = "ECS_CONTAINER_METADATA_URI"
 TIMEOUT_S = 2.0
 # A metadata document is a few kilobytes; anything far larger is not the endpoint we know.
 MAX_BYTES = 4 * 1024 * 1024
+_ACCEPT_JSON = {"Accept": "application/json"}
 
 
 class MetadataError(Exception):
@@ -55,29 +58,17 @@ class MetadataClient:
         self._host, self._path = _split(base_url)
 
     def get(self, resource: str = "") -> Dict[str, Any]:
-        import http.client
-
-        path = self._path + ("/" + resource if resource else "")
-        conn = http.client.HTTPConnection(self._host, timeout=self.timeout_s)
+        path = (self._path + ("/" + resource if resource else "")) or "/"
         try:
-            conn.request("GET", path or "/", headers={"Accept": "application/json"})
-            response = conn.getresponse()
-            body = response.read(MAX_BYTES + 1)
-            status = response.status
-        except (OSError, http.client.HTTPException) as exc:
-            raise MetadataError(f"{path or '/'}: {exc!r}") from None
-        finally:
-            conn.close()
-        if status != 200:
-            raise MetadataError(f"{path or '/'}: HTTP {status}")
-        if len(body) > MAX_BYTES:
-            raise MetadataError(f"{path or '/'}: document too large")
+            body, _ = fetch(self._host, path, _ACCEPT_JSON, self.timeout_s, MAX_BYTES)
+        except FetchError as exc:
+            raise MetadataError(f"{path}: {exc}") from None
         try:
             document = json.loads(body)
         except ValueError as exc:
-            raise MetadataError(f"{path or '/'}: invalid JSON: {exc}") from None
+            raise MetadataError(f"{path}: invalid JSON: {exc}") from None
         if not isinstance(document, dict):
-            raise MetadataError(f"{path or '/'}: expected a JSON object")
+            raise MetadataError(f"{path}: expected a JSON object")
         return document
 
     def container(self) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ from ..config import Config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 TASK_PLUGIN = "com.instana.plugin.aws.ecs.task"
 CONTAINER_PLUGIN = "com.instana.plugin.aws.ecs.container"
@@ -73,21 +73,45 @@ def _put(data: Dict[str, Any], key: str, value: Any) -> None:
         data[key] = value
 
 
+# plugin field <- metadata document field, copied when it is a non-empty string
+_DEFINITION_FIELDS = (("taskDefinition", "Family"), ("taskDefinitionVersion", "Revision"))
+_TASK_FIELDS = (
+    ("clusterArn", "Cluster"),
+    *_DEFINITION_FIELDS,
+    ("availabilityZone", "AvailabilityZone"),
+    ("serviceName", "ServiceName"),
+    ("launchType", "LaunchType"),
+    ("desiredStatus", "DesiredStatus"),
+    ("knownStatus", "KnownStatus"),
+    ("pullStartedAt", "PullStartedAt"),
+    ("pullStoppedAt", "PullStoppedAt"),
+)
+_CONTAINER_FIELDS = (
+    ("dockerId", "DockerId"),
+    ("dockerName", "DockerName"),
+    ("image", "Image"),
+    ("imageId", "ImageID"),
+    ("desiredStatus", "DesiredStatus"),
+    ("knownStatus", "KnownStatus"),
+    ("createdAt", "CreatedAt"),
+    ("startedAt", "StartedAt"),
+    ("type", "Type"),
+)
+
+
+def _copy(
+    data: Dict[str, Any], document: Mapping[str, Any], fields: Sequence[Tuple[str, str]]
+) -> None:
+    for key, source in fields:
+        _put(data, key, _str(document.get(source)))
+
+
 def task_plugin(task: Mapping[str, Any], config: Config) -> Optional[Dict[str, Any]]:
     arn = _str(task.get("TaskARN"))
     if arn is None:
         return None
     data: Dict[str, Any] = {"taskArn": arn}
-    _put(data, "clusterArn", _str(task.get("Cluster")))
-    _put(data, "taskDefinition", _str(task.get("Family")))
-    _put(data, "taskDefinitionVersion", _str(task.get("Revision")))
-    _put(data, "availabilityZone", _str(task.get("AvailabilityZone")))
-    _put(data, "serviceName", _str(task.get("ServiceName")))
-    _put(data, "launchType", _str(task.get("LaunchType")))
-    _put(data, "desiredStatus", _str(task.get("DesiredStatus")))
-    _put(data, "knownStatus", _str(task.get("KnownStatus")))
-    _put(data, "pullStartedAt", _str(task.get("PullStartedAt")))
-    _put(data, "pullStoppedAt", _str(task.get("PullStoppedAt")))
+    _copy(data, task, _TASK_FIELDS)
     _put(data, "limits", _limits(task))
     _put(data, "instanaZone", config.zone)
     if config.tags:
@@ -100,18 +124,9 @@ def _container_data(
 ) -> Dict[str, Any]:
     labels = _labels(container)
     data: Dict[str, Any] = {"taskArn": task_arn, "containerName": container.get("Name")}
-    _put(data, "dockerId", _str(container.get("DockerId")))
-    _put(data, "dockerName", _str(container.get("DockerName")))
-    _put(data, "image", _str(container.get("Image")))
-    _put(data, "imageId", _str(container.get("ImageID")))
+    _copy(data, container, _CONTAINER_FIELDS)
     _put(data, "clusterArn", _str(labels.get(_CLUSTER_LABEL)) or _str(task.get("Cluster")))
-    _put(data, "taskDefinition", _str(task.get("Family")))
-    _put(data, "taskDefinitionVersion", _str(task.get("Revision")))
-    _put(data, "desiredStatus", _str(container.get("DesiredStatus")))
-    _put(data, "knownStatus", _str(container.get("KnownStatus")))
-    _put(data, "createdAt", _str(container.get("CreatedAt")))
-    _put(data, "startedAt", _str(container.get("StartedAt")))
-    _put(data, "type", _str(container.get("Type")))
+    _copy(data, task, _DEFINITION_FIELDS)
     _put(data, "limits", _limits(container))
     if instrumented:
         data["instrumented"] = True

@@ -19,6 +19,8 @@ import os
 import threading
 from time import sleep
 
+from ..transport.fetch import FetchError, fetch
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Mapping, Optional
@@ -112,27 +114,16 @@ class MetadataServer:
         self.timeout_s = timeout_s
 
     def get(self, path: str) -> bytes:
-        import http.client
-
-        conn = http.client.HTTPConnection(self.host, timeout=self.timeout_s)
         try:
-            conn.request("GET", BASE_PATH + path, headers=dict((FLAVOR,)))
-            response = conn.getresponse()
-            body = response.read(MAX_BYTES + 1)
-            flavor = response.getheader(FLAVOR[0])
-            status = response.status
-        except (OSError, http.client.HTTPException) as exc:
-            raise MetadataError(f"{path}: {exc!r}") from None
-        finally:
-            conn.close()
-        if status != 200:
-            raise MetadataError(f"{path}: HTTP {status}")
+            body, headers = fetch(
+                self.host, BASE_PATH + path, dict((FLAVOR,)), self.timeout_s, MAX_BYTES
+            )
+        except FetchError as exc:
+            raise MetadataError(f"{path}: {exc}") from None
         # Anything without the flavor header is not the metadata server (a proxy, a captive
         # portal) and its answer must not become our identity.
-        if flavor != FLAVOR[1]:
+        if headers.get(FLAVOR[0].lower()) != FLAVOR[1]:
             raise MetadataError(f"{path}: response lacks {FLAVOR[0]}: {FLAVOR[1]}")
-        if len(body) > MAX_BYTES:
-            raise MetadataError(f"{path}: response too large")
         return body
 
     def read(self) -> InstanceMetadata:

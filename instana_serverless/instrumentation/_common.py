@@ -40,6 +40,24 @@ def tracer_bug(what: str) -> None:
         log.logger().debug("instana_serverless: %s failed", what, exc_info=True)
 
 
+def call_in_exit(
+    span: Span,
+    token: Any,
+    after: Callable[[Span, Any, Any, Optional[BaseException]], None],
+    call: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """``call(*args, **kwargs)`` as the work of the exit ``span``; ``after`` ends it either way."""
+    try:
+        result = call(*args, **kwargs)
+    except BaseException as exc:
+        after(span, token, None, exc)
+        raise
+    after(span, token, result, None)
+    return result
+
+
 class MethodPatch:
     """Replaces ``<class>.<method>`` of a module with a traced wrapper, once, and undoes it.
 

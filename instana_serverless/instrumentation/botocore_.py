@@ -15,7 +15,7 @@ from ..secrets import MASK
 from ..span import EXIT, Span
 from ..tracer import activate, restore, start_child
 from . import aws_context
-from ._common import MethodPatch, config, traced_parent, tracer_bug
+from ._common import MethodPatch, call_in_exit, config, traced_parent, tracer_bug
 
 NAMES = frozenset(("boto3", "botocore"))
 MODULE = "botocore.client"
@@ -191,13 +191,7 @@ def _traced_make_api_call(self: Any, operation_name: Any, api_params: Any) -> An
     if prepared is None:
         return original(self, operation_name, api_params)
     span, params, token = prepared
-    try:
-        result = original(self, operation_name, params)
-    except BaseException as exc:
-        _after(span, token, None, exc)
-        raise
-    _after(span, token, result, None)
-    return result
+    return call_in_exit(span, token, _after, original, self, operation_name, params)
 
 
 _patch = MethodPatch(MODULE, "BaseClient", "_make_api_call", _traced_make_api_call)

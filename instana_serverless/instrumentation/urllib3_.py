@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from ..http_data import captured_headers, record_status, render_params
 from ..span import EXIT, Span
 from ..tracer import activate, context_headers, restore, start_child
-from ._common import MethodPatch, config, traced_parent, tracer_bug
+from ._common import MethodPatch, call_in_exit, config, traced_parent, tracer_bug
 
 NAMES = frozenset(("urllib3", "requests"))
 MODULE = "urllib3.connectionpool"
@@ -116,13 +116,9 @@ def _traced_urlopen(
     if prepared is None:
         return original(self, method, url, body, headers, *args, **kwargs)
     span, outgoing, token = prepared
-    try:
-        response = original(self, method, url, body, outgoing, *args, **kwargs)
-    except BaseException as exc:
-        _after(span, token, None, exc)
-        raise
-    _after(span, token, response, None)
-    return response
+    return call_in_exit(
+        span, token, _after, original, self, method, url, body, outgoing, *args, **kwargs
+    )
 
 
 _patch = MethodPatch(MODULE, "HTTPConnectionPool", "urlopen", _traced_urlopen)
