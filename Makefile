@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check instana_serverless tests bench demo lambda_layer cloudrun azure
-	$(VENV)/bin/ruff format --check instana_serverless tests bench demo lambda_layer cloudrun azure
+	$(VENV)/bin/ruff check instana_serverless tests bench demo lambda_layer cloudrun azure docs
+	$(VENV)/bin/ruff format --check instana_serverless tests bench demo lambda_layer cloudrun azure docs
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
