@@ -13,6 +13,7 @@ at interpreter exit, so an interrupted run leaves nothing behind.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import shutil
@@ -39,29 +40,37 @@ DBNAME = "instana_test"
 # Seconds each server took to start and stop, printed at the end of the session (conftest.py).
 TIMINGS: Dict[str, Dict[str, float]] = {}
 
-_live: List[subprocess.Popen[bytes]] = []
+# Every server process alive, with the signal that shuts it down quickly.
+_live: Dict[subprocess.Popen[bytes], int] = {}
+
+
+# Temporary directories of the servers, removed with them.
+_dirs: List[Path] = []
 
 
 def _kill_all() -> None:
     for proc in list(_live):
         _terminate(proc)
+    for path in _dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 atexit.register(_kill_all)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        try:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT_S)
-        except ProcessLookupError:
-            pass
-    if proc in _live:
-        _live.remove(proc)
+    """The server's quick shutdown signal; after STOP_TIMEOUT_S, SIGKILL to its whole process
+    group (each server runs in its own session, so its children go with it)."""
+    stop_signal = _live.pop(proc, signal.SIGTERM)
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(stop_signal)
+        proc.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(STOP_TIMEOUT_S)
 
 
 def missing(reason: str) -> None:
@@ -100,7 +109,12 @@ class Process:
     """One server process with its log file, registered for the atexit backstop."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], log: Path, user: Optional[str] = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        log: Path,
+        user: Optional[str] = None,
+        stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.log = log
@@ -117,7 +131,7 @@ class Process:
                 # teardown (or atexit) stops the server in order
                 start_new_session=True,
             )
-        _live.append(self.proc)
+        _live[self.proc] = stop_signal
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -172,6 +186,7 @@ def _run(argv: Sequence[str], what: str, timeout: float = START_TIMEOUT_S, **kw:
 
 def _tmpdir(prefix: str, owner: Optional[str]) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"instana-{prefix}-"))
+    _dirs.append(path)
     if owner:
         shutil.chown(path, owner, owner)
     return path
@@ -302,6 +317,8 @@ def start_postgres() -> Postgres:
             ],
             log,
             user=run_as,
+            # fast shutdown: SIGTERM would wait for clients a test left connected
+            stop_signal=signal.SIGINT,
         )
         procs.append(process)
         psql = [str(bindir / "psql"), "-h", HOST, "-p", str(port), "-U", "postgres", "-qAt"]
@@ -465,11 +482,13 @@ class RedisCluster:
         _timed("redis-cluster", "stop", started)
 
 
+CLUSTER_SLOTS = 16384
+
+
 def start_redis_cluster(nodes: int = 3) -> RedisCluster:
+    """Slots assigned and nodes introduced with CLUSTER ADDSLOTS and CLUSTER MEET (what
+    ``redis-cli --cluster create`` does, without its fixed one-second waits)."""
     _redis_binary()
-    cli = shutil.which("redis-cli")
-    if cli is None:
-        missing("redis-cli not found (Debian package redis-tools)")
     started = time.monotonic()
     base = _tmpdir("redis-cluster", None)
     ports: List[int] = []
@@ -494,15 +513,27 @@ def start_redis_cluster(nodes: int = 3) -> RedisCluster:
         for port in ports:
             _wait("redis cluster node", lambda p=port: redis_command(p, "PING") == b"+PONG\r\n",
                   processes, 10)  # fmt: skip
-        _run(
-            [str(cli), "--cluster", "create", *(f"{HOST}:{p}" for p in ports), "--cluster-yes"],
-            "redis-cli --cluster create",
-        )
+        share = CLUSTER_SLOTS // nodes
+        for index, port in enumerate(ports):
+            first = index * share
+            last = CLUSTER_SLOTS if index == nodes - 1 else first + share
+            slots = [str(slot) for slot in range(first, last)]
+            reply = redis_command(port, "CLUSTER", "ADDSLOTS", *slots)
+            if reply != b"+OK\r\n":
+                raise RuntimeError(f"CLUSTER ADDSLOTS on {port}: {reply!r}")
+            if index:
+                reply = redis_command(ports[0], "CLUSTER", "MEET", HOST, str(port))
+                if reply != b"+OK\r\n":
+                    raise RuntimeError(f"CLUSTER MEET {port}: {reply!r}")
 
         def all_ok() -> bool:
-            return all(
-                b"cluster_state:ok" in redis_command(port, "CLUSTER", "INFO") for port in ports
-            )
+            for port in ports:
+                info = redis_command(port, "CLUSTER", "INFO")
+                if b"cluster_state:ok" not in info or (
+                    f"cluster_known_nodes:{nodes}\r".encode() not in info
+                ):
+                    return False
+            return True
 
         _wait("redis cluster", all_ok, processes, START_TIMEOUT_S)
     except BaseException:
@@ -651,7 +682,7 @@ def start_mariadb() -> MariaDB:
 class MongoFake:
     """MockupDB, MongoDB's wire-protocol test server, answering what pymongo sends for
     ordinary calls: the handshake (hello/isMaster), ping, buildInfo, endSessions, insert,
-    find/aggregate (from what was inserted, filter ignored), update, delete, count,
+    find (what was inserted, filtered on top-level equality), aggregate, update, delete, count,
     getMore/killCursors. Every command except the handshake is kept in ``commands`` as
     ``(name, document)``; ``collections`` maps ``db.collection`` to inserted documents.
     A test may add its own answers with ``server.autoresponds(...)`` (most recent first)."""
@@ -716,7 +747,8 @@ class MongoFake:
                 return bool(request.ok(n=len(documents)))
             if lowered in ("find", "aggregate"):
                 ns = f"{db}.{doc[name]}"
-                batch = list(self.collections.get(ns, []))
+                wanted = doc.get("filter") or {}
+                batch = [d for d in self.collections.get(ns, []) if _matches(d, wanted)]
                 return bool(request.ok(cursor={"id": 0, "ns": ns, "firstBatch": batch}))
             if lowered in ("update", "delete"):
                 return bool(request.ok(n=0, nModified=0))
@@ -735,6 +767,14 @@ class MongoFake:
         started = time.monotonic()
         self.server.stop()
         _timed("mockupdb", "stop", started)
+
+
+def _matches(document: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
+    """Top-level equality; operators and sub-documents are not evaluated (they match)."""
+    return all(
+        key.startswith("$") or isinstance(value, dict) or document.get(key) == value
+        for key, value in wanted.items()
+    )
 
 
 def start_mongo_fake() -> MongoFake:

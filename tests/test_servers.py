@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import textwrap
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -124,6 +123,21 @@ def test_pymongo_runs_against_mockupdb(mongo_server: servers.MongoFake) -> None:
         client.close()
 
 
+def test_async_pymongo_runs_against_mockupdb(mongo_server: servers.MongoFake) -> None:
+    from pymongo import AsyncMongoClient
+
+    async def run() -> list[dict[str, object]]:
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_server.uri)
+        try:
+            await client.shop.orders.insert_many([{"_id": 1, "n": 1}, {"_id": 2, "n": 2}])
+            return [doc async for doc in client.shop.orders.find({"n": 2})]
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == [{"_id": 2, "n": 2}]
+    assert "find" in mongo_server.command_names()
+
+
 def test_pubsub_publish_reaches_the_fake_with_attributes(
     pubsub_server: servers.PubSubFake,
 ) -> None:
@@ -143,32 +157,28 @@ def test_pubsub_publish_reaches_the_fake_with_attributes(
     publisher.stop()
 
 
-def test_a_missing_server_fails_under_ci(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", [servers.start_redis, servers.start_mariadb])
+def test_a_missing_server_fails_under_ci_and_skips_otherwise(
+    start: Callable[[], object], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """CI must never pass by skipping: with CI=true a missing binary fails the test."""
-    test = tmp_path / "test_missing.py"
-    test.write_text(
-        textwrap.dedent(
-            """
-            from tests import servers
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        start()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="not found"):
+        start()
 
-            def test_needs_server():
-                servers.missing("no such server")
-            """
-        )
+
+def test_a_server_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        servers.missing("redis-server not found")
+    process = servers.Process(
+        "redis", [str(redis_server), "--no-such-option", "1"], tmp_path / "redis.log"
     )
-    root = Path(__file__).resolve().parent.parent
-    outcomes = {}
-    for ci in ("true", ""):
-        env = {**os.environ, "CI": ci, "PYTHONPATH": str(root)}
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-        )
-        outcomes[ci] = result.stdout
-    assert "1 failed" in outcomes["true"]
-    assert "CI=true" in outcomes["true"]
-    assert "1 skipped" in outcomes[""]
+    with pytest.raises(RuntimeError, match=r"(?s)redis exited with 1.*no-such-option"):
+        servers._wait("redis", lambda: False, [process], timeout=10)
+    process.stop()
