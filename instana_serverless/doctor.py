@@ -60,8 +60,12 @@ SETTINGS: Dict[str, str] = {
     "INSTANA_AUTO_PROFILE": "",
     MARGIN_VARIABLE: "",
 }
-# Read outside ``config``: a test-only override of the Cloud Run metadata server.
-OTHER_KNOWN = ("INSTANA_GCP_METADATA_HOST",)
+# Read outside ``config``: overrides of the Cloud Run metadata server (``gcp.metadata``).
+OTHER_KNOWN = (
+    "INSTANA_GCP_METADATA_HOST",
+    "GCE_METADATA_HOST",
+    "GOOGLE_CLOUD_RUN_METADATA_ENDPOINT",
+)
 KNOWN_VARIABLES = (*SETTINGS, *OTHER_KNOWN)
 
 PLATFORM_NAMES = {
