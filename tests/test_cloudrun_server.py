@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
@@ -92,6 +93,7 @@ def request(
 
 
 def test_http_function_end_to_end(acceptor: Acceptor, emulator: MetadataEmulator) -> None:
+    started_ms = int(time.time() * 1000)
     for port in serve("hello", acceptor, emulator):
         status, headers, body = request(
             port, "GET", "/?name=Ada", {"X-INSTANA-T": TRACE, "X-INSTANA-S": PARENT}
@@ -135,6 +137,12 @@ def test_http_function_end_to_end(acceptor: Acceptor, emulator: MetadataEmulator
     assert gcp["data"]["region"] == REGION and gcp["data"]["projectId"] == PROJECT_ID
     assert gcp["data"]["revision"] == REVISION
     process = plugins["com.instana.plugin.process"]
+    # As the Instana sensors send it: args without the interpreter but with the script,
+    # exec the resolved interpreter binary, start in epoch milliseconds.
+    assert process["data"]["args"][0] == str(Path(sys.executable).with_name("functions-framework"))
+    assert process["data"]["args"][1:5] == ["--source", str(SOURCE), "--target", "hello"]
+    assert process["data"]["exec"] == os.path.realpath(sys.executable)
+    assert started_ms - 60_000 < process["data"]["start"] <= started_ms + 30_000
     assert process["data"]["env"]["STRIPE_SECRET"] == "<redacted>"
     assert process["data"]["env"]["INSTANA_AGENT_KEY"] == "<redacted>"
     assert "com.instana.plugin.python" in plugins
