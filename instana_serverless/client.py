@@ -141,7 +141,10 @@ _client: Optional[Client] = None
 def configure(
     options: Optional[Options] = None, environ: Optional[Mapping[str, str]] = None
 ) -> Client:
-    """(Re)build the process-wide client from ``options`` and the environment (DESIGN §2)."""
+    """(Re)build the process-wide client from ``options`` and the environment.
+
+    How the two combine: docs/CONTRACT.md §2.
+    """
     global _client
     config = resolve(options, environ)
     log.apply(config)

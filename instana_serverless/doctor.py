@@ -31,8 +31,8 @@ WARN = "warn"
 FAIL = "FAIL"
 INFO = "info"
 
-# The smallest bundle the wire format allows (DESIGN §3): it proves the endpoint, the key and
-# the network path without creating anything in the backend.
+# The smallest bundle the wire format allows (docs/CONTRACT.md §3): it proves the endpoint, the
+# key and the network path without creating anything in the backend.
 TEST_BUNDLE = b'{"spans":[],"metrics":{"plugins":[]}}'
 TEST_HOST_ID = "instana-serverless-doctor"
 

@@ -1,4 +1,4 @@
-"""``data.http`` for HTTP entry spans, shared by every platform (DESIGN §4).
+"""``data.http`` for HTTP entry spans, shared by every platform (docs/CONTRACT.md §4).
 
 Query parameters are rendered ``k=v&k=v`` (never Python list reprs) with secrets masked,
 and only the headers named in ``INSTANA_EXTRA_HTTP_HEADERS`` are captured.

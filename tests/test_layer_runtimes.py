@@ -179,6 +179,7 @@ def test_every_module_imports_on_every_supported_python(version: str) -> None:
         [
             python,
             "-I",
+            "-B",
             "-c",
             f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + IMPORT_EVERY_MODULE,
         ],

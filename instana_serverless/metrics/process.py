@@ -1,4 +1,4 @@
-"""The ``com.instana.plugin.process`` snapshot of the worker process (DESIGN §6).
+"""The ``com.instana.plugin.process`` snapshot of the worker process (docs/CONTRACT.md §6).
 
 A container's or function app's environment is where credentials live, often under names that
 look harmless (``AzureWebJobsStorage`` holds a storage account key, ``*_CONNECTION`` settings
