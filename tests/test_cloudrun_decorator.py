@@ -443,3 +443,15 @@ def test_wsgi_middleware_on_cloud_run_uses_the_instance_identity(
     assert span["n"] == "wsgi" and span["f"] == {"hl": True, "cp": "gcp", "e": INSTANCE_ID}
     names = {p["name"] for b in acceptor.bundles for p in b["metrics"]["plugins"]}
     assert "com.instana.plugin.gcp.run.revision.instance" in names
+
+
+def test_a_revision_flush_racing_the_announcement_does_not_stick(
+    client: Client, acceptor: Acceptor, instance: CloudRunInstance
+) -> None:
+    instance.after_request(client)  # waits for the metadata, announces the instance
+    assert instance.fetcher.wait(5.0) is not None
+    assert client.reporter.source["e"] == INSTANCE_ID
+    instance._flush_as_revision(client)  # a request that began before the id was known
+    assert client.reporter.source["e"] == f"gcp:cloud-run:revision:{REVISION}"
+    instance.after_request(client)
+    assert client.reporter.source["e"] == INSTANCE_ID

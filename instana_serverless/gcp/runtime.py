@@ -108,7 +108,10 @@ class CloudRunInstance:
         client.flush()
 
     def _announce(self, client: Client, entity: str) -> None:
-        if self._announced is not None and self._announced() is client:
+        # Checked against the source itself too: a request that started before the id was
+        # known may have set the revision after another one announced the instance.
+        announced = self._announced is not None and self._announced() is client
+        if announced and client.reporter.source.get("e") == entity:
             return
         if self.fetcher.state == FAILED and not self._warned:
             self._warned = True
