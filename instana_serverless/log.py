@@ -90,6 +90,9 @@ class _Quiet:
         if level >= ERROR:
             self._real().log(level, *args, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:  # anything else: the real logger
+        return getattr(self._real(), name)
+
 
 _QUIET = _Quiet()
 

@@ -306,3 +306,23 @@ def test_no_stderr_handler_when_the_app_has_one_or_nothing_was_asked(
     assert "once" not in capsys.readouterr().err
     log.apply(resolve(environ={}))  # no explicit level any more: the handler goes
     assert logging.getLogger(OURS).handlers == []
+
+
+def test_no_logging_import_for_dropped_records_but_errors_still_show() -> None:
+    code = (
+        "import sys\n"
+        "from instana_serverless import log\n"
+        "from instana_serverless.config import resolve\n"
+        "log.apply(resolve(environ={}))\n"
+        "log.logger().debug('hidden %s', 1); log.logger().warning('hidden too')\n"
+        "assert 'logging' not in sys.modules\n"
+        "assert not log.logger().isEnabledFor(10)\n"
+        "log.logger().error('shown %s', 2)\n"
+        "assert log.logger().name == 'instana_serverless'\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "shown 2\n"
