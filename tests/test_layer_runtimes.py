@@ -59,6 +59,7 @@ def build_with(python: str, out_dir: Path) -> Path:
     default = subprocess.run(
         [
             python,
+            "-B",
             "-c",
             "import sys; sys.path.insert(0, 'lambda_layer'); import build;"
             "print(build.DEFAULT_OUTPUT.name)",

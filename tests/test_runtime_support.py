@@ -82,7 +82,7 @@ def test_a_real_interpreter_warns_at_startup_only_when_outdated(version: str) ->
         "print(PythonRuntimePlugin()()['data']['snapshot']['version'])\n"
     )
     result = subprocess.run(
-        [python, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True
+        [python, "-B", "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True
     )
     eol = runtime_support.end_of_life((3, int(version.split(".")[1])))
     expected = runtime_support.outdated_message((3, int(version.split(".")[1])), exact="X")
