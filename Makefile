@@ -49,8 +49,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
-layer: $(STAMP)
-	$(PY) lambda_layer/build.py
+# One layer per Lambda runtime: its bytecode serves the Python that builds it (standard library
+# only, no venv needed). `make layer` for the Python at hand, `PYTHON=python3.12 make layer`
+# for another; the zip's name says which (dist/instana-serverless-layer-python3.X.zip).
+layer:
+	$(PYTHON) lambda_layer/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -165,8 +165,9 @@ def _params(spans: Sequence[Dict[str, Any]]) -> str:
 
 
 def observe(box: Sandbox, acceptor: Any) -> Dict[str, Dict[str, str]]:
-    """The DESIGN §7 defects that one short run shows, per traced contender. Every row is put
-    as a property: "yes" is what DESIGN asks for, "NO" marks the defect; details follow."""
+    """The docs/CONTRACT.md §7 defects that one short run shows, per traced contender. Every row
+    is put as a property: "yes" is what the contract asks for, "NO" marks the defect; details
+    follow."""
     rows: Dict[str, Dict[str, str]] = {}
     name, value = SECRET_QUERY
     unmasked = re.compile(rf"{name}\W*=\W*{value}\b|{name}.{{0,4}}\[.{{0,2}}{value}")
@@ -300,7 +301,7 @@ def main() -> None:
     report_timing(timing, runs, warm)
     print("\n== layer footprint ==")
     report_footprint(ours_fp, official_fp)
-    print("\n== DESIGN §7 defects observed (3 invocations, then 1 without a key) ==")
+    print("\n== docs/CONTRACT.md §7 defects observed (3 invocations, then 1 without a key) ==")
     labels = [label for label in defects["ours"] if label != "details"]
     print(grid(["", *TRACED], [[label] + [defects[c][label] for c in TRACED] for label in labels]))
     for contender in TRACED:

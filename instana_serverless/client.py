@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from _thread import allocate_lock
 
-from . import log
+from . import log, runtime_support
 from .buffer import SpanBuffer
 from .config import Config, Options, resolve
 from .metrics.python_runtime import PythonRuntimePlugin
@@ -141,10 +141,14 @@ _client: Optional[Client] = None
 def configure(
     options: Optional[Options] = None, environ: Optional[Mapping[str, str]] = None
 ) -> Client:
-    """(Re)build the process-wide client from ``options`` and the environment (DESIGN §2)."""
+    """(Re)build the process-wide client from ``options`` and the environment.
+
+    How the two combine: docs/CONTRACT.md §2.
+    """
     global _client
     config = resolve(options, environ)
     log.apply(config)
+    runtime_support.warn_if_outdated()  # once per process, on the first configuration
     client = Client(config)
     with _lock:
         previous, _client = _client, client

@@ -20,7 +20,7 @@ import sys
 from time import monotonic
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from . import platform, settings
+from . import platform, runtime_support, settings
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
@@ -31,8 +31,8 @@ WARN = "warn"
 FAIL = "FAIL"
 INFO = "info"
 
-# The smallest bundle the wire format allows (DESIGN §3): it proves the endpoint, the key and
-# the network path without creating anything in the backend.
+# The smallest bundle the wire format allows (docs/CONTRACT.md §3): it proves the endpoint, the
+# key and the network path without creating anything in the backend.
 TEST_BUNDLE = b'{"spans":[],"metrics":{"plugins":[]}}'
 TEST_HOST_ID = "instana-serverless-doctor"
 
@@ -186,6 +186,7 @@ def check_platform(environ: Mapping[str, str]) -> Section:
                 INFO,
                 f"found {', '.join(dict.fromkeys(near))}, but not enough to identify a platform",
             )
+        check_python(section)
         return section
     evidence = {
         name: environ[name] for name in PLATFORM_VARIABLES[detected] if _value(environ, name)
@@ -199,7 +200,24 @@ def check_platform(environ: Mapping[str, str]) -> Section:
             f"{FARGATE_METADATA[0]} is not set: task and container metrics cannot be read",
             FARGATE_METADATA[0],
         )
+    check_python(section)
     return section
+
+
+def check_python(
+    section: Section,
+    version: Optional[Tuple[int, int]] = None,
+    today: Optional[Tuple[int, int, int]] = None,
+) -> None:
+    """The Python version, flagged when it is past its end of life (``runtime_support``)."""
+    exact = runtime_support.exact_version() if version is None else "{}.{}".format(*version)
+    section.data["python"] = exact
+    outdated = runtime_support.outdated_message(version, today, exact)
+    if outdated is not None:
+        section.add(WARN, outdated)
+        return
+    eol = runtime_support.end_of_life(version)
+    section.add(OK, f"Python {exact}" + (f", supported until {eol}" if eol else ""))
 
 
 # --- configuration ---------------------------------------------------------------------------

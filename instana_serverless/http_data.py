@@ -1,4 +1,4 @@
-"""``data.http`` for HTTP entry spans, shared by every platform (DESIGN §4).
+"""``data.http`` for HTTP entry spans, shared by every platform (docs/CONTRACT.md §4).
 
 Query parameters are rendered ``k=v&k=v`` (never Python list reprs) with secrets masked,
 and only the headers named in ``INSTANA_EXTRA_HTTP_HEADERS`` are captured.
@@ -71,13 +71,20 @@ def http_entry_data(
     headers: Optional[Mapping[str, Any]] = None,
     host: Optional[str] = None,
     path_tpl: Optional[str] = None,
+    path: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """``data.http`` of an incoming request; ``url`` is the path without the query."""
+    """``data.http`` of an incoming request; ``url`` is the path without the query.
+
+    ``path`` is what WSGI/ASGI servers route on (``PATH_INFO``, the scope's ``path``), sent as
+    ``data.http.path`` the way the official sensor's WSGI/ASGI middleware sends it.
+    """
     data: Dict[str, Any] = {}
     if method:
         data["method"] = method.upper()
     if url:
         data["url"] = url.split("?", 1)[0]
+    if path:
+        data["path"] = path
     if host:
         data["host"] = host
     if path_tpl:

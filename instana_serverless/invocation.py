@@ -1,6 +1,6 @@
 """One traced unit of work: activate an entry span, record what escapes, end it, flush.
 
-Every platform wrapper runs its handler inside this scope, so the order that DESIGN §3
+Every platform wrapper runs its handler inside this scope, so the order that docs/CONTRACT.md §3
 demands (span ended *before* the flush, flush *before* the result is returned) lives in
 one place.
 """

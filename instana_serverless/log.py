@@ -1,8 +1,12 @@
 """The library's own logging: the ``instana_serverless`` logger or a user-injected one.
 
 ``logging`` is imported lazily (it costs milliseconds on a cold start). The root logger is never
-touched and no handler is ever added: records propagate to whatever the application configured,
-or to Python's last-resort stderr handler.
+touched: records propagate to whatever the application configured. Only when a level was asked
+for explicitly (``INSTANA_DEBUG``, ``INSTANA_LOG_LEVEL`` or the same in ``Options``) does our logger
+get one stderr handler of its own, which stays silent whenever another handler on our logger or
+its ancestors would emit the record (so an application that configures logging later sees no
+duplicates). Without those settings nothing is added, and Python's last-resort handler shows
+warnings and errors as before.
 """
 
 from __future__ import annotations
@@ -34,18 +38,63 @@ _debug: bool = False
 # importing ``logging`` only to set a level nobody reads costs milliseconds of cold start.
 _level_pending: bool = False
 _level_set: Optional[int] = None
+# The stderr handler attached for an explicit level (one per process, see the module docstring).
+_fallback: Optional[Any] = None
 
 
 def logger() -> logging.Logger:
     """The injected user logger if one is configured, else ``logging.getLogger(LOGGER_NAME)``."""
     if _injected is not None:
         return _injected  # type: ignore[no-any-return]
+    if _level_pending and not _explicit and "logging" not in sys.modules:
+        # Configured without an explicit level, and nobody can have configured a level or
+        # handler since (that needs ``logging``), so our logger is about to sit at ERROR:
+        # answer below-ERROR calls without importing ``logging`` (failure paths stay cheap).
+        return _QUIET  # type: ignore[return-value]
     import logging  # lazy: see module docstring
 
     own = logging.getLogger(LOGGER_NAME)
     if _level_pending:
         _install_level(own)
     return own
+
+
+class _Quiet:
+    """Stands in for our logger while ``logging`` is not imported and no level was asked for."""
+
+    __slots__ = ()
+
+    def _drop(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    debug = info = warning = _drop
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level >= ERROR
+
+    def _real(self) -> Any:
+        import logging  # noqa: F401  (lazy: now ``logger()`` returns the real one)
+
+        return logger()
+
+    def error(self, *args: Any, **kwargs: Any) -> None:
+        self._real().error(*args, **kwargs)
+
+    def exception(self, *args: Any, **kwargs: Any) -> None:
+        self._real().exception(*args, **kwargs)
+
+    def critical(self, *args: Any, **kwargs: Any) -> None:
+        self._real().critical(*args, **kwargs)
+
+    def log(self, level: int, *args: Any, **kwargs: Any) -> None:
+        if level >= ERROR:
+            self._real().log(level, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # anything else: the real logger
+        return getattr(self._real(), name)
+
+
+_QUIET = _Quiet()
 
 
 def _install_level(own: logging.Logger) -> None:
@@ -55,6 +104,58 @@ def _install_level(own: logging.Logger) -> None:
     if _explicit or own.level in (0, _level_set):
         own.setLevel(_level)
         _level_set = _level
+    if _explicit and _injected is None:
+        _attach_fallback(own)
+    elif _fallback is not None:
+        own.removeHandler(_fallback)
+
+
+def _attach_fallback(own: logging.Logger) -> None:
+    """One stderr handler on our logger, emitting only while no other handler would."""
+    global _fallback
+    if _fallback is None:
+        _fallback = _make_fallback_handler()
+    if _fallback not in own.handlers:
+        own.addHandler(_fallback)
+
+
+def _make_fallback_handler() -> logging.Handler:
+    import logging  # lazy: see module docstring
+
+    class FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to the current ``sys.stderr`` unless another handler would emit the record."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+        @property
+        def stream(self) -> Any:  # follows redirections of sys.stderr (tests, runtimes)
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass
+
+        def handle(self, record: logging.LogRecord) -> bool:
+            if _others_would_emit(logging.getLogger(record.name), self):
+                return False
+            return bool(super().handle(record))
+
+    return FallbackHandler()
+
+
+def _others_would_emit(start: logging.Logger, handler: object) -> bool:
+    """Whether a handler besides ``handler`` is on ``start`` or an ancestor it propagates to."""
+    current: Optional[logging.Logger] = start
+    while current is not None:
+        for found in current.handlers:
+            if found is not handler:
+                return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
 
 
 def apply(config: Config) -> None:
@@ -87,6 +188,8 @@ def reset() -> None:
     """Forget what ``apply`` installed (for tests and re-initialisation); levels are not reset."""
     global _injected, _level, _explicit, _debug, _level_pending
     _level_pending = False
+    if _fallback is not None and "logging" in sys.modules:
+        sys.modules["logging"].getLogger(LOGGER_NAME).removeHandler(_fallback)
     _injected = None
     _level = ERROR
     _explicit = False

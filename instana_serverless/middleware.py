@@ -112,12 +112,16 @@ def wsgi_request(
             value = environ.get(_wsgi_key(header))
             if value is not None:
                 captured[header] = value
+    # ``url`` is the whole path the client asked for (the mount point, SCRIPT_NAME, included),
+    # ``path`` what the app routes on (PATH_INFO); they differ only for a mounted app.
+    routed = environ.get("PATH_INFO") or "/"
     path = f"{environ.get('SCRIPT_NAME') or ''}{environ.get('PATH_INFO') or ''}" or "/"
     data = {
         "http": http_entry_data(
             config,
             method=environ.get("REQUEST_METHOD"),
             url=path,
+            path=routed,
             query=environ.get("QUERY_STRING"),
             headers=captured,
             host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
@@ -150,12 +154,14 @@ def asgi_request(
         if isinstance(server, (list, tuple)) and server and server[0]:
             host = str(server[0])
     query = scope.get("query_string") or b""
+    routed = scope.get("path") or "/"  # as for WSGI: ``url`` with, ``path`` without root_path
     path = f"{scope.get('root_path') or ''}{scope.get('path') or ''}" or "/"
     data = {
         "http": http_entry_data(
             config,
             method=scope.get("method"),
             url=path,
+            path=routed,
             query=bytes(query).decode("latin-1"),
             headers=captured or None,
             host=host,

@@ -1,4 +1,4 @@
-"""Trace context in and out of HTTP-style headers (DESIGN §5).
+"""Trace context in and out of HTTP-style headers (docs/CONTRACT.md §5).
 
 Extraction never raises: a malformed, oversized or partial header is ignored and the
 request starts a new trace, because a tracer must not break a request it observes.

@@ -1,4 +1,7 @@
-"""Turns buffered spans and metrics into bundles and hands them to the transport (DESIGN §3)."""
+"""Turns buffered spans and metrics into bundles and hands them to the transport.
+
+The wire format and the behaviour under faults: docs/CONTRACT.md §3.
+"""
 
 from __future__ import annotations
 

@@ -158,7 +158,19 @@ OTHER_VARIABLES: Tuple[Setting, ...] = (
         "INSTANA_GCP_METADATA_HOST",
         (),
         "`metadata.google.internal`",
-        "Cloud Run metadata server (tests, emulators)",
+        "Cloud Run metadata server as `host[:port]` (tests, emulators); first of three",
+    ),
+    Setting(
+        "GCE_METADATA_HOST",
+        (),
+        "—",
+        "second: `host[:port]`, the variable Google's client libraries read",
+    ),
+    Setting(
+        "GOOGLE_CLOUD_RUN_METADATA_ENDPOINT",
+        (),
+        "—",
+        "third: a URL (`http://127.0.0.1:8080`), the variable the official Instana sensors read",
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Spans and the trace they belong to, and their wire form (DESIGN §4)."""
+"""Spans and the trace they belong to, and their wire form (docs/CONTRACT.md §4)."""
 
 from __future__ import annotations
 

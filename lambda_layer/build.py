@@ -1,20 +1,22 @@
 """Build the Lambda layer zip: ``python/instana_serverless/...``, reproducibly.
 
-    python lambda_layer/build.py [--output dist/instana-serverless-layer.zip]
+    python3.12 lambda_layer/build.py [--output dist/instana-serverless-layer-python3.12.zip]
 
 The zip holds our package only: it has no runtime dependencies, and boto3/botocore come with
 the Lambda runtime. Left out are the parts no Lambda function uses: the local acceptor, the
 command line and doctor, the WSGI/ASGI middleware and the Azure, Cloud Run and Fargate
 platforms. Entries are sorted with
 fixed timestamps and permissions, so the same sources always give the same bytes (and the
-same CodeSha256). Works for python3.9-3.13 on x86_64 and arm64 (pure Python).
+same CodeSha256). Pure Python, for x86_64 and arm64 alike.
 
 A layer's ``/opt`` is read-only, so Python cannot cache the bytecode it compiles: without
-help every cold start compiles our modules again (~25 ms). The zip therefore carries
-bytecode for the interpreter that builds it (``__pycache__/*.cpython-3XX.pyc``, hash-based
-and unchecked, so neither the zip's fixed timestamps nor Lambda's extraction can invalidate
-it). Build with the runtime's Python version (e.g. ``python3.12 lambda_layer/build.py``) to
-get it; other versions still work and compile the sources as before.
+help every cold start compiles our modules again (~50 ms instead of ~13 ms). The zip therefore
+carries bytecode for the interpreter that builds it (``__pycache__/*.cpython-3XX.pyc``,
+hash-based and unchecked, so neither the zip's fixed timestamps nor Lambda's extraction can
+invalidate it), and so serves that one runtime: one layer per runtime, built by that runtime's
+Python (``make layer`` for the Python at hand, ``PYTHON=python3.12 make layer`` for another).
+The file name says which (``instana-serverless-layer-python3.12.zip``) and the layer must be
+published with that runtime alone as its compatible runtime (the script prints the command).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from typing import Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "instana_serverless"
-DEFAULT_OUTPUT = ROOT / "dist" / "instana-serverless-layer.zip"
+# The Lambda runtime whose bytecode this interpreter writes, e.g. "python3.12".
+RUNTIME = "python{}.{}".format(*sys.version_info[:2])
+DEFAULT_OUTPUT = ROOT / "dist" / f"instana-serverless-layer-{RUNTIME}.zip"
 # Zip timestamps cannot predate 1980; any fixed value makes builds reproducible.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 EXCLUDED_DIRS = frozenset(("__pycache__",))
@@ -107,7 +111,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     size = build(args.output)
     print(f"{args.output}: {size} bytes ({size / 1024:.1f} KiB)")
-    print(f"bytecode for {sys.implementation.cache_tag} included; other Pythons compile at init")
+    print(f"bytecode for {sys.implementation.cache_tag}: a layer for the {RUNTIME} runtime only")
+    print(
+        "publish: aws lambda publish-layer-version --layer-name instana-serverless-"
+        f"{RUNTIME.replace('.', '')} --zip-file fileb://{args.output} "
+        f"--compatible-runtimes {RUNTIME} --compatible-architectures x86_64 arm64"
+    )
     return 0
 
 

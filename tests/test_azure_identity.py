@@ -1,4 +1,4 @@
-"""The function app's entity id, host id and plugins (DESIGN §4, §6)."""
+"""The function app's entity id, host id and plugins (docs/CONTRACT.md §4, §6)."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def test_http_function_entry_span_and_identity(acceptor: Acceptor, ff: Serve) ->
         "revision": REVISION,
         "port": "8080",
         "projectId": PROJECT_ID,
-        "numericProjectId": str(NUMERIC_PROJECT_ID),
+        "numericProjectId": NUMERIC_PROJECT_ID,  # a JSON number, as the backend expects
     }
     process = plugins["com.instana.plugin.process"]
     assert process["data"]["env"]["DB_PASSWORD"] == "<redacted>"
@@ -364,7 +364,7 @@ def test_async_function_stays_async(client: Client, acceptor: Acceptor) -> None:
     assert span["n"] == "wsgi" and span["t"] == TRACE and span["data"]["http"]["url"] == "/a"
 
 
-def test_metadata_outage_defers_then_falls_back(
+def test_metadata_outage_never_defers_and_falls_back(
     client: Client, acceptor: Acceptor, emulator: MetadataEmulator, all_logs: list[Any]
 ) -> None:
     emulator.mode = "down"
@@ -373,6 +373,7 @@ def test_metadata_outage_defers_then_falls_back(
         {**CLOUD_RUN_ENV, "INSTANA_GCP_METADATA_HOST": emulator.host}, identity_wait_s=0.0
     )
     instance.fetcher.retry_delay_s = 0.05
+    revision_host = f"gcp:cloud-run:revision:{REVISION}"
     with running_on(instance):
 
         @cloud_run
@@ -380,13 +381,42 @@ def test_metadata_outage_defers_then_falls_back(
             return "ok"
 
         request = Request(EnvironBuilder(path="/").get_environ())
-        fn(request)  # identity still unknown: the span waits in the buffer
-        assert acceptor.requests == [] and len(client.buffer) == 1
+        fn(request)  # identity still unknown: the span leaves now, the revision standing in
+        assert len(acceptor.requests) == 1 and len(client.buffer) == 0
+        assert acceptor.spans()[0]["f"]["e"] == revision_host
+        assert acceptor.requests[0]["headers"]["x-instana-host"] == revision_host
         assert instance.fetcher.wait(3.0) is None and instance.fetcher.state == "failed"
         fn(request)
     spans = acceptor.wait_for_spans(2)
-    assert {s["f"]["e"] for s in spans} == {f"gcp:cloud-run:revision:{REVISION}"}
+    assert {s["f"]["e"] for s in spans} == {revision_host}
     assert any("metadata server could not be read" in r.getMessage() for r in all_logs)
+
+
+def test_slow_metadata_sends_as_revision_then_corrects_the_entity(
+    client: Client, acceptor: Acceptor, emulator: MetadataEmulator
+) -> None:
+    emulator.delay_s = 0.6  # longer than the wait the flush deadline allows
+    instance = CloudRunInstance({**CLOUD_RUN_ENV, "INSTANA_GCP_METADATA_HOST": emulator.host})
+    with running_on(instance):
+
+        @cloud_run
+        def fn(request: Any) -> str:
+            return "ok"
+
+        request = Request(EnvironBuilder(path="/").get_environ())
+        fn(request)
+        assert len(acceptor.spans()) == 1, "sent in its own request, not with the next one"
+        first_bundle = acceptor.bundles[0]
+        assert instance.fetcher.wait(5.0) is not None
+        fn(request)
+    first, second = acceptor.wait_for_spans(2)
+    assert first["f"]["e"] == f"gcp:cloud-run:revision:{REVISION}"
+    assert second["f"]["e"] == INSTANCE_ID
+    names = {p["name"] for p in first_bundle["metrics"]["plugins"]}
+    assert "com.instana.plugin.gcp.run.revision.instance" not in names
+    later = [p for b in acceptor.bundles[1:] for p in b["metrics"]["plugins"]]
+    gcp = next(p for p in later if p["name"] == "com.instana.plugin.gcp.run.revision.instance")
+    assert gcp["entityId"] == INSTANCE_ID
 
 
 def test_wsgi_middleware_on_cloud_run_uses_the_instance_identity(
@@ -413,3 +443,15 @@ def test_wsgi_middleware_on_cloud_run_uses_the_instance_identity(
     assert span["n"] == "wsgi" and span["f"] == {"hl": True, "cp": "gcp", "e": INSTANCE_ID}
     names = {p["name"] for b in acceptor.bundles for p in b["metrics"]["plugins"]}
     assert "com.instana.plugin.gcp.run.revision.instance" in names
+
+
+def test_a_revision_flush_racing_the_announcement_does_not_stick(
+    client: Client, acceptor: Acceptor, instance: CloudRunInstance
+) -> None:
+    instance.after_request(client)  # waits for the metadata, announces the instance
+    assert instance.fetcher.wait(5.0) is not None
+    assert client.reporter.source["e"] == INSTANCE_ID
+    instance._flush_as_revision(client)  # a request that began before the id was known
+    assert client.reporter.source["e"] == f"gcp:cloud-run:revision:{REVISION}"
+    instance.after_request(client)
+    assert client.reporter.source["e"] == INSTANCE_ID

@@ -88,7 +88,7 @@ def test_reads_everything_with_one_recursive_request(emulator: MetadataEmulator)
     meta = MetadataServer(emulator.host).read()
     assert meta.instance_id == INSTANCE_ID
     assert meta.project_id == PROJECT_ID
-    assert meta.numeric_project_id == str(NUMERIC_PROJECT_ID)
+    assert meta.numeric_project_id == NUMERIC_PROJECT_ID
     assert meta.region == REGION
     assert emulator.paths == ["/computeMetadata/v1/?recursive=true"]
 
@@ -148,6 +148,26 @@ def test_host_override_and_default() -> None:
     assert metadata_host({"INSTANA_GCP_METADATA_HOST": "127.0.0.1:9999"}) == "127.0.0.1:9999"
     assert metadata_host({"INSTANA_GCP_METADATA_HOST": "http://10.0.0.1:80/"}) == "10.0.0.1:80"
     assert metadata_host({"INSTANA_GCP_METADATA_HOST": "  "}) == "metadata.google.internal"
+
+
+def test_host_precedence_and_each_variables_format() -> None:
+    ours, google, instana = (
+        "INSTANA_GCP_METADATA_HOST",
+        "GCE_METADATA_HOST",
+        "GOOGLE_CLOUD_RUN_METADATA_ENDPOINT",
+    )
+    everything = {ours: "127.0.0.1:1", google: "127.0.0.1:2", instana: "http://127.0.0.1:3"}
+    assert metadata_host(everything) == "127.0.0.1:1"
+    assert metadata_host({**everything, ours: ""}) == "127.0.0.1:2"
+    assert metadata_host({instana: "http://127.0.0.1:3"}) == "127.0.0.1:3"
+    # The official sensors' variable is a URL, possibly with a path they append to.
+    assert metadata_host({instana: "http://127.0.0.1:3/"}) == "127.0.0.1:3"
+    assert metadata_host({instana: "HTTP://10.0.0.1:80/computeMetadata"}) == "10.0.0.1:80"
+    # Google's variable is host[:port].
+    assert metadata_host({google: "metadata.internal.example"}) == "metadata.internal.example"
+    # Unusable values fall through to the next variable, then to the default.
+    assert metadata_host({google: "https://127.0.0.1:2", instana: "http://h:3"}) == "h:3"
+    assert metadata_host({instana: "http://"}) == "metadata.google.internal"
 
 
 def test_environment_identity() -> None:

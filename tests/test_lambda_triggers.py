@@ -312,6 +312,44 @@ def test_direct_invoke(acceptor: Any, traced: Any) -> None:
     assert "p" not in span
 
 
+def test_direct_invoke_continues_the_trace_from_top_level_payload_keys(
+    acceptor: Any, traced: Any
+) -> None:
+    event = {
+        **load_event("direct_invoke"),
+        "X-INSTANA-T": "0000000000000000a1b2c3d4e5f60718",
+        "x-instana-s": "0000000000c0ffee",
+        "X-Instana-L": "1",
+    }
+    span = run(acceptor, event)
+    assert span["data"]["lambda"]["trigger"] == "aws:lambda.invoke"
+    assert span["t"] == "a1b2c3d4e5f60718" and span["lt"] == "0000000000000000a1b2c3d4e5f60718"
+    assert span["p"] == "0000000000c0ffee"
+
+
+def test_direct_invoke_payload_level_zero_suppresses(acceptor: Any, traced: Any) -> None:
+    calls: List[Any] = []
+
+    @lambda_handler
+    def handler(event: Any, context: Any) -> str:
+        calls.append(event)
+        return "ok"
+
+    assert handler({"X-INSTANA-L": "0", "order": 1}, make_context()) == "ok"
+    instana.flush()
+    assert calls and acceptor.spans() == []
+
+
+def test_direct_invoke_ignores_malformed_and_w3c_payload_keys(acceptor: Any, traced: Any) -> None:
+    event = {
+        "X-INSTANA-T": "not hex",
+        "X-INSTANA-S": "0000000000c0ffee",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
+    span = run(acceptor, event)
+    assert "p" not in span and span["t"] != "0af7651916cd43dd"
+
+
 def test_every_fixture_is_detected_as_expected() -> None:
     expected = {
         "alb": "aws:application.load.balancer",

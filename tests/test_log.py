@@ -97,7 +97,11 @@ def test_apply_never_touches_root_logger(environ: dict[str, str]) -> None:
     log.config_warning("something is off")
     assert root.level == logging.CRITICAL
     assert root.handlers == before
-    assert logging.getLogger(OURS).handlers == ours_before
+    # Only our own stderr handler may be added, and only for an explicit level.
+    added = [h for h in logging.getLogger(OURS).handlers if h not in ours_before]
+    assert added == (
+        [log._fallback] if "INSTANA_DEBUG" in environ or "INSTANA_LOG_LEVEL" in environ else []
+    )
 
 
 def test_config_warning_visible_under_default_level(collect: Collect) -> None:
@@ -198,3 +202,127 @@ print(sorted(new & heavy))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+# --- INSTANA_DEBUG / INSTANA_LOG_LEVEL show our records without any logging set-up -------------
+
+_DECORATED_HANDLER_AGAINST_A_CLOSED_PORT = """
+import sys
+import instana_serverless as instana
+
+class Context:  # the attributes the runtime's context has
+    aws_request_id = "8f5a0a6c-2b1e-4c3e-9b5e-0d5f3f1d7c11"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
+    function_name = "orders"
+    function_version = "7"
+    memory_limit_in_mb = "128"
+    client_context = None
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+@instana.lambda_handler
+def handler(event, context):
+    return {"statusCode": 200}
+
+handler({}, Context())
+print("logging imported:", "logging" in sys.modules)
+"""
+
+
+def _run_decorated_handler(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    from demo.harness import free_port
+    from tests.conftest import AGENT_KEY
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INSTANA_", "AWS_"))}
+    env.update(
+        {
+            "INSTANA_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+            "INSTANA_AGENT_KEY": AGENT_KEY,
+            "INSTANA_TIMEOUT": "300",
+            **extra_env,
+        }
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run(
+        [sys.executable, "-c", _DECORATED_HANDLER_AGAINST_A_CLOSED_PORT],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_instana_debug_prints_the_failed_flush_on_stderr() -> None:
+    result = _run_decorated_handler({"INSTANA_DEBUG": "true"})
+    assert result.returncode == 0, result.stderr
+    assert "bundle not delivered, kept for the next flush" in result.stderr
+    assert "DEBUG instana_serverless" in result.stderr
+    assert result.stderr.count("bundle not delivered") == 1  # one handler, no duplicates
+
+
+def test_instana_log_level_info_shows_info_but_not_debug() -> None:
+    result = _run_decorated_handler({"INSTANA_LOG_LEVEL": "info"})
+    assert result.returncode == 0, result.stderr
+    assert "bundle not delivered" not in result.stderr
+
+
+def test_without_the_variables_nothing_is_printed_and_logging_is_not_imported() -> None:
+    result = _run_decorated_handler({})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "logging imported: False" in result.stdout
+
+
+def test_stderr_handler_only_on_our_logger_and_silent_once_the_app_configures_logging(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = logging.getLogger()
+    root.handlers[:] = []
+    log.apply(resolve(environ={"INSTANA_DEBUG": "true"}))
+    ours = logging.getLogger(OURS)
+    assert len(ours.handlers) == 1 and root.handlers == []
+    log.apply(resolve(environ={"INSTANA_DEBUG": "true"}))  # re-configured: still one
+    assert len(ours.handlers) == 1
+    log.logger().debug("first")
+    assert "first" in capsys.readouterr().err
+
+    # The application configures logging afterwards: its handler alone emits our records.
+    collected = Collect()
+    root.addHandler(collected)
+    log.logger().debug("second")
+    assert "second" not in capsys.readouterr().err
+    assert [r.getMessage() for r in collected.records] == ["second"]
+
+
+def test_no_stderr_handler_when_the_app_has_one_or_nothing_was_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    collected = Collect()
+    logging.getLogger().addHandler(collected)
+    log.apply(resolve(environ={"INSTANA_LOG_LEVEL": "debug"}))
+    log.logger().debug("once")
+    assert [r.getMessage() for r in collected.records] == ["once"]
+    assert "once" not in capsys.readouterr().err
+    log.apply(resolve(environ={}))  # no explicit level any more: the handler goes
+    assert logging.getLogger(OURS).handlers == []
+
+
+def test_no_logging_import_for_dropped_records_but_errors_still_show() -> None:
+    code = (
+        "import sys\n"
+        "from instana_serverless import log\n"
+        "from instana_serverless.config import resolve\n"
+        "log.apply(resolve(environ={}))\n"
+        "log.logger().debug('hidden %s', 1); log.logger().warning('hidden too')\n"
+        "assert 'logging' not in sys.modules\n"
+        "assert not log.logger().isEnabledFor(10)\n"
+        "log.logger().error('shown %s', 2)\n"
+        "assert log.logger().name == 'instana_serverless'\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "shown 2\n"

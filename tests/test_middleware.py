@@ -89,12 +89,28 @@ def test_wsgi_entry_continues_the_trace(client: Client, acceptor: Acceptor) -> N
     http_data = span["data"]["http"]
     assert http_data["method"] == "GET"
     assert http_data["url"] == "/orders/7"
+    assert http_data["path"] == "/orders/7"  # data.http.path, as the official sensor sends it
     assert http_data["host"] == "shop.example"
     assert http_data["status"] == 200
     assert http_data["params"] == "q=shoes&api_key=<redacted>"
     assert span["ec"] == 0
     assert app.config["seen"]["span"].span_id == span["s"], "span active inside the app"
     assert current_span() is None, "nothing left active after the request"
+
+
+def test_mounted_apps_send_the_full_url_and_the_routed_path(
+    client: Client, acceptor: Acceptor
+) -> None:
+    app = make_flask_app()
+    response = wsgi_client(app).get("/orders/7", environ_overrides={"SCRIPT_NAME": "/shop"})
+    assert response.status_code in (200, 404)
+    asyncio.run(call_asgi(ASGIMiddleware(make_asgi_app()), path="/items", root_path="/api"))
+    wsgi, asgi = acceptor.wait_for_spans(2)
+    assert (wsgi["data"]["http"]["url"], wsgi["data"]["http"]["path"]) == (
+        "/shop/orders/7",
+        "/orders/7",
+    )
+    assert (asgi["data"]["http"]["url"], asgi["data"]["http"]["path"]) == ("/api/items", "/items")
 
 
 def test_wsgi_new_trace_and_w3c(client: Client, acceptor: Acceptor) -> None:
@@ -213,6 +229,7 @@ async def call_asgi(
     path: str = "/items",
     headers: List[tuple[bytes, bytes]] | None = None,
     query: bytes = b"",
+    root_path: str = "",
 ) -> List[Dict[str, Any]]:
     scope = {
         "type": "http",
@@ -221,7 +238,7 @@ async def call_asgi(
         "method": "POST",
         "scheme": "http",
         "path": path,
-        "root_path": "",
+        "root_path": root_path,
         "query_string": query,
         "headers": [(b"host", b"api.example")] + (headers or []),
         "server": ("127.0.0.1", 8000),
@@ -283,6 +300,7 @@ def test_asgi_entry_span(client: Client, acceptor: Acceptor) -> None:
     assert span["data"]["http"] == {
         "method": "POST",
         "url": "/items",
+        "path": "/items",
         "host": "api.example",
         "params": "page=2&password=<redacted>",
         "status": 201,

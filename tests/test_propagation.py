@@ -1,4 +1,4 @@
-"""Trace context extraction and injection over headers (DESIGN §5)."""
+"""Trace context extraction and injection over headers (docs/CONTRACT.md §5)."""
 
 from __future__ import annotations
 

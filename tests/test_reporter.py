@@ -1,4 +1,4 @@
-"""The reporter against the real local acceptor over loopback HTTP (DESIGN §3)."""
+"""The reporter against the real local acceptor over loopback HTTP (docs/CONTRACT.md §3)."""
 
 from __future__ import annotations
 

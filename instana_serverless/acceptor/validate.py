@@ -1,4 +1,4 @@
-"""Validation of a bundle against the wire format (DESIGN §3 and §4)."""
+"""Validation of a bundle against the wire format (docs/CONTRACT.md §3 and §4)."""
 
 from __future__ import annotations
 

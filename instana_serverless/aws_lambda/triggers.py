@@ -452,6 +452,22 @@ def _cloudwatch_logs(event: Dict[str, Any], data: Dict[str, Any], config: Config
     return _NO_SOURCES
 
 
+# Top-level payload keys a direct invoke may carry the caller's context in (any case), as the
+# official sensors read them; W3C keys are not read from a payload.
+_PAYLOAD_CONTEXT_KEYS = frozenset(
+    ("x-instana-t", "x-instana-s", "x-instana-l", "x-instana-synthetic")
+)
+
+
+def _direct_invoke(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
+    found = {
+        key: value
+        for key, value in event.items()
+        if isinstance(key, str) and key.lower() in _PAYLOAD_CONTEXT_KEYS
+    }
+    return [found] if found else _NO_SOURCES
+
+
 # -- the table --------------------------------------------------------------------------------
 
 REST_TRIGGER = Trigger(API_GATEWAY, _api_gateway_rest, http=True)
@@ -468,7 +484,7 @@ KINESIS_TRIGGER = Trigger(KINESIS, _kinesis)
 CLOUDWATCH_EVENTS_TRIGGER = Trigger(CLOUDWATCH_EVENTS, _cloudwatch_events)
 EVENTBRIDGE_TRIGGER = Trigger(EVENTBRIDGE, _eventbridge)
 CLOUDWATCH_LOGS_TRIGGER = Trigger(CLOUDWATCH_LOGS, _cloudwatch_logs)
-INVOKE_TRIGGER = Trigger(INVOKE)
+INVOKE_TRIGGER = Trigger(INVOKE, _direct_invoke)
 
 _BY_RECORD_SOURCE = {
     "aws:sqs": SQS_TRIGGER,

@@ -1,5 +1,5 @@
 """Which function app is running: its Azure resource id (the entity of every span) and the
-``com.instana.plugin.azure.functionapp`` snapshot (DESIGN §4, §6).
+``com.instana.plugin.azure.functionapp`` snapshot (docs/CONTRACT.md §4, §6).
 
 Everything comes from the App Service environment variables, read once per client.
 """

@@ -1,4 +1,4 @@
-"""Fargate plugins from ECS metadata documents (DESIGN §6): task, containers, Docker.
+"""Fargate plugins from ECS metadata documents (docs/CONTRACT.md §6): task, containers, Docker.
 
 Entity ids follow the Instana AWS Fargate sensors: the task is its ARN, a container (and its
 Docker entity) is ``<taskArn>::<containerName>``.

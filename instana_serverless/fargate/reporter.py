@@ -1,4 +1,4 @@
-"""The Fargate background reporter: a daemon thread that flushes every second (DESIGN §3).
+"""The Fargate background reporter: a daemon thread that flushes every second (docs/CONTRACT.md §3).
 
 Each tick: learn who we are from the task metadata endpoint (once; retried with exponential
 back-off while it fails), read this container's stats, and flush spans and plugins through a

@@ -1,4 +1,4 @@
-"""Trace context from Google's ``X-Cloud-Trace-Context`` header (DESIGN §5).
+"""Trace context from Google's ``X-Cloud-Trace-Context`` header (docs/CONTRACT.md §5).
 
 Format: ``TRACE_ID/SPAN_ID;o=OPTIONS``, a 32-hex trace id and a *decimal* 64-bit span id.
 It is turned into the equivalent ``traceparent`` and passed to ``extract`` after the real

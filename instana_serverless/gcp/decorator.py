@@ -22,7 +22,7 @@ kind of call it is, is read from the argument:
 - ``(data, context)`` legacy background events likewise;
 - anything else: the function is called untraced.
 
-The span ends and is flushed before the function's result is handed back (DESIGN §3).
+The span ends and is flushed before the function's result is handed back (docs/CONTRACT.md §3).
 """
 
 from __future__ import annotations

@@ -3,8 +3,15 @@
 The metadata server (``http://metadata.google.internal/computeMetadata/v1/``, header
 ``Metadata-Flavor: Google``) knows the project id, numeric project id, region and instance id.
 It is read once per instance, on a daemon thread started when a function is wrapped, never on
-a request path. ``INSTANA_GCP_METADATA_HOST`` (``host[:port]``) points it elsewhere, for tests
-and emulators.
+a request path. Three variables point it elsewhere (emulators, tests), the first one set wins:
+
+1. ``INSTANA_GCP_METADATA_HOST``: ``host[:port]`` (an ``http://`` prefix is tolerated);
+2. ``GCE_METADATA_HOST``: ``host[:port]``, what Google's own client libraries read;
+3. ``GOOGLE_CLOUD_RUN_METADATA_ENDPOINT``: a URL such as ``http://127.0.0.1:8080``, what the
+   official Instana sensors read (they append ``/computeMetadata/v1/...`` to it).
+
+The server speaks plain http only, so an ``https://`` value (or one without a host) is ignored
+and the next variable, or the default host, applies.
 
 One request, ``/computeMetadata/v1/?recursive=true``, answers everything:
 ``{"instance": {"id": "...", "region": "projects/<num>/regions/<region>", ...},
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Mapping, Optional
 
 HOST_VARIABLE = "INSTANA_GCP_METADATA_HOST"
+# In order of precedence (see the module docstring).
+HOST_VARIABLES = (HOST_VARIABLE, "GCE_METADATA_HOST", "GOOGLE_CLOUD_RUN_METADATA_ENDPOINT")
 DEFAULT_HOST = "metadata.google.internal"
 BASE_PATH = "/computeMetadata/v1/"
 FLAVOR = ("Metadata-Flavor", "Google")
@@ -69,7 +78,7 @@ class InstanceMetadata:
         self,
         instance_id: Optional[str],
         project_id: Optional[str],
-        numeric_project_id: Optional[str],
+        numeric_project_id: Optional[int],
         region: Optional[str],
     ) -> None:
         self.instance_id = instance_id
@@ -82,12 +91,26 @@ class MetadataError(Exception):
     pass
 
 
+def _host_of(value: str) -> Optional[str]:
+    """``host[:port]`` of ``host[:port]`` or of an ``http://host[:port][/path]`` URL."""
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() != "http":
+            return None
+        text = rest
+    host = text.split("/", 1)[0].strip()
+    return host or None
+
+
 def metadata_host(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The metadata server's ``host[:port]``: the first usable variable, else the default."""
     env = os.environ if environ is None else environ
-    host = (env.get(HOST_VARIABLE) or "").strip()
-    if host.startswith("http://"):
-        host = host[len("http://") :]
-    return host.rstrip("/") or DEFAULT_HOST
+    for variable in HOST_VARIABLES:
+        host = _host_of(env.get(variable) or "")
+        if host is not None:
+            return host
+    return DEFAULT_HOST
 
 
 def _text(value: Any) -> Optional[str]:
@@ -97,6 +120,13 @@ def _text(value: Any) -> Optional[str]:
         text = str(value).strip()
         return text or None
     return None
+
+
+def _number(value: Optional[str]) -> Optional[int]:
+    """The numeric project id as the number it is (the backend expects a JSON number)."""
+    if value is None or not value.isdigit() or not value.isascii():
+        return None
+    return int(value)
 
 
 def _last_segment(value: Optional[str]) -> Optional[str]:
@@ -149,7 +179,10 @@ class MetadataServer:
                 value = _text(self.get(path).decode("utf-8", "replace"))
                 found[field] = _last_segment(value) if field == "region" else value
         return InstanceMetadata(
-            found["instance_id"], found["project_id"], found["numeric_project_id"], found["region"]
+            found["instance_id"],
+            found["project_id"],
+            _number(found["numeric_project_id"]),
+            found["region"],
         )
 
 
@@ -175,6 +208,7 @@ class MetadataFetcher:
         self.result: Optional[InstanceMetadata] = None
         self.error: Optional[str] = None
         self._done = threading.Event()
+        self._attempted = threading.Event()  # the first attempt answered or failed
         self._lock = threading.Lock()
         self._thread_pid = 0
 
@@ -196,6 +230,12 @@ class MetadataFetcher:
             self._done.wait(timeout)
         return self.result
 
+    def wait_first_attempt(self, timeout: float) -> Optional[InstanceMetadata]:
+        """Like ``wait``, but stops waiting once the first attempt has failed (no retries)."""
+        if not self._attempted.is_set() and timeout > 0:
+            self._attempted.wait(timeout)
+        return self.result
+
     @property
     def done(self) -> bool:
         return self._done.is_set()
@@ -208,8 +248,10 @@ class MetadataFetcher:
                 break
             except Exception as exc:
                 self.error = str(exc)
+                self._attempted.set()
                 if attempt + 1 < self.attempts:
                     sleep(self.retry_delay_s * (2**attempt))
         else:
             self.state = FAILED
+        self._attempted.set()
         self._done.set()

@@ -1,14 +1,16 @@
 """One Cloud Run instance: its identity, its plugins and the flush after each request.
 
 Cloud Run may throttle the CPU as soon as a response is complete, so every request flushes
-before it returns (DESIGN §3). Metrics ride along at most every ``METRICS_INTERVAL_S``
-seconds, in full every 5 minutes and as changed values in between.
+before it returns, never later (docs/CONTRACT.md §3). Metrics ride along at most every
+``METRICS_INTERVAL_S`` seconds, in full every 5 minutes and as changed values in between.
 
 The instance id (``f.e`` and the plugin's entity id) comes from the metadata server. A request
-finishing before it is known waits at most ``IDENTITY_WAIT_S`` for it; if it is still being
-fetched, that request's spans stay buffered and leave with the next request's flush, rather
-than with a wrong entity id. If the metadata server cannot be read at all, the revision's host
-id stands in for the instance id (and a warning says so).
+finishing before it is known waits for the fetcher's first answer, at most ``IDENTITY_WAIT_S``
+and never more than half the flush timeout (a refused connection ends the wait at once). If the
+id is still unknown then, the request's spans leave anyway, with the revision's host id
+(``gcp:cloud-run:revision:<K_REVISION>``) as their entity; once the id is known, later flushes
+carry it and the plugins follow in full. If the metadata server cannot be read at all, the
+revision stands in for good (and a warning says so).
 
 Outside Cloud Run (``K_SERVICE``, ``K_REVISION``, ``K_CONFIGURATION`` not all set, e.g. a local
 functions-framework run) no metadata is fetched and requests simply flush.
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 PLUGIN_NAME = "com.instana.plugin.gcp.run.revision.instance"
-IDENTITY_WAIT_S = 0.005
+IDENTITY_WAIT_S = 0.1
 METRICS_INTERVAL_S = 5.0
 
 
@@ -85,18 +87,31 @@ class CloudRunInstance:
                 return
             self.fetcher.start()  # no-op unless this is a fresh (forked) worker
             if not self.fetcher.done:
-                self.fetcher.wait(self.identity_wait_s)
+                wait_s = min(self.identity_wait_s, client.config.timeout_s / 2)
+                self.fetcher.wait_first_attempt(wait_s)
             entity = self.entity_id()
             if entity is None:
-                return  # still fetching: the spans wait for the next request's flush
+                self._flush_as_revision(client)  # never defer a request's spans
+                return
             self._announce(client, entity)
             self._client = weakref.ref(client)
             self.schedule.flush(client)
         except Exception as exc:
             log.logger().debug("Cloud Run flush failed: %r", exc)
 
+    def _flush_as_revision(self, client: Client) -> None:
+        """Send now, the revision standing in for the instance id not known yet."""
+        host_id = self.env.host_id
+        if host_id:
+            client.set_source("gcp", host_id)
+            client.set_host_id(host_id)
+        client.flush()
+
     def _announce(self, client: Client, entity: str) -> None:
-        if self._announced is not None and self._announced() is client:
+        # Checked against the source itself too: a request that started before the id was
+        # known may have set the revision after another one announced the instance.
+        announced = self._announced is not None and self._announced() is client
+        if announced and client.reporter.source.get("e") == entity:
             return
         if self.fetcher.state == FAILED and not self._warned:
             self._warned = True

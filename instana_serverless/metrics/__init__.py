@@ -1,1 +1,1 @@
-"""Metrics plugins sent with each bundle (DESIGN §6)."""
+"""Metrics plugins sent with each bundle (docs/CONTRACT.md §6)."""

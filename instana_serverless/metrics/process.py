@@ -1,4 +1,4 @@
-"""The ``com.instana.plugin.process`` snapshot of the worker process (DESIGN §6).
+"""The ``com.instana.plugin.process`` snapshot of the worker process (docs/CONTRACT.md §6).
 
 A container's or function app's environment is where credentials live, often under names that
 look harmless (``AzureWebJobsStorage`` holds a storage account key, ``*_CONNECTION`` settings
@@ -18,7 +18,7 @@ from ..secrets import MASK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional
 
 PLUGIN_NAME = "com.instana.plugin.process"
 AGENT_KEY_VARIABLE = "INSTANA_AGENT_KEY"
@@ -33,8 +33,7 @@ _SECRET_VALUE_PARTS = (
     "sig=",
 )
 _MAX_VALUE_LENGTH = 1000
-# Approximate (first import): the worker imports us right after it starts, and the exact
-# start is not worth a /proc read on every platform.
+# Fallback for ``start`` where /proc cannot tell: the worker imports us right after it starts.
 _STARTED_MS = int(time() * 1000)
 
 
@@ -60,6 +59,60 @@ def masked_environment(environ: Mapping[str, str], config: Config) -> Dict[str, 
         else:
             env[name] = value[:_MAX_VALUE_LENGTH]
     return env
+
+
+def _command_args() -> List[str]:
+    """The command line without the interpreter, as the Instana sensors send it: the script
+    path (or ``-m module``, ``-c``) and its arguments. From /proc where there is one (it keeps
+    the interpreter's own options), else from ``sys.argv``."""
+    try:
+        with open("/proc/self/cmdline", "rb") as file:
+            parts = file.read().split(b"\0")
+        if parts and parts[-1] == b"":
+            parts.pop()
+        if len(parts) > 1:
+            return [os.fsdecode(part) for part in parts[1:]]
+    except OSError:
+        pass
+    return [arg for arg in sys.argv if arg]
+
+
+def _executable() -> str:
+    """The interpreter binary itself, symlinks (venvs, ``python3`` -> ``python3.12``) resolved."""
+    try:
+        return os.readlink("/proc/self/exe")
+    except OSError:
+        return os.path.realpath(sys.executable) if sys.executable else ""
+
+
+_start_cache: List[int] = []
+
+
+def _start_ms() -> int:
+    """When the process started, in epoch milliseconds (the unit of the Go and Node.js
+    sensors' ``start``), from the kernel's start tick where /proc has it; read once."""
+    if not _start_cache:
+        _start_cache.append(_read_start_ms())
+    return _start_cache[0]
+
+
+if hasattr(os, "register_at_fork"):  # a forked worker started later than its parent
+    os.register_at_fork(after_in_child=_start_cache.clear)
+
+
+def _read_start_ms() -> int:
+    try:
+        with open("/proc/self/stat", "rb") as file:
+            stat = file.read()
+        # Fields after the parenthesised command name; starttime is field 22 overall.
+        start_ticks = int(stat.rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as file:
+            uptime_s = float(file.read().split()[0])
+        ticks_per_s = os.sysconf("SC_CLK_TCK")
+        started_s = time() - uptime_s + start_ticks / ticks_per_s
+        return int(started_s * 1000)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return _STARTED_MS
 
 
 def _user_and_group() -> Dict[str, str]:
@@ -88,10 +141,10 @@ def process_plugin(
     data: Dict[str, Any] = {
         "pid": pid,
         "name": sys.executable,
-        "exec": sys.executable,
-        "args": list(sys.argv[1:]),
+        "exec": _executable(),
+        "args": _command_args(),
         "env": masked_environment(os.environ if environ is None else environ, config),
-        "start": _STARTED_MS,
+        "start": _start_ms(),
     }
     if container_type:
         data["containerType"] = container_type

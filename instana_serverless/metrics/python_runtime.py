@@ -6,6 +6,8 @@ import gc
 import os
 import sys
 
+from ..runtime_support import exact_version
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional
@@ -30,7 +32,8 @@ def _snapshot(process_name: Optional[str]) -> Dict[str, Any]:
     return {
         "name": process_name
         or os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else sys.executable),
-        "version": "{}.{}.{}".format(*sys.version_info[:3]),
+        # Exact (``3.14.0rc1``), so the backend can flag an outdated runtime itself.
+        "version": exact_version(),
         "f": sys.implementation.name,
         "a": "64bit" if sys.maxsize > 2**32 else "32bit",
         "m": "serverless",

@@ -51,7 +51,7 @@ def is_loopback(host: str) -> bool:
 def parse_endpoint(
     url: str, variable: str = "INSTANA_ENDPOINT_URL", *, proxy: bool = False
 ) -> Endpoint:
-    """Parse ``url``; plain ``http`` is refused unless the host is loopback (DESIGN §3).
+    """Parse ``url``; plain ``http`` is refused unless the host is loopback (docs/CONTRACT.md §3).
 
     A ``proxy`` may be plain http anywhere: an https endpoint is reached through a CONNECT
     tunnel, so the key never crosses the proxy unencrypted.
