@@ -19,7 +19,8 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
-from instana_serverless.instrumentation import aws_context, botocore_, instrument, uninstrument
+from instana_serverless.instrumentation import aws_context, instrument, uninstrument
+from instana_serverless.instrumentation import botocore as botocore_instr
 from tests.conftest import AGENT_KEY
 
 REGION = "us-east-1"
@@ -451,30 +452,37 @@ def test_suppressed_sends_only_level_zero(
     assert acceptor.spans() == [] and len(traced.buffer) == 0
 
 
-@pytest.mark.parametrize("name", ["boto3", "botocore"])
+@pytest.mark.parametrize("name", ["boto3", "botocore", "aws"])
 def test_disabled_boto3_instrumentation(
     acceptor: Acceptor, aws: Aws, queue: str, name: str
 ) -> None:
-    instana.configure(
-        instana.Options(
-            endpoint_url=acceptor.url, agent_key=AGENT_KEY, disabled_instrumentations=[name]
-        ),
-        environ={},
-    )
-    uninstrument()
-    instrument()
+    def configure(*disabled: str) -> None:
+        instana.configure(
+            instana.Options(
+                endpoint_url=acceptor.url,
+                agent_key=AGENT_KEY,
+                disabled_instrumentations=list(disabled),
+            ),
+            environ={},
+        )
+
     import botocore.client
 
-    assert not getattr(botocore.client.BaseClient._make_api_call, "__instana_wrapped__", False)
-    botocore_.patch(botocore.client)  # patched earlier: the per-call check still holds
+    configure(name)
+    uninstrument()
+    instrument()
     try:
+        assert not getattr(botocore.client.BaseClient._make_api_call, "__instana_wrapped__", 0)
+        configure()  # enabled by a later configure: patched then
+        assert botocore.client.BaseClient._make_api_call.__instana_wrapped__
+        configure(name)  # patched earlier: the per-call check still holds
         with instana.entry_span("job"):
             aws.sqs.send_message(QueueUrl=queue, MessageBody="x")
         assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
         (message,) = receive(aws, queue)
         assert attrs(message) == {}
     finally:
-        botocore_.unpatch()
+        uninstrument()
         instana.configure(environ={})
 
 
@@ -488,7 +496,7 @@ def test_a_tracer_failure_never_reaches_the_call(
     with instana.entry_span("job"):
         aws.sqs.send_message(QueueUrl=queue, MessageBody="one", MessageAttributes=string_attrs(1))
     monkeypatch.undo()
-    monkeypatch.setattr(botocore_, "describe", broken)
+    monkeypatch.setattr(botocore_instr, "describe", broken)
     with instana.entry_span("job"):
         aws.sqs.send_message(QueueUrl=queue, MessageBody="two")
     bodies = {m["Body"]: attrs(m) for m in receive(aws, queue, 2)}
