@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -13,7 +12,6 @@ import boto3
 import botocore.exceptions
 import pytest
 from awslambdaric.lambda_context import LambdaContext
-from moto.server import ThreadedMotoServer
 
 import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
@@ -25,38 +23,6 @@ from tests.conftest import AGENT_KEY
 
 REGION = "us-east-1"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:receiver"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """A moto server on loopback; requests reach it over real HTTP through botocore/urllib3."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SECURITY_TOKEN": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        }.items():
-            env.setenv(name, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        # Lambda invoke without Docker: moto answers with the request payload.
-        import urllib.request
-
-        request = urllib.request.Request(
-            f"{url}/moto-api/config",
-            data=json.dumps({"lambda": {"use_docker": False}}).encode(),
-            method="POST",
-        )
-        urllib.request.urlopen(request, timeout=5).read()
-        yield url
-        server.stop()
 
 
 class Aws:

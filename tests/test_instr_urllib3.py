@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
 import urllib3
 
 import instana_serverless as instana
-from demo.loopback import LoopbackServer, Reply, Request, json_reply
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import AGENT_KEY, configure_for, free_port
+from tests.http_service import Downstream
 
 TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
-
-
-class Downstream(LoopbackServer):
-    """A loopback HTTP service that records each request's headers and answers as scripted."""
-
-    def __init__(self) -> None:
-        self.requests: List[Dict[str, Any]] = []
-        # path -> list of (status, headers) answered in turn; the last one repeats
-        self.script: Dict[str, List[Tuple[int, Dict[str, str]]]] = {}
-        super().__init__(self._respond)
-
-    def _respond(self, request: Request) -> Reply:
-        self.requests.append(dataclasses.asdict(request))
-        answers = self.script.get(request.path.split("?", 1)[0]) or [(200, {})]
-        status, headers = answers.pop(0) if len(answers) > 1 else answers[0]
-        return json_reply(status, {"ok": True}, headers)
-
-
-@pytest.fixture
-def downstream() -> Iterator[Downstream]:
-    with Downstream() as service:
-        yield service
 
 
 @pytest.fixture
