@@ -23,8 +23,9 @@ Environment variables read:
 ``INSTANA_ZONE``, ``INSTANA_TAGS``
     Zone name; tags as ``a=b,c`` (``c`` has no value).
 ``INSTANA_TRACING_DISABLE``
-    A boolean switches all tracing off (or on); otherwise a comma list of instrumentation names
-    to disable, e.g. ``requests,boto3``.
+    A boolean switches all tracing off (or on); otherwise a comma list of instrumentation names,
+    aliases or categories to disable, e.g. ``requests,boto3`` or ``databases``
+    (``instrumentation.registry``).
 ``INSTANA_DISABLE_W3C_TRACE_CORRELATION``
     Boolean.
 ``INSTANA_SERVICE_NAME``, ``INSTANA_PROCESS_NAME``
