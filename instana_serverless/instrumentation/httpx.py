@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._wrap import Call, StartResult
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_RAW_CONTEXT_HEADERS = frozenset(name.encode() for name in CONTEXT_HEADERS)
 
 
 def _request(call: Call) -> Any:
@@ -61,9 +62,11 @@ def start(call: Call) -> StartResult:
 
 def inject(call: Call) -> None:
     headers = call.state.headers
-    for name in [name for name in headers if name.lower() in CONTEXT_HEADERS]:
-        del headers[name]
-    headers.update(context_headers(call.span))
+    if any(name.lower() in _RAW_CONTEXT_HEADERS for name, _ in headers.raw):
+        for name in [name for name in headers if name.lower() in CONTEXT_HEADERS]:
+            del headers[name]
+    for name, value in context_headers(call.span).items():
+        headers[name] = value
 
 
 def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:

@@ -32,6 +32,7 @@ class Entry:
         "data",
         "distribution",
         "inside_exits",
+        "keys",
         "label",
         "min_version",
         "modules",
@@ -88,11 +89,8 @@ class Entry:
         self.covers = covers
         #: False: calls made while any exit is active pass through (low-level clients)
         self.inside_exits = inside_exits
-
-    @property
-    def keys(self) -> frozenset[str]:
-        """Every word that disables this entry."""
-        return frozenset((self.name, *self.aliases, self.category))
+        #: every word that disables this entry (checked on each call: computed once)
+        self.keys = frozenset((name, *aliases, category))
 
     def __repr__(self) -> str:
         return f"<Entry {self.name}>"
