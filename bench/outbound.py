@@ -144,9 +144,42 @@ def tight_loop_us(
     return statistics.median(median_us(work, 1, inner=200) for _ in range(rounds))
 
 
+_IMPORT_PROBE = """
+import time
+import instana_serverless as instana
+instana.configure(instana.Options(endpoint_url="http://127.0.0.1:9", agent_key="k"), environ={})
+if INSTRUMENT:
+    instana.instrument()
+start = time.perf_counter()
+for name in IMPORTS:
+    __import__(name)
+print((time.perf_counter() - start) * 1000)
+"""
+
+
+def import_cost_ms(imports: Tuple[str, ...], runs: int) -> Tuple[float, float]:
+    """Median ms to import ``imports`` in fresh interpreters (bytecode cached, as deployed),
+    with and without ``instrument()`` before, alternating so load changes hit both."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    codes = [
+        _IMPORT_PROBE.replace("INSTRUMENT", repr(flag)).replace("IMPORTS", repr(imports))
+        for flag in (True, False)
+    ]
+    samples: Tuple[List[float], List[float]] = ([], [])
+    for index in range(runs + 1):
+        for code, values in zip(codes, samples):
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+            )
+            if index:  # the first run wrote the bytecode the others read
+                values.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
 class Row:
     """One library call in the table: ``call`` makes it inside an entry span; ``work`` is
-    (entry, watched module, patch index, args, result) for the tight loop."""
+    (entry, watched module, patch index, args, result) for the tight loop; ``imports`` what a
+    user imports (timed in fresh interpreters, with and without us)."""
 
     def __init__(
         self,
@@ -154,7 +187,9 @@ class Row:
         call: Callable[[], object],
         work: Tuple[str, str, int, Callable[[], Tuple[Any, ...]], Any],
         rounds: int,
+        imports: Tuple[str, ...] = (),
     ) -> None:
+        self.imports = imports
         self.label = label
         self.call = call
         self.work = work
@@ -233,12 +268,14 @@ def main() -> None:
                     urllib3_response,
                 ),
                 rounds,
+                imports=("requests",),
             ),
             Row(
                 "httpx Client.get",
                 in_entry(lambda: httpx_client.get(http_url).raise_for_status()),
                 ("httpx", "httpx._client", 0, lambda: (httpx_client, next(requests_)), response),
                 rounds,
+                imports=("httpx",),
             ),
             Row(
                 "httpx AsyncClient.get",
@@ -263,6 +300,7 @@ def main() -> None:
                     sqs_result,
                 ),
                 max(rounds // 4, 5),
+                imports=("boto3",),
             ),
         ]
 
@@ -306,6 +344,13 @@ def main() -> None:
         loop.run_until_complete(async_client.aclose())
         loop.close()
 
+    import_runs = max(rounds // 4, 5)
+    imports = [
+        (row.label, row.imports, *import_cost_ms(row.imports, import_runs))
+        for row in rows
+        if row.imports
+    ]
+
     print("instana-serverless outbound benchmark (medians, µs per call, loopback servers)")
     lines: List[Tuple[str, str]] = []
     for (row, on, off, situ), work in zip(results, tight):
@@ -321,6 +366,13 @@ def main() -> None:
         ("requests.get, bare + the same 5 headers", f"{get_headers_off:.1f} us"),
         ("  instrumented minus that", f"{requests_on - get_headers_off:+.1f} us"),
     ]
+    for label, names, with_ms, without_ms in imports:
+        lines.append(
+            (
+                f"import {', '.join(names)} ({label}): with us / without",
+                f"{with_ms:.1f} / {without_ms:.1f} ms ({with_ms - without_ms:+.2f} ms)",
+            )
+        )
     print(table(lines))
 
 

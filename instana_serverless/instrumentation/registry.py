@@ -22,7 +22,8 @@ CATEGORIES = (HTTP, DATABASES, MESSAGING, AWS, LOGGING)
 
 
 class Entry:
-    """One instrumented library (see the module docstring for how each field is used)."""
+    """One instrumented library; each field is explained where it is set below and in
+    docs/INSTRUMENTATION.md."""
 
     __slots__ = (
         "aliases",
