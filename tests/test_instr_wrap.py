@@ -218,3 +218,23 @@ def test_instrument_imports_nothing_heavy() -> None:
         prefixes=("botocore", "instana_serverless.instrumentation._wrap"),
     )
     assert loaded == []
+
+
+def test_configure_after_uninstrument_patches_nothing(acceptor: Acceptor) -> None:
+    from instana_serverless.instrumentation import instrument, patched
+
+    instana.configure(instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY), environ={})
+    instrument()
+    assert "urllib3" in patched()
+    uninstrument()
+    try:
+        instana.configure(
+            instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY), environ={}
+        )
+        assert patched() == {}
+        assert not getattr(
+            urllib3.connectionpool.HTTPConnectionPool.urlopen, "__instana_wrapped__", 0
+        )
+    finally:
+        uninstrument()
+        instana.configure(environ={})

@@ -103,7 +103,7 @@ def instrument(client: Optional[Client] = None) -> None:
             _requested = True
             from ..client import after_configure
 
-            after_configure(instrument)
+            after_configure(_again)
         if not client.tracing:
             return  # nothing would ever be recorded: leave the libraries exactly as they are
         disabled = client.config.disabled_instrumentations
@@ -122,6 +122,13 @@ def instrument(client: Optional[Client] = None) -> None:
         from ._common import tracer_bug
 
         tracer_bug("instrument()")
+
+
+def _again(client: Client) -> None:
+    """After a ``configure``: instrument what the new configuration allows, unless
+    ``uninstrument()`` was called since."""
+    if _requested:
+        instrument(client)
 
 
 def uninstrument() -> None:
