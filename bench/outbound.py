@@ -1,4 +1,4 @@
-"""Outbound-call figures: the cost of a traced ``requests`` call and SQS ``send_message``.
+"""Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS.
 
     .venv/bin/python bench/outbound.py
 
@@ -7,9 +7,11 @@ Prints medians only; nothing passes or fails. Two views per call:
 - end to end: the same call inside an entry span, instrumented against uninstrumented
   (alternating blocks, so drift hits both equally); the loopback round trip dominates and
   its jitter is of the order of the difference, so read it as a sanity check;
-- tracing work only: what the patch adds around the library call (start the exit span,
-  inject the context, record the result, end it): timed in a tight loop without the
-  network, and timed around those steps inside real calls.
+- tracing work only: what the shared wrapper does around the library call (guard, start
+  the exit span, inject the context, record the result, end it): timed around those steps
+  inside real calls, and in a tight loop without the network.
+
+Each library is one ``Row``; adding one is a row (see docs/INSTRUMENTATION.md).
 
 The HTTP service and moto run in separate processes so they do not share our GIL.
 """
@@ -84,43 +86,127 @@ def alternate(
     return statistics.median(with_us), statistics.median(without_us)
 
 
-def in_situ_us(module: Any, call: Callable[[], object], count: int) -> float:
-    """Median µs of the patch's own before/after steps, timed inside real calls (caches as
-    cold as they really are, unlike a tight loop)."""
-    before, after = module._before, module._after
+def in_situ_us(call: Callable[[], object], count: int) -> float:
+    """Median µs of the shared wrapper's own steps (guard, start, inject, activate; then end,
+    finish), timed inside real calls (caches as cold as they really are, unlike a tight loop)."""
+    from instana_serverless.instrumentation import _wrap
+
+    begin, finish = _wrap.begin, _wrap.finish
     samples: List[float] = []
 
-    def timed_before(*args: Any) -> Any:
+    def timed_begin(*args: Any) -> Any:
         start = time.perf_counter()
         try:
-            return before(*args)
+            return begin(*args)
         finally:
             samples.append(time.perf_counter() - start)
 
-    def timed_after(*args: Any) -> None:
+    def timed_finish(*args: Any) -> None:
         start = time.perf_counter()
         try:
-            after(*args)
+            finish(*args)
         finally:
             samples[-1] += time.perf_counter() - start
 
-    module._before, module._after = timed_before, timed_after
+    _wrap.begin, _wrap.finish = timed_begin, timed_finish  # type: ignore[assignment]
     try:
         for _ in range(count):
             call()
     finally:
-        module._before, module._after = before, after
-    return statistics.median(samples) * 1e6
+        _wrap.begin, _wrap.finish = begin, finish  # type: ignore[assignment]
+    return statistics.median(samples) * 1e6 if samples else float("nan")
+
+
+def tight_loop_us(
+    entry_name: str,
+    module: str,
+    index: int,
+    args: Callable[[], Tuple[Any, ...]],
+    result: Any,
+    rounds: int,
+) -> float:
+    """Median µs of the wrapper's steps around a call that is not made (no network at all);
+    ``args()`` gives each call's arguments (a fresh request object where the library's is
+    one-shot)."""
+    from importlib import import_module
+
+    from instana_serverless.instrumentation import _wrap
+    from instana_serverless.instrumentation.registry import BY_NAME
+
+    entry = BY_NAME[entry_name]
+    patch = import_module(f"instana_serverless.instrumentation.{entry_name}").PATCHES[module][index]
+
+    def work() -> None:
+        call = _wrap.begin(entry, patch.start, patch.inject, args(), {})
+        assert call is not None
+        _wrap.finish(entry, patch.end, call, result, None)
+
+    return statistics.median(median_us(work, 1, inner=200) for _ in range(rounds))
+
+
+_IMPORT_PROBE = """
+import time
+import instana_serverless as instana
+instana.configure(instana.Options(endpoint_url="http://127.0.0.1:9", agent_key="k"), environ={})
+if INSTRUMENT:
+    instana.instrument()
+start = time.perf_counter()
+for name in IMPORTS:
+    __import__(name)
+print((time.perf_counter() - start) * 1000)
+"""
+
+
+def import_cost_ms(imports: Tuple[str, ...], runs: int) -> Tuple[float, float]:
+    """Median ms to import ``imports`` in fresh interpreters (bytecode cached, as deployed),
+    with and without ``instrument()`` before, alternating so load changes hit both."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    codes = [
+        _IMPORT_PROBE.replace("INSTRUMENT", repr(flag)).replace("IMPORTS", repr(imports))
+        for flag in (True, False)
+    ]
+    samples: Tuple[List[float], List[float]] = ([], [])
+    for index in range(runs + 1):
+        for code, values in zip(codes, samples):
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+            )
+            if index:  # the first run wrote the bytecode the others read
+                values.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
+class Row:
+    """One library call in the table: ``call`` makes it inside an entry span; ``work`` is
+    (entry, watched module, patch index, args, result) for the tight loop; ``imports`` what a
+    user imports (timed in fresh interpreters, with and without us)."""
+
+    def __init__(
+        self,
+        label: str,
+        call: Callable[[], object],
+        work: Tuple[str, str, int, Callable[[], Tuple[Any, ...]], Any],
+        rounds: int,
+        imports: Tuple[str, ...] = (),
+    ) -> None:
+        self.imports = imports
+        self.label = label
+        self.call = call
+        self.work = work
+        self.rounds = rounds
 
 
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "60"))
+    import asyncio
+
     import boto3
+    import httpx
     import requests
     import urllib3
 
     import instana_serverless as instana
-    from instana_serverless.instrumentation import botocore_, instrument, uninstrument, urllib3_
+    from instana_serverless.instrumentation import instrument, uninstrument
 
     # Spans are drained, never flushed: the reporter's cost is bench/core.py's subject.
     client = instana.configure(
@@ -130,6 +216,14 @@ def main() -> None:
     def instrumented() -> None:
         instrument(client)
 
+    def in_entry(fn: Callable[[], object]) -> Callable[[], None]:
+        def call() -> None:
+            with instana.entry_span("bench", flush=False):
+                fn()
+            client.buffer.drain()
+
+        return call
+
     http_port, moto_port = free_port(), free_port()
     http = process([sys.executable, "-c", HTTP_SERVER, str(http_port)], http_port)
     moto = process(
@@ -137,14 +231,78 @@ def main() -> None:
     )
     with http as http_url, moto as moto_url:
         session = requests.Session()
+        httpx_client = httpx.Client()
+        async_client = httpx.AsyncClient()
+        loop = asyncio.new_event_loop()
         sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1")
         queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
         attributes = {"tenant": {"DataType": "String", "StringValue": "acme"}}
 
-        def get() -> None:
-            with instana.entry_span("bench", flush=False):
-                session.get(http_url).raise_for_status()
-            client.buffer.drain()
+        pool = urllib3.HTTPConnectionPool("127.0.0.1", http_port)
+        urllib3_response = urllib3.HTTPResponse(
+            body=b"", status=200, headers={"Content-Length": "0"}
+        )
+        headers = {"Accept": "*/*", "User-Agent": "bench"}
+        # httpx requests are one-shot (the headers go into them): a fresh one per call
+        requests_ = iter(
+            [
+                httpx_client.build_request("GET", f"{http_url}/orders?page=2")
+                for _ in range(rounds * 200 * 2 + 10)
+            ]
+        )
+        response = httpx.Response(200)
+        params = {"QueueUrl": queue, "MessageBody": "x", "MessageAttributes": attributes}
+        sqs_result: Any = {"MessageId": "m", "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+        # Add a library: one Row (its call against the same kind of server, and the arguments
+        # its patched callable receives) -- see docs/INSTRUMENTATION.md.
+        rows = [
+            Row(
+                "requests.get",
+                in_entry(lambda: session.get(http_url).raise_for_status()),
+                (
+                    "urllib3",
+                    "urllib3.connectionpool",
+                    0,
+                    lambda: (pool, "GET", "/orders?page=2", None, headers),
+                    urllib3_response,
+                ),
+                rounds,
+                imports=("requests",),
+            ),
+            Row(
+                "httpx Client.get",
+                in_entry(lambda: httpx_client.get(http_url).raise_for_status()),
+                ("httpx", "httpx._client", 0, lambda: (httpx_client, next(requests_)), response),
+                rounds,
+                imports=("httpx",),
+            ),
+            Row(
+                "httpx AsyncClient.get",
+                in_entry(
+                    lambda: loop.run_until_complete(async_client.get(http_url)).raise_for_status()
+                ),
+                ("httpx", "httpx._client", 1, lambda: (async_client, next(requests_)), response),
+                rounds,
+            ),
+            Row(
+                "sqs.send_message (moto)",
+                in_entry(
+                    lambda: sqs.send_message(
+                        QueueUrl=queue, MessageBody="x", MessageAttributes=attributes
+                    )
+                ),
+                (
+                    "botocore",
+                    "botocore.client",
+                    0,
+                    lambda: (sqs, "SendMessage", params),
+                    sqs_result,
+                ),
+                max(rounds // 4, 5),
+                imports=("boto3",),
+            ),
+        ]
 
         same_bytes = {
             "X-INSTANA-T": "1234567890abcdef",
@@ -153,82 +311,69 @@ def main() -> None:
             "traceparent": "00-00000000000000001234567890abcdef-1234567890abcdef-01",
             "tracestate": "in=1234567890abcdef;1234567890abcdef",
         }
+        get_same_bytes = in_entry(
+            lambda: session.get(http_url, headers=same_bytes).raise_for_status()
+        )
 
-        def get_same_bytes() -> None:
-            with instana.entry_span("bench", flush=False):
-                session.get(http_url, headers=same_bytes).raise_for_status()
-            client.buffer.drain()
-
-        def send() -> None:
-            with instana.entry_span("bench", flush=False):
-                sqs.send_message(QueueUrl=queue, MessageBody="x", MessageAttributes=attributes)
-            client.buffer.drain()
-
-        for _ in range(100):
-            get()
-        for _ in range(20):
-            send()
+        for row in rows:  # warm up connections, caches and moto
+            for _ in range(20):
+                row.call()
         sqs.purge_queue(QueueUrl=queue)
-        get_on, get_off = alternate(get, instrumented, uninstrument, rounds)
+
+        results = []
+        for row in rows:
+            on, off = alternate(row.call, instrumented, uninstrument, row.rounds)
+            instrument(client)
+            situ = in_situ_us(row.call, row.rounds * 10)
+            uninstrument()
+            results.append((row, on, off, situ))
         # The same request bytes without instrumentation: what the five extra headers cost the
         # network and the server, as opposed to our tracing work.
         _, get_headers_off = alternate(get_same_bytes, uninstrument, uninstrument, rounds)
-        send_on, send_off = alternate(send, instrumented, uninstrument, max(rounds // 4, 5))
-
-        instrument(client)
-        get_in_situ = in_situ_us(urllib3_, get, rounds * 20)
-        send_in_situ = in_situ_us(botocore_, send, rounds * 2)
-        uninstrument()
-
-        # Tracing work alone: the patches' before/after around a call that is not made.
-        pool = urllib3.HTTPConnectionPool("127.0.0.1", http_port)
-        response = urllib3.HTTPResponse(body=b"", status=200, headers={"Content-Length": "0"})
-        headers = {"Accept": "*/*", "User-Agent": "bench"}
-        params = {"QueueUrl": queue, "MessageBody": "x", "MessageAttributes": attributes}
-        result: Any = {"MessageId": "m", "ResponseMetadata": {"HTTPStatusCode": 200}}
-
-        def urllib3_work() -> None:
-            prepared = urllib3_._before(pool, "GET", "/orders?page=2", headers)
-            assert prepared is not None
-            urllib3_._after(prepared[0], prepared[2], response, None)
-
-        def sqs_work() -> None:
-            prepared = botocore_._before(sqs, "SendMessage", params)
-            assert prepared is not None
-            botocore_._after(prepared[0], prepared[2], result, None)
 
         instrument(client)
         scope = instana.entry_span("bench", flush=False)
         scope.__enter__()
-        work: List[Tuple[str, float]] = []
-        for name, fn in (("urllib3", urllib3_work), ("sqs", sqs_work)):
-            samples = []
-            for _ in range(rounds):
-                samples.append(median_us(fn, 1, inner=200))
-                client.buffer.drain()
-            work.append((name, statistics.median(samples)))
+        tight = []
+        for row in rows:
+            tight.append(tight_loop_us(*row.work, rounds=rounds))
+            client.buffer.drain()
         scope.__exit__(None, None, None)
         uninstrument()
+        httpx_client.close()
+        loop.run_until_complete(async_client.aclose())
+        loop.close()
 
-    print("instana-serverless outbound benchmark (medians, µs per call)")
-    print(
-        table(
-            [
-                ("requests.get loopback, uninstrumented", f"{get_off:.1f} us"),
-                ("requests.get loopback, instrumented", f"{get_on:.1f} us"),
-                ("  difference", f"{get_on - get_off:+.1f} us"),
-                ("requests.get, uninstrumented + same 5 headers", f"{get_headers_off:.1f} us"),
-                ("  instrumented minus that", f"{get_on - get_headers_off:+.1f} us"),
-                ("sqs.send_message moto, uninstrumented", f"{send_off:.1f} us"),
-                ("sqs.send_message moto, instrumented", f"{send_on:.1f} us"),
-                ("  difference", f"{send_on - send_off:+.1f} us"),
-                ("tracing work per requests call, tight loop", f"{work[0][1]:.1f} us"),
-                ("tracing work per requests call, inside real calls", f"{get_in_situ:.1f} us"),
-                ("tracing work per send_message, tight loop", f"{work[1][1]:.1f} us"),
-                ("tracing work per send_message, inside real calls", f"{send_in_situ:.1f} us"),
-            ]
+    import_runs = max(rounds // 4, 5)
+    imports = [
+        (row.label, row.imports, *import_cost_ms(row.imports, import_runs))
+        for row in rows
+        if row.imports
+    ]
+
+    print("instana-serverless outbound benchmark (medians, µs per call, loopback servers)")
+    lines: List[Tuple[str, str]] = []
+    for (row, on, off, situ), work in zip(results, tight):
+        lines += [
+            (f"{row.label}: bare call", f"{off:.1f} us"),
+            (f"{row.label}: instrumented", f"{on:.1f} us"),
+            ("  added time (ratio)", f"{on - off:+.1f} us ({on / off:.3f}x)"),
+            ("  tracing work, inside real calls", f"{situ:.1f} us"),
+            ("  tracing work, tight loop", f"{work:.1f} us"),
+        ]
+    requests_on = results[0][1]
+    lines += [
+        ("requests.get, bare + the same 5 headers", f"{get_headers_off:.1f} us"),
+        ("  instrumented minus that", f"{requests_on - get_headers_off:+.1f} us"),
+    ]
+    for label, names, with_ms, without_ms in imports:
+        lines.append(
+            (
+                f"import {', '.join(names)} ({label}): with us / without",
+                f"{with_ms:.1f} / {without_ms:.1f} ms ({with_ms - without_ms:+.2f} ms)",
+            )
         )
-    )
+    print(table(lines))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Public API (see README):
 - ``WSGIMiddleware`` / ``ASGIMiddleware``: Flask/FastAPI-style apps on Cloud Run or Fargate.
 - ``start_fargate_reporter()``: background reporting for an AWS Fargate task without HTTP.
 - ``detect_platform()``: which platform this process runs on (from the environment only).
-- ``instrument()``: exit spans for ``requests`` and boto3 in any other program.
+- ``instrument()``: exit spans for the libraries of ``instrumentation.registry`` (requests,
+  httpx, boto3 …) in any other program.
 - ``span(name, tags=...)``: a custom span, as a context manager.
 - ``entry_span(name, headers=...)``: a generic entry span that flushes when it ends.
 - ``flush()``: send buffered spans and metrics now.

@@ -20,7 +20,7 @@ from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
     from .transport.http import HttpTransport
 
@@ -136,6 +136,15 @@ class Client:
 
 _lock = allocate_lock()
 _client: Optional[Client] = None
+# Called with every new client: ``instrument()`` registers itself here, so a handler decorated
+# before ``configure(Options(...))`` turned tracing on still gets its exits patched.
+_after_configure: List[Callable[[Client], None]] = []
+
+
+def after_configure(callback: Callable[[Client], None]) -> None:
+    """Run ``callback(client)`` after every later ``configure`` (once per callback)."""
+    if callback not in _after_configure:
+        _after_configure.append(callback)
 
 
 def configure(
@@ -154,6 +163,11 @@ def configure(
         previous, _client = _client, client
     if previous is not None:
         previous.reporter.close()
+    for callback in list(_after_configure):
+        try:
+            callback(client)
+        except Exception as exc:  # an extra must never break configuring
+            log.logger().debug("after configure: %r", exc)
     return client
 
 

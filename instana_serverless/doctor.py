@@ -449,6 +449,78 @@ def check_endpoint(config: Config, endpoint: Optional[Endpoint], network: bool =
     return section
 
 
+# --- instrumentation -------------------------------------------------------------------------
+
+
+def _installed_version(entry: Any) -> Tuple[bool, Optional[str]]:
+    """Whether ``entry``'s library can be imported here, and its distribution's version; read
+    from package metadata, never by importing the library."""
+    from importlib import metadata, util
+
+    top = entry.modules[0].partition(".")[0]
+    try:
+        installed = util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        installed = False
+    if not installed:
+        return False, None
+    try:
+        return True, metadata.version(entry.distribution)
+    except metadata.PackageNotFoundError:
+        return True, None
+
+
+def check_instrumentation(config: Config) -> Section:
+    """Every library the registry knows: installed or not, traced, disabled or too old, and
+    any ``INSTANA_TRACING_DISABLE`` word that names nothing we know."""
+    from .instrumentation import parse_version, patched, skipped
+    from .instrumentation.registry import ENTRIES, known_names
+
+    section = Section("instrumentation", "Exit spans")
+    disabled = config.disabled_instrumentations
+    known = known_names()
+    in_process = patched()
+    left_alone = skipped()
+    libraries: Dict[str, Dict[str, Any]] = {}
+    for entry in ENTRIES:
+        spans = entry.span.replace("`", "")  # the registry writes them for the README
+        installed, version = _installed_version(entry)
+        shown = f"{entry.name} {version}" if version else entry.name
+        why_off = sorted(entry.keys & disabled)
+        found = parse_version(version)
+        if not installed:
+            status, level, text = "not installed", INFO, f"{entry.name}: not installed"
+        elif why_off:
+            status, level = "disabled", INFO
+            text = f"{shown}: disabled by INSTANA_TRACING_DISABLE ({', '.join(why_off)})"
+        elif entry.name in left_alone or (
+            found is not None and entry.min_version is not None and found < entry.min_version
+        ):
+            wanted = ".".join(str(n) for n in entry.min_version or ())
+            status, level = "too old", WARN
+            text = f"{shown}: older than {wanted}, not traced ({entry.versions} is)"
+        elif not config.tracing_disabled and entry.name in in_process:
+            status, level, text = "patched", OK, f"{shown}: patched, exit spans {spans}"
+        elif config.tracing_disabled:
+            status, level, text = "tracing off", INFO, f"{shown}: not traced (tracing is off)"
+        else:
+            status, level = "traced", OK
+            text = f"{shown}: patched when imported, exit spans {spans}"
+        libraries[entry.name] = {"installed": installed, "version": version, "status": status}
+        section.add(level, text)
+    unknown = sorted(disabled - known)
+    for word in unknown:
+        close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+        hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(sorted(known))})"
+        section.add(
+            WARN,
+            f"INSTANA_TRACING_DISABLE names {word!r}, which is no instrumentation{hint}",
+            "INSTANA_TRACING_DISABLE",
+        )
+    section.data.update(libraries=libraries, unknown_disabled=unknown, known=sorted(known))
+    return section
+
+
 # --- Lambda handler --------------------------------------------------------------------------
 
 
@@ -524,7 +596,12 @@ def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
     platform_section = check_platform(environ)
     detected = platform_section.data["platform"]
     settings, config, endpoint = check_settings(environ, detected)
-    sections = [platform_section, settings, check_endpoint(config, endpoint, network)]
+    sections = [
+        platform_section,
+        settings,
+        check_endpoint(config, endpoint, network),
+        check_instrumentation(config),
+    ]
     if needs_lambda_check(environ, detected):
         sections.append(check_lambda(environ))
     key = config.agent_key

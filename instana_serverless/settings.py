@@ -106,7 +106,8 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_TRACING_DISABLE",
         ("tracing_disabled", "disabled_instrumentations"),
         "`false`",
-        "`true` turns tracing off; a list (`requests,boto3`) turns off those instrumentations",
+        "`true` turns tracing off; a list of libraries (`requests,boto3`) or categories (`http`, "
+        "`databases`, `messaging`, `aws`, `logging`) turns off those instrumentations",
         unset_note="all tracing on",
     ),
     Setting(

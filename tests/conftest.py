@@ -13,9 +13,11 @@ from demo.harness import free_port as free_port  # shared with the demo
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from tests import servers
+from tests.http_service import Downstream
 from tests.test_cloudrun_metadata import MetadataEmulator
 
 AGENT_KEY = "test-agent-key-7f3a9c"
+AWS_REGION = "us-east-1"
 
 
 @pytest.fixture
@@ -141,3 +143,43 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         ]
         total = sum(sum(t.values()) for t in servers.TIMINGS.values())
         terminalreporter.write_line(f"real servers: {'; '.join(parts)}; total {total:.2f} s")
+@pytest.fixture
+def downstream() -> Iterator[Downstream]:
+    """A loopback HTTP service recording each request, answering as its ``script`` says."""
+    with Downstream() as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A moto server on loopback; requests reach it over real HTTP through botocore/urllib3."""
+    import json
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": AWS_REGION,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }.items():
+            env.setenv(name, value)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        # Lambda invoke without Docker: moto answers with the request payload.
+        request = urllib.request.Request(
+            f"{url}/moto-api/config",
+            data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=5).read()
+        yield url
+        server.stop()

@@ -53,7 +53,12 @@ def one(texts: List[str], needle: str) -> str:
 def test_healthy_configuration_sends_a_valid_empty_bundle(acceptor: Acceptor) -> None:
     report = doctor.diagnose(env_for(acceptor.url))
     assert report.exit_code == 0, doctor.render_text(report)
-    assert [s.name for s in report.sections] == ["platform", "configuration", "endpoint"]
+    assert [s.name for s in report.sections] == [
+        "platform",
+        "configuration",
+        "endpoint",
+        "instrumentation",
+    ]
     assert report.count(doctor.FAIL) == report.count(doctor.WARN) == 0
     endpoint = report.section("endpoint")
     assert endpoint is not None and endpoint.data["status"] == 204
@@ -435,6 +440,7 @@ def test_json_shape(acceptor: Acceptor, task_root: Path) -> None:
         "platform",
         "configuration",
         "endpoint",
+        "instrumentation",
         "lambda",
     ]
     for section in data["sections"]:
@@ -501,3 +507,54 @@ def test_console_script_resolves_the_handler_from_pythonpath(tmp_path: Path) -> 
     )
     assert bad.returncode == 1
     assert "module 'doctor_pythonpath_app' has no 'gone'" in bad.stdout
+
+
+# --- instrumentation -------------------------------------------------------------------------
+
+
+def test_instrumentation_lists_every_registry_entry_and_flags_unknown_disable_names(
+    acceptor: Acceptor,
+) -> None:
+    from instana_serverless.instrumentation.registry import ENTRIES
+
+    env = env_for(acceptor.url, INSTANA_TRACING_DISABLE="boto3,htpx")
+    report = doctor.diagnose(env, network=False)
+    section = report.section("instrumentation")
+    assert section is not None
+    libraries = section.data["libraries"]
+    assert sorted(libraries) == sorted(e.name for e in ENTRIES)
+    assert libraries["botocore"]["status"] == "disabled"
+    assert libraries["httpx"]["status"] in ("traced", "patched")
+    assert libraries["httpx"]["installed"] and libraries["httpx"]["version"]
+    one(findings(report, "instrumentation", doctor.INFO), "disabled by INSTANA_TRACING_DISABLE")
+    warning = one(findings(report, "instrumentation", doctor.WARN), "'htpx'")
+    assert "did you mean 'httpx'?" in warning
+    assert section.data["unknown_disabled"] == ["htpx"]
+    assert report.ok  # a typo warns, it does not fail
+
+
+def test_instrumentation_reads_versions_without_importing_libraries(acceptor: Acceptor) -> None:
+    code = (
+        "import json, sys\n"
+        "from instana_serverless import doctor\n"
+        f"env = {{'INSTANA_ENDPOINT_URL': {acceptor.url!r}, 'INSTANA_AGENT_KEY': 'k'}}\n"
+        "report = doctor.diagnose(env, network=False)\n"
+        "libraries = report.section('instrumentation').data['libraries']\n"
+        "print(json.dumps([libraries, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('httpx', 'urllib3', 'botocore', 'requests', 'boto3'))]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    libraries, imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported == []
+    assert libraries["urllib3"]["status"] == "traced" and libraries["urllib3"]["version"]
+
+
+def test_a_library_older_than_the_registry_minimum_is_flagged(
+    acceptor: Acceptor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor, "_installed_version", lambda entry: (True, "0.0.1"))
+    report = doctor.diagnose(env_for(acceptor.url), network=False)
+    section = report.section("instrumentation")
+    assert section is not None
+    assert {v["status"] for v in section.data["libraries"].values()} == {"too old"}
+    one(findings(report, "instrumentation", doctor.WARN), "httpx 0.0.1: older than 0.23")

@@ -23,8 +23,8 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
-from tests.test_outbound_botocore import REGION, Aws, aws, moto_url  # noqa: F401 (fixtures)
-from tests.test_outbound_requests import Downstream, downstream  # noqa: F401 (fixture)
+from tests.http_service import Downstream
+from tests.test_instr_botocore import REGION, Aws, aws  # noqa: F401 (fixtures)
 
 EVENTS = Path(__file__).parent / "lambda_events"
 UPSTREAM_T = "00000000000e2e01"
@@ -84,7 +84,7 @@ def test_one_trace_from_api_gateway_through_sqs_to_s3(
     traced: Client,
     acceptor: Acceptor,
     aws: Aws,  # noqa: F811
-    downstream: Downstream,  # noqa: F811
+    downstream: Downstream,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stamp = time.time_ns()

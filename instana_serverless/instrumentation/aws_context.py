@@ -11,10 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Dict, List, Mapping, Optional
 
-from ..span import Span
 from ..tracer import context_headers
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, Optional
+
+    from ..span import Span
 
 ATTR_T = "X_INSTANA_T"
 ATTR_S = "X_INSTANA_S"

@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
 import urllib3
 
 import instana_serverless as instana
-from demo.loopback import LoopbackServer, Reply, Request, json_reply
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
-from instana_serverless.instrumentation import instrument, uninstrument, urllib3_
+from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import AGENT_KEY, configure_for, free_port
+from tests.http_service import Downstream
 
 TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
-
-
-class Downstream(LoopbackServer):
-    """A loopback HTTP service that records each request's headers and answers as scripted."""
-
-    def __init__(self) -> None:
-        self.requests: List[Dict[str, Any]] = []
-        # path -> list of (status, headers) answered in turn; the last one repeats
-        self.script: Dict[str, List[Tuple[int, Dict[str, str]]]] = {}
-        super().__init__(self._respond)
-
-    def _respond(self, request: Request) -> Reply:
-        self.requests.append(dataclasses.asdict(request))
-        answers = self.script.get(request.path.split("?", 1)[0]) or [(200, {})]
-        status, headers = answers.pop(0) if len(answers) > 1 else answers[0]
-        return json_reply(status, {"ok": True}, headers)
-
-
-@pytest.fixture
-def downstream() -> Iterator[Downstream]:
-    with Downstream() as service:
-        yield service
 
 
 @pytest.fixture
@@ -270,26 +247,28 @@ def test_suppressed_trace_passes_level_zero_and_records_nothing(
     assert acceptor.spans() == [] and len(traced.buffer) == 0
 
 
-@pytest.mark.parametrize("name", ["requests", "urllib3"])
+@pytest.mark.parametrize("name", ["requests", "urllib3", "http"])
 def test_disabled_instrumentation_leaves_calls_alone(
     acceptor: Acceptor, downstream: Downstream, name: str
 ) -> None:
-    client = configure_for(acceptor, disabled_instrumentations=[name])
+    pool = urllib3.connectionpool.HTTPConnectionPool
+    configure_for(acceptor)
     uninstrument()
-    instrument()
+    instrument()  # patched under an earlier configuration ...
     try:
-        assert not getattr(
-            urllib3.connectionpool.HTTPConnectionPool.urlopen, "__instana_wrapped__", 0
-        )
-        # Already patched by an earlier configuration: the call-time check still holds.
-        urllib3_.patch(urllib3.connectionpool)
+        assert pool.urlopen.__instana_wrapped__
+        client = configure_for(acceptor, disabled_instrumentations=[name])
+        # ... then disabled: the call-time check holds
         with instana.entry_span("job"):
             requests.get(downstream.url)
         assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
         assert "x-instana-t" not in downstream.requests[0]["headers"]
         assert client.config.disabled_instrumentations == frozenset([name])
+        uninstrument()
+        instrument()  # and disabled from the start: not even patched
+        assert not getattr(pool.urlopen, "__instana_wrapped__", 0)
     finally:
-        urllib3_.unpatch()
+        uninstrument()
         instana.configure(environ={})
 
 
@@ -323,12 +302,15 @@ def test_a_tracer_failure_never_reaches_the_call(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tracer bug")
 
-    monkeypatch.setattr(urllib3_, "start_child", broken)
+    from instana_serverless.instrumentation import _wrap
+    from instana_serverless.instrumentation import urllib3 as urllib3_instr
+
+    monkeypatch.setattr(_wrap, "start_child", broken)
     with instana.entry_span("job"):
         assert requests.get(downstream.url).status_code == 200
     monkeypatch.undo()
 
-    monkeypatch.setattr(urllib3_, "record_status", broken)
+    monkeypatch.setattr(urllib3_instr, "record_status", broken)
     with instana.entry_span("job"):
         assert requests.get(downstream.url).json() == {"ok": True}
     assert len(downstream.requests) == 2

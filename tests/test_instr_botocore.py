@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -13,49 +12,17 @@ import boto3
 import botocore.exceptions
 import pytest
 from awslambdaric.lambda_context import LambdaContext
-from moto.server import ThreadedMotoServer
 
 import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
-from instana_serverless.instrumentation import aws_context, botocore_, instrument, uninstrument
+from instana_serverless.instrumentation import aws_context, instrument, uninstrument
+from instana_serverless.instrumentation import botocore as botocore_instr
 from tests.conftest import AGENT_KEY
 
 REGION = "us-east-1"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:receiver"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """A moto server on loopback; requests reach it over real HTTP through botocore/urllib3."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SECURITY_TOKEN": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        }.items():
-            env.setenv(name, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        # Lambda invoke without Docker: moto answers with the request payload.
-        import urllib.request
-
-        request = urllib.request.Request(
-            f"{url}/moto-api/config",
-            data=json.dumps({"lambda": {"use_docker": False}}).encode(),
-            method="POST",
-        )
-        urllib.request.urlopen(request, timeout=5).read()
-        yield url
-        server.stop()
 
 
 class Aws:
@@ -451,30 +418,37 @@ def test_suppressed_sends_only_level_zero(
     assert acceptor.spans() == [] and len(traced.buffer) == 0
 
 
-@pytest.mark.parametrize("name", ["boto3", "botocore"])
+@pytest.mark.parametrize("name", ["boto3", "botocore", "aws"])
 def test_disabled_boto3_instrumentation(
     acceptor: Acceptor, aws: Aws, queue: str, name: str
 ) -> None:
-    instana.configure(
-        instana.Options(
-            endpoint_url=acceptor.url, agent_key=AGENT_KEY, disabled_instrumentations=[name]
-        ),
-        environ={},
-    )
-    uninstrument()
-    instrument()
+    def configure(*disabled: str) -> None:
+        instana.configure(
+            instana.Options(
+                endpoint_url=acceptor.url,
+                agent_key=AGENT_KEY,
+                disabled_instrumentations=list(disabled),
+            ),
+            environ={},
+        )
+
     import botocore.client
 
-    assert not getattr(botocore.client.BaseClient._make_api_call, "__instana_wrapped__", False)
-    botocore_.patch(botocore.client)  # patched earlier: the per-call check still holds
+    configure(name)
+    uninstrument()
+    instrument()
     try:
+        assert not getattr(botocore.client.BaseClient._make_api_call, "__instana_wrapped__", 0)
+        configure()  # enabled by a later configure: patched then
+        assert botocore.client.BaseClient._make_api_call.__instana_wrapped__
+        configure(name)  # patched earlier: the per-call check still holds
         with instana.entry_span("job"):
             aws.sqs.send_message(QueueUrl=queue, MessageBody="x")
         assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
         (message,) = receive(aws, queue)
         assert attrs(message) == {}
     finally:
-        botocore_.unpatch()
+        uninstrument()
         instana.configure(environ={})
 
 
@@ -488,7 +462,7 @@ def test_a_tracer_failure_never_reaches_the_call(
     with instana.entry_span("job"):
         aws.sqs.send_message(QueueUrl=queue, MessageBody="one", MessageAttributes=string_attrs(1))
     monkeypatch.undo()
-    monkeypatch.setattr(botocore_, "describe", broken)
+    monkeypatch.setattr(botocore_instr, "describe", broken)
     with instana.entry_span("job"):
         aws.sqs.send_message(QueueUrl=queue, MessageBody="two")
     bodies = {m["Body"]: attrs(m) for m in receive(aws, queue, 2)}

@@ -3,22 +3,27 @@
 ``BaseClient._make_api_call`` sees every operation of every client with its parameters
 before validation and signing, which is where context can still be added to SQS/SNS message
 attributes and the Lambda ClientContext. The span stays active while botocore sends, so its
-urllib3 request is part of this span instead of a second exit.
+urllib3 request is part of this span (the registry row covers urllib3) instead of a second exit.
 """
 
 from __future__ import annotations
 
-from contextvars import Token
-from typing import Any, Dict, Mapping, Optional, Tuple
+from collections import abc
 
 from ..secrets import MASK
-from ..span import EXIT, Span
-from ..tracer import activate, restore, start_child
+from ..tracer import activate, restore
 from . import aws_context
-from ._common import MethodPatch, call_in_exit, config, traced_parent, tracer_bug
+from ._common import config, tracer_bug
+from ._patches import Custom, Method
+from ._wrap import parent_for
 
-NAMES = frozenset(("boto3", "botocore"))
-MODULE = "botocore.client"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+    from ..span import Span
+    from ._wrap import Call, StartResult
+    from .registry import Entry
 
 MAX_TEXT = 200
 MAX_PAYLOAD_ITEMS = 10
@@ -89,7 +94,7 @@ def describe(
     if service == "dynamodb":
         table = _text(params.get("TableName"))
         items = params.get("RequestItems")
-        if table is None and isinstance(items, Mapping) and items:
+        if table is None and isinstance(items, abc.Mapping) and items:
             table = _text(next(iter(items)))
         return "dynamodb", "dynamodb", _compact({"op": op, "table": table, "region": region})
     if service == "lambda" and op in _LAMBDA_INVOKES:
@@ -125,30 +130,24 @@ def inject(service: str, op: str, params: Mapping[str, Any], span: Span) -> Mapp
     return params
 
 
-Prepared = Tuple[Span, Mapping[str, Any], "Token[Optional[Span]]"]
-
-
-def _before(client: Any, op: Any, params: Any) -> Optional[Prepared]:
-    parent = traced_parent(NAMES)
+def start(call: Call) -> StartResult:
+    client, op, params = call.args
     # botocore always passes its own kwargs dict; anything else is not ours to touch.
-    if parent is None or type(op) is not str or type(params) is not dict:
+    if type(op) is not str or type(params) is not dict:
         return None
     meta = client.meta
     service = meta.service_model.service_name
-    if parent.recording:
-        region = meta.region_name
-        name, section, values = describe(service, op, params, region, meta.endpoint_url)
-        span = start_child(name, EXIT, data={section: values}, error_path=(section,), parent=parent)
-    else:
+    call.state = service
+    if not call.recording:
         # Suppressed: nothing is recorded, but downstream must still learn the level is 0.
-        span = start_child("boto3", EXIT, parent=parent)
-    assert span is not None
-    try:
-        outgoing = inject(service, op, params, span)
-    except Exception:
-        tracer_bug(f"adding trace context to {service}.{op}")
-        outgoing = params
-    return span, outgoing, activate(span)
+        return "boto3", None, ()
+    name, section, values = describe(service, op, params, meta.region_name, meta.endpoint_url)
+    return name, {section: values}, (section,)
+
+
+def inject_context(call: Call) -> None:
+    client, op, params = call.args
+    call.args = (client, op, inject(call.state, op, params, call.span))
 
 
 def _http_status(response: Any) -> Optional[int]:
@@ -157,43 +156,64 @@ def _http_status(response: Any) -> Optional[int]:
     return status if type(status) is int else None
 
 
-def _after(span: Span, token: Token[Optional[Span]], result: Any, exc: Any) -> None:
-    try:
-        restore(token)
-        if span.recording:
-            if exc is not None:
-                span.record_exception(exc)
-                result = getattr(exc, "response", None)
-            elif type(result) is dict:
-                # Failures AWS reports inside a successful response.
-                if result.get("FunctionError"):
-                    span.mark_error(f"FunctionError: {result['FunctionError']}")
-                failed = result.get("Failed")
-                if failed and isinstance(failed, list):
-                    span.mark_error(f"{len(failed)} batch entries failed")
-            if span.name == "boto3":
-                status = _http_status(result)
-                if status is not None:
-                    span.data["boto3"]["http_status"] = status
-        span.finish()
-    except Exception:
-        tracer_bug("ending a boto3 span")
+def end(call: Call, result: Any, exc: Optional[BaseException]) -> None:
+    span = call.span
+    if exc is not None:
+        result = getattr(exc, "response", None)
+    elif type(result) is dict:
+        # Failures AWS reports inside a successful response.
+        if result.get("FunctionError"):
+            span.mark_error(f"FunctionError: {result['FunctionError']}")
+        failed = result.get("Failed")
+        if failed and isinstance(failed, list):
+            span.mark_error(f"{len(failed)} batch entries failed")
+    if span.name == "boto3":
+        status = _http_status(result)
+        if status is not None:
+            span.data["boto3"]["http_status"] = status
 
 
-def _traced_make_api_call(self: Any, operation_name: Any, api_params: Any) -> Any:
-    original = _patch.original
-    assert original is not None
-    try:
-        prepared = _before(self, operation_name, api_params)
-    except Exception:
-        tracer_bug("starting a boto3 span")
-        prepared = None
-    if prepared is None:
-        return original(self, operation_name, api_params)
-    span, params, token = prepared
-    return call_in_exit(span, token, _after, original, self, operation_name, params)
+class _InSpan:
+    """A task that runs with ``span`` active; everything else is the task's own."""
+
+    __slots__ = ("_span", "_task")
+
+    def __init__(self, task: Any, span: Span) -> None:
+        self._task = task
+        self._span = span
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        token = activate(self._span)
+        try:
+            return self._task(*args, **kwargs)
+        finally:
+            restore(token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._task, name)
+
+    def __repr__(self) -> str:
+        return repr(self._task)
 
 
-_patch = MethodPatch(MODULE, "BaseClient", "_make_api_call", _traced_make_api_call)
-patch = _patch.apply
-unpatch = _patch.restore
+def _carrying_submit(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+    """s3transfer's managed transfers (``upload_file``, ``download_file`` …) run their S3 calls
+    on a thread pool where no span is active: each task submitted from traced work carries the
+    submitter's span into the worker, where its S3 calls become exits as usual."""
+
+    def submit(self: Any, task: Any, tag: Any = None, block: bool = True) -> Any:
+        try:
+            parent = parent_for(entry)
+            if parent is not None:
+                task = _InSpan(task, parent)
+        except Exception:
+            tracer_bug("carrying the trace into an s3transfer task")
+        return original(self, task, tag, block)
+
+    return submit
+
+
+PATCHES = {
+    "botocore.client": (Method("BaseClient", "_make_api_call", start, end, inject=inject_context),),
+    "s3transfer.futures": (Custom("BoundedExecutor", "submit", _carrying_submit),),
+}

@@ -1,0 +1,89 @@
+"""Exit spans ``http`` for httpx's ``Client.send`` and ``AsyncClient.send``, headers injected.
+
+``send`` is where every request of a client passes (``get``, ``post``, ``stream`` … and a
+user's own ``build_request`` + ``send``), whatever its transport. One send is one span,
+redirects it follows included; the span ends when the response headers are in (a streamed
+body is read later, outside it). The trace headers go into the request object itself: httpx
+builds a new one per request, and its redirects carry them on.
+"""
+
+from __future__ import annotations
+
+from ..http_data import captured_headers, record_status, render_params
+from ..tracer import context_headers
+from ._common import CONTEXT_HEADERS, config
+from ._patches import Method
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
+
+    from ._wrap import Call, StartResult
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_RAW_CONTEXT_HEADERS = frozenset(name.encode() for name in CONTEXT_HEADERS)
+
+
+def _request(call: Call) -> Any:
+    args = call.args
+    return args[1] if len(args) > 1 else call.kwargs["request"]
+
+
+def start(call: Call) -> StartResult:
+    request = _request(call)
+    call.state = request
+    if not call.recording:
+        return "http", None, ("http",)
+    settings = config()
+    url = request.url
+    scheme = url.scheme
+    host = url.host
+    port = url.port
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    path = url.path or "/"
+    http: Dict[str, Any] = {
+        "method": str(request.method).upper(),
+        "url": f"{scheme}://{host}{path}",
+        "host": host,
+        "path": path,
+    }
+    query = url.query
+    if query:
+        params = render_params(query.decode("ascii", "replace"), settings)
+        if params:
+            http["params"] = params
+    if settings.extra_http_headers:
+        captured = captured_headers(request.headers, settings)
+        if captured:
+            http["header"] = captured
+    return "http", {"http": http}, ("http",)
+
+
+def inject(call: Call) -> None:
+    headers = call.state.headers
+    if any(name.lower() in _RAW_CONTEXT_HEADERS for name, _ in headers.raw):
+        for name in [name for name in headers if name.lower() in CONTEXT_HEADERS]:
+            del headers[name]
+    for name, value in context_headers(call.span).items():
+        headers[name] = value
+
+
+def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
+    if response is None:
+        return
+    span = call.span
+    record_status(span, getattr(response, "status_code", None))
+    settings = config()
+    if settings.extra_http_headers:
+        captured = captured_headers(getattr(response, "headers", None), settings)
+        if captured:
+            span.data["http"].setdefault("header", {}).update(captured)
+
+
+PATCHES = {
+    "httpx._client": (
+        Method("Client", "send", start, end, inject=inject),
+        Method("AsyncClient", "send", start, end, inject=inject),
+    ),
+}

@@ -1,0 +1,152 @@
+"""Every library we trace, one row each: the one table that ``instrument()``, the README's
+exit-span table, the doctor and the shared contract tests read (docs/INSTRUMENTATION.md).
+
+Data only. A row's ``name`` is the same word everywhere: its patch module
+``instrumentation/<name>.py``, its tests ``tests/test_instr_<name>.py`` and the name
+``INSTANA_TRACING_DISABLE`` / ``Options(disabled_instrumentations=...)`` accept, next to its
+aliases and its category.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
+
+HTTP = "http"
+DATABASES = "databases"
+MESSAGING = "messaging"
+AWS = "aws"
+LOGGING = "logging"
+CATEGORIES = (HTTP, DATABASES, MESSAGING, AWS, LOGGING)
+
+
+class Entry:
+    """One instrumented library; each field is explained where it is set below and in
+    docs/INSTRUMENTATION.md."""
+
+    __slots__ = (
+        "aliases",
+        "category",
+        "context",
+        "covers",
+        "data",
+        "distribution",
+        "inside_exits",
+        "keys",
+        "label",
+        "min_version",
+        "modules",
+        "name",
+        "span",
+        "version_module",
+        "versions",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        modules: Tuple[str, ...],
+        category: str,
+        label: str,
+        distribution: str,
+        versions: str,
+        span: str,
+        data: str,
+        aliases: Tuple[str, ...] = (),
+        min_version: Optional[Tuple[int, ...]] = None,
+        version_module: Optional[str] = None,
+        covers: Tuple[str, ...] = (),
+        inside_exits: bool = True,
+        context: str = "—",
+    ) -> None:
+        #: the one word: patch module, test file, disable name
+        self.name = name
+        #: modules whose import triggers the patch; ``PATCHES`` of the patch module has one
+        #: key per module here. Never imported by us.
+        self.modules = modules
+        #: one of CATEGORIES; disabling the category disables the entry
+        self.category = category
+        #: more names that disable it (``requests`` for urllib3, ``boto3`` for botocore)
+        self.aliases = aliases
+        #: oldest version traced, compared with ``<version_module>.__version__``; an older
+        #: library is left unpatched (one INFO line, and the doctor says so)
+        self.min_version = min_version
+        #: module whose ``__version__`` is read (default: the first module's top package)
+        self.version_module = version_module or modules[0].partition(".")[0]
+        #: PyPI distribution(s) and the version range, for the README and the doctor
+        self.distribution = distribution
+        self.versions = versions
+        #: how the README names the library
+        self.label = label
+        #: span name(s) and data keys, for the README (the patch module is the truth)
+        self.span = span
+        self.data = data
+        #: trace context carried onward, for the README
+        self.context = context
+        #: entries whose calls pass through untraced while a span of this entry is active
+        #: (an entry always covers itself: retries and re-entrant calls stay one span)
+        self.covers = covers
+        #: False: calls made while any exit is active pass through (low-level clients)
+        self.inside_exits = inside_exits
+        #: every word that disables this entry (checked on each call: computed once)
+        self.keys = frozenset((name, *aliases, category))
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.name}>"
+
+
+_HTTP_DATA = "`http.{url, method, status, host, path, params, header, error}`"
+_HEADERS = "Instana and W3C headers"
+
+ENTRIES: Tuple[Entry, ...] = (
+    Entry(
+        "urllib3",
+        modules=("urllib3.connectionpool",),
+        category=HTTP,
+        aliases=("requests",),
+        label="`requests` / `urllib3`",
+        distribution="urllib3",
+        versions=">= 1.26",
+        min_version=(1, 26),
+        span="`urllib3`",
+        data=_HTTP_DATA,
+        context=_HEADERS,
+    ),
+    Entry(
+        "httpx",
+        modules=("httpx._client",),
+        category=HTTP,
+        label="`httpx` (sync and async)",
+        distribution="httpx",
+        versions=">= 0.23",
+        min_version=(0, 23),
+        span="`http`",
+        data=_HTTP_DATA,
+        context=_HEADERS,
+    ),
+    Entry(
+        "botocore",
+        modules=("botocore.client", "s3transfer.futures"),
+        category=AWS,
+        aliases=("boto3",),
+        label="boto3 / botocore (managed S3 transfers too)",
+        distribution="botocore",
+        versions=">= 1.28",
+        min_version=(1, 28),
+        span="`s3`, `sqs`, `sns`, `dynamodb`, `aws.lambda.invoke`, `boto3`",
+        data="`s3.{op, bucket, key}`, `sqs.{sort, type, queue, size}`, "
+        "`sns.{topic, target, subject}`, `dynamodb.{op, table, region}`, "
+        "`lambda.{function, type}`, `boto3.{op, ep, reg, payload, http_status}`; `error`",
+        context="SQS/SNS `X_INSTANA_T/S/L` message attributes, Lambda `ClientContext.custom`",
+        covers=("urllib3",),
+    ),
+)
+
+BY_NAME = {entry.name: entry for entry in ENTRIES}
+
+
+def known_names() -> frozenset[str]:
+    """Every word ``INSTANA_TRACING_DISABLE`` understands besides true/false."""
+    return frozenset(key for entry in ENTRIES for key in entry.keys)

@@ -1,0 +1,50 @@
+"""How to make one traced call of each instrumented library: what the shared contract suite
+(tests/test_instrumentation_contract.py) runs for every registry entry.
+
+Each registry row ``<name>`` has a module ``tests/scenarios/<name>.py`` defining
+``SCENARIOS``: one ``Scenario`` per call style (e.g. sync and async). A scenario's ``fixture``
+names a pytest fixture (in tests/conftest.py) giving its target — a loopback server, a
+throwaway database — so a library whose server cannot start here plugs in a fixture that
+skips (or, with CI=true, fails) instead of the contract suite knowing about it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, List, Mapping, Optional, Tuple, Type
+
+
+class Scenario:
+    """One way to call a library; subclass and fill in the class attributes and methods."""
+
+    #: pytest fixture giving the target passed to ``call`` / ``failing_call``
+    fixture: str = ""
+    #: what a user's code imports (run in a fresh interpreter by the import tests)
+    imports: Tuple[str, ...] = ()
+    #: the exit span one ``call`` gives, and where its error message goes
+    span_name: str = ""
+    error_path: Tuple[str, ...] = ()
+    #: the library's own exception ``failing_call`` raises, re-raised unchanged by us
+    error: Type[BaseException] = Exception
+    #: a readable id for the test names
+    label: str = ""
+
+    def call(self, target: Any) -> Any:
+        """Make exactly one call that gives one exit span inside a trace (sync: run an async
+        library's coroutine with ``asyncio.run``)."""
+        raise NotImplementedError
+
+    def failing_call(self, target: Any) -> Any:
+        """A call the library itself fails with ``error`` (connection refused, bad query…)."""
+        raise NotImplementedError
+
+    def sent_context(self, target: Any) -> Optional[Mapping[str, str]]:
+        """The trace headers (lower-case names) the target received with the last call, or
+        None when the protocol carries no context (databases)."""
+        return None
+
+
+def scenarios_for(name: str) -> List[Scenario]:
+    """The scenarios of registry entry ``name`` (ImportError when it has none yet)."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    return list(module.SCENARIOS)

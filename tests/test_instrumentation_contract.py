@@ -1,0 +1,376 @@
+"""The contract every registry entry keeps, run against each entry's scenarios (real servers).
+
+A library joins by being a row of ``instrumentation.registry.ENTRIES`` plus a module
+``tests/scenarios/<name>.py`` (see tests/scenarios/__init__.py); nothing here names a library.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+
+import instana_serverless as instana
+from instana_serverless.acceptor.server import Acceptor
+from instana_serverless.client import Client
+from instana_serverless.instrumentation import (
+    _wrap,
+    instrument,
+    patched,
+    registry,
+    skipped,
+    uninstrument,
+)
+from instana_serverless.instrumentation._patches import Custom, Function, Method
+from tests.conftest import configure_for
+from tests.scenarios import Scenario, scenarios_for
+
+ENTRIES = registry.ENTRIES
+CASES: List[Tuple[registry.Entry, Scenario]] = [
+    (entry, scenario) for entry in ENTRIES for scenario in scenarios_for(entry.name)
+]
+IDS = [scenario.label or entry.name for entry, scenario in CASES]
+KEYS = [(entry, scenario, key) for entry, scenario in CASES for key in sorted(entry.keys)]
+
+
+@pytest.fixture(params=CASES, ids=IDS)
+def case(request: pytest.FixtureRequest) -> Tuple[registry.Entry, Scenario, Any]:
+    entry, scenario = request.param
+    return entry, scenario, request.getfixturevalue(scenario.fixture)
+
+
+@pytest.fixture
+def traced(client: Client) -> Iterator[Client]:
+    uninstrument()
+    instrument()
+    yield client
+    uninstrument()
+
+
+def exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [s for s in spans if s["k"] == 2]
+
+
+def traced_call(client: Client, acceptor: Acceptor, scenario: Scenario, target: Any) -> Any:
+    """One scenario call inside an entry span: the spans the backend received."""
+    with instana.entry_span("contract") as entry:
+        scenario.call(target)
+    spans = acceptor.wait_for_spans(1)
+    client.flush()
+    spans = acceptor.spans()
+    assert [s["n"] for s in spans if s["k"] == 1] == ["contract"]
+    assert all(s["t"] == entry.trace_id for s in spans)
+    return spans
+
+
+def originals(entry: registry.Entry) -> Dict[str, Any]:
+    """What the entry's method/function patches would replace, as the library has it now."""
+    from importlib import import_module
+
+    found: Dict[str, Any] = {}
+    declared = import_module(f"instana_serverless.instrumentation.{entry.name}").PATCHES
+    for module_name, patches in declared.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        for patch in patches:
+            if isinstance(patch, (Method, Custom)):
+                owner: Any = module
+                for part in patch.owner.split(".") if patch.owner else ():
+                    owner = getattr(owner, part)
+                found[f"{module_name}.{patch.owner}.{patch.attr}"] = owner.__dict__.get(patch.attr)
+            elif isinstance(patch, Function):
+                found[f"{module_name}.{patch.attr}"] = module.__dict__.get(patch.attr)
+    return found
+
+
+# --- the registry itself ---------------------------------------------------------------------
+
+
+def test_registry_rows_are_consistent() -> None:
+    from importlib import import_module
+
+    names = [entry.name for entry in ENTRIES]
+    assert len(set(names)) == len(names)
+    words: Dict[str, str] = {}
+    for entry in ENTRIES:
+        assert entry.category in registry.CATEGORIES, entry
+        for covered in entry.covers:
+            assert covered in registry.BY_NAME, (entry, covered)
+        for word in (entry.name, *entry.aliases):
+            assert word not in words and word not in registry.CATEGORIES, word
+            words[word] = entry.name
+        module = import_module(f"instana_serverless.instrumentation.{entry.name}")
+        assert sorted(module.PATCHES) == sorted(entry.modules), entry
+        assert scenarios_for(entry.name), f"tests/scenarios/{entry.name}.py has no scenario"
+
+
+def test_every_entry_module_avoids_typing_and_contextlib_at_run_time() -> None:
+    code = "\n".join(
+        [
+            "import sys",
+            "import instana_serverless",
+            "before = set(sys.modules)",
+            "import instana_serverless.instrumentation._wrap",
+            "import instana_serverless.instrumentation._patches",
+        ]
+        + [f"import instana_serverless.instrumentation.{e.name}" for e in ENTRIES]
+        + ["print(','.join(sorted(set(sys.modules) - before)))"]
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    added = out.stdout.strip().split(",")
+    assert "instana_serverless.instrumentation._wrap" in added
+    heavy = {"typing", "contextlib", "inspect", "logging", "asyncio", "threading", "functools"}
+    assert not heavy & set(added), added
+
+
+# --- import behaviour (fresh interpreters) ---------------------------------------------------
+
+_IMPORT_PROBE = """
+import json, sys
+import instana_serverless as instana
+instana.configure(instana.Options(endpoint_url="http://127.0.0.1:9", agent_key="k"), environ={})
+from instana_serverless.instrumentation import instrument, patched
+if INSTRUMENT:
+    instrument()
+    instrument()
+watched = WATCHED
+before_import = sorted(m for m in sys.modules if m in watched or m.split(".")[0] in watched)
+loaded = set(sys.modules)
+for name in IMPORTS:
+    __import__(name)
+print(json.dumps({
+    "before": before_import,
+    "added": sorted(m for m in set(sys.modules) - loaded if m.startswith("instana_serverless")),
+    "patched": patched(),
+}))
+"""
+
+
+def _probe(entry: registry.Entry, scenario: Scenario, with_instrument: bool) -> Dict[str, Any]:
+    watched = sorted({m.split(".")[0] for m in entry.modules} | set(entry.modules))
+    code = (
+        _IMPORT_PROBE.replace("INSTRUMENT", repr(with_instrument))
+        .replace("WATCHED", repr(watched))
+        .replace("IMPORTS", repr(scenario.imports))
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("entry", "scenario"), CASES, ids=IDS)
+def test_library_is_never_imported_by_us_and_patched_on_import(
+    entry: registry.Entry, scenario: Scenario
+) -> None:
+    result = _probe(entry, scenario, with_instrument=True)
+    assert result["before"] == []  # instrument() imported nothing of the library
+    assert result["patched"].get(entry.name), result
+    added = set(result["added"])
+    ours = f"instana_serverless.instrumentation.{entry.name}"
+    assert ours in added
+    # only our own small modules (patch module, shared wrapper), and another entry's patch
+    # module only when the library imported that one too (boto3 imports urllib3)
+    assert all(m.startswith("instana_serverless.") for m in added), added
+    others = {f"instana_serverless.instrumentation.{e.name}" for e in ENTRIES} - {ours}
+    also_patched = {f"instana_serverless.instrumentation.{n}" for n in result["patched"]}
+    assert added & others <= also_patched, added
+    baseline = _probe(entry, scenario, with_instrument=False)
+    assert baseline["patched"] == {} and not any(
+        m.startswith("instana_serverless.instrumentation.") for m in baseline["added"]
+    )
+
+
+# --- in-process behaviour, against the scenario's server -------------------------------------
+
+
+def test_patched_at_once_when_already_imported_and_idempotent(
+    client: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    entry, scenario, target = case
+    uninstrument()
+    before = originals(entry)
+    assert before and not any(getattr(v, "__instana_wrapped__", False) for v in before.values())
+    instrument()
+    try:
+        changes = patched()[entry.name]
+        instrument()
+        instrument()
+        assert patched()[entry.name] == changes  # nothing wrapped twice
+        spans = traced_call(client, acceptor, scenario, target)
+        (exit_span,) = exits(spans)
+        assert exit_span["n"] == scenario.span_name and exit_span["ec"] == 0
+        (entry_span,) = [s for s in spans if s["k"] == 1]
+        assert exit_span["p"] == entry_span["s"]
+        context = scenario.sent_context(target)
+        if context is not None:
+            assert context["x-instana-s"] == exit_span["s"]
+            assert context["x-instana-t"] == exit_span["t"]
+    finally:
+        uninstrument()
+    assert originals(entry) == before  # restored exactly
+    assert entry.name not in patched()
+
+
+def test_no_span_after_uninstrument(
+    client: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = case
+    instrument()
+    uninstrument()
+    with instana.entry_span("contract"):
+        scenario.call(target)
+    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["contract"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "scenario", "key"),
+    KEYS,
+    ids=[f"{s.label or e.name}-{k}" for e, s, k in KEYS],
+)
+def test_every_name_alias_and_category_disables(
+    request: pytest.FixtureRequest,
+    acceptor: Acceptor,
+    entry: registry.Entry,
+    scenario: Scenario,
+    key: str,
+) -> None:
+    target = request.getfixturevalue(scenario.fixture)
+    uninstrument()
+    configure_for(acceptor)
+    instrument()  # patched while enabled ...
+    try:
+        configure_for(acceptor, disabled_instrumentations=[key])  # ... then disabled
+        with instana.entry_span("contract"):
+            scenario.call(target)
+        assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["contract"]
+        context = scenario.sent_context(target)
+        assert not context, context
+        uninstrument()
+        instrument()  # disabled from the start: not even patched
+        assert entry.name not in patched()
+    finally:
+        uninstrument()
+        instana.configure(environ={})
+
+
+def test_a_bug_of_ours_stays_invisible(
+    traced: Client,
+    acceptor: Acceptor,
+    case: Tuple[registry.Entry, Scenario, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entry, scenario, target = case
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    expected = scenario.call(target)
+    # the span cannot even be started: the call passes through untraced
+    monkeypatch.setattr(_wrap, "start_child", broken)
+    with instana.entry_span("contract"):
+        assert scenario.call(target) == expected
+    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["contract"]
+    monkeypatch.undo()
+    # start and end functions themselves failing, patched in afresh
+    from importlib import import_module
+
+    declared = import_module(f"instana_serverless.instrumentation.{entry.name}").PATCHES
+    for patches in declared.values():
+        for patch in patches:
+            if isinstance(patch, (Method, Function)):
+                monkeypatch.setattr(patch, "end", broken)
+    uninstrument()
+    instrument()
+    with instana.entry_span("contract"):
+        assert scenario.call(target) == expected
+    traced.flush()
+    assert len(exits(acceptor.spans())) == 1  # started, ended by us despite the broken end
+    for patches in declared.values():
+        for patch in patches:
+            if isinstance(patch, (Method, Function)):
+                monkeypatch.setattr(patch, "start", broken)
+    uninstrument()
+    instrument()
+    with instana.entry_span("contract"):
+        assert scenario.call(target) == expected
+    traced.flush()
+    assert len(exits(acceptor.spans())) == 1
+    monkeypatch.undo()
+    uninstrument()
+
+
+def test_no_active_trace_no_span(
+    traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = case
+    scenario.call(target)
+    assert traced.flush()
+    assert acceptor.spans() == []
+    assert not scenario.sent_context(target)
+
+
+def test_suppressed_trace_records_nothing_and_passes_level_zero(
+    traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = case
+    with instana.entry_span("contract", headers={"X-INSTANA-L": "0"}):
+        scenario.call(target)
+    assert traced.flush()
+    assert acceptor.spans() == [] and len(traced.buffer) == 0
+    context = scenario.sent_context(target)
+    if context is not None:
+        assert context.get("x-instana-l") == "0" and "x-instana-t" not in context
+
+
+def test_library_errors_are_recorded_and_reraised_unchanged(
+    traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = case
+    with pytest.raises(scenario.error) as untraced:
+        scenario.failing_call(target)  # outside a trace: what the library raises without us
+    with pytest.raises(BaseException) as raised, instana.entry_span("contract"):
+        scenario.failing_call(target)
+    # the library's own exception, neither wrapped nor replaced
+    assert isinstance(raised.value, scenario.error)
+    assert type(raised.value).__qualname__ == type(untraced.value).__qualname__
+    assert raised.value.__cause__ is None or not isinstance(raised.value.__cause__, RuntimeError)
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
+    assert exit_span["n"] == scenario.span_name
+    assert exit_span["ec"] == 1
+    error = exit_span["data"]
+    for key in scenario.error_path:
+        error = error[key]
+    assert type(raised.value).__name__ in error["error"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_version_below_the_minimum_is_not_patched(
+    acceptor: Acceptor,
+    entry: registry.Entry,
+    monkeypatch: pytest.MonkeyPatch,
+    all_logs: List[Any],
+) -> None:
+    from instana_serverless import instrumentation
+
+    if entry.min_version is None:
+        pytest.skip("no minimum version")
+    module = sys.modules[entry.version_module]
+    monkeypatch.setattr(module, "__version__", "0.0.1", raising=False)
+    monkeypatch.setattr(instrumentation, "_said", set())
+    configure_for(acceptor, log_level="info")
+    uninstrument()
+    try:
+        instrument()
+        uninstrument()
+        instrument()
+        assert entry.name not in patched()
+        assert "older than" in skipped()[entry.name]
+        said = [r for r in all_logs if "older than" in r.getMessage()]
+        assert [r.levelname for r in said] == ["INFO"]  # once, however often instrumented
+        assert entry.version_module in said[0].getMessage()
+    finally:
+        uninstrument()
+        instana.configure(environ={})
