@@ -143,6 +143,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         ]
         total = sum(sum(t.values()) for t in servers.TIMINGS.values())
         terminalreporter.write_line(f"real servers: {'; '.join(parts)}; total {total:.2f} s")
+
+
 @pytest.fixture
 def downstream() -> Iterator[Downstream]:
     """A loopback HTTP service recording each request, answering as its ``script`` says."""
