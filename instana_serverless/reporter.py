@@ -321,18 +321,18 @@ class Reporter:
             first = not (self.repaired_spans or self.unencodable_spans)
             self.repaired_spans += problems.repaired
             self.unencodable_spans += problems.dropped
-            # Once at WARNING (it is a bug in what the application puts in spans, worth
-            # seeing), then at DEBUG: a value that recurs on every invocation must not flood.
-            report = log.logger().warning if first else log.logger().debug
-            report(
-                "span data that JSON cannot carry (%s): %d values repaired, %d spans dropped "
-                "(%d and %d so far)",
-                problems.reason,
-                problems.repaired,
-                problems.dropped,
-                self.repaired_spans,
-                self.unencodable_spans,
+            message = (
+                f"span data that JSON cannot carry ({problems.reason}): {problems.repaired} "
+                f"repaired, {problems.dropped} spans dropped ({self.repaired_spans} and "
+                f"{self.unencodable_spans} so far)"
             )
+            # Once at WARNING, shown even under the default level like a configuration
+            # problem (it is a bug in what the application puts in spans, worth seeing);
+            # then at DEBUG, as a value that recurs on every invocation must not flood.
+            if first:
+                log.config_warning(message)
+            else:
+                log.logger().debug("%s", message)
         return bodies
 
     def _log_drops(self) -> None:
