@@ -418,7 +418,7 @@ class Acceptor:
                 assert self.echo is not None
                 self.echo.write(text)
                 self.echo.flush()
-        except (OSError, ValueError) as exc:  # a closed or broken terminal must not fail a bundle
+        except Exception as exc:  # a closed or broken terminal must not fail a stored bundle
             print(f"acceptor: cannot print bundle: {exc}", file=sys.stderr)
 
 
