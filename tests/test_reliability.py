@@ -271,6 +271,7 @@ def test_agent_key_never_appears_in_any_output(
         def emit(self, record: logging.LogRecord) -> None:
             handler_records.append(record)
 
+    shown_configs: List[str] = []
     ours = logging.getLogger("instana_serverless")
     handler = Everything(level=logging.DEBUG)
     ours.addHandler(handler)
@@ -280,7 +281,7 @@ def test_agent_key_never_appears_in_any_output(
             with instana.entry_span("job", data={"config": {"repr": "x"}}):
                 pass
             instana.flush()
-            assert SECRET not in repr(client.config)
+            shown_configs.append(repr(client.config))
 
             @instana.lambda_handler
             def handler_fn(event: Any, context: Any) -> Dict[str, int]:
@@ -299,6 +300,8 @@ def test_agent_key_never_appears_in_any_output(
     captured = capfd.readouterr()
     assert SECRET not in captured.out and SECRET not in captured.err
     assert SECRET not in json.dumps(acceptor.bundles)
+    for shown in shown_configs:
+        assert SECRET not in shown
 
 
 def test_invalid_proxy_is_a_configuration_warning_and_requests_go_direct(
