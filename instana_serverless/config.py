@@ -157,6 +157,8 @@ class Options:
             if value is None:
                 continue
             if isinstance(value, str):
+                if self.agent_key:  # pasted into another setting by mistake
+                    value = value.replace(self.agent_key, "***")
                 value = mask_url_credentials(value)
             shown.append(f"{name}={'***' if name == 'agent_key' else repr(value)}")
         return f"Options({', '.join(shown)})"

@@ -290,7 +290,7 @@ def http_results() -> st.SearchStrategy[Any]:
     )
 
 
-@fuzz(120)
+@fuzz(200)
 @given(data=st.data())
 def test_lambda_handler_with_every_trigger_shape(reporting: Acceptor, data: st.DataObject) -> None:
     event = mutated(load_event(data.draw(st.sampled_from(FIXTURES))), data)
@@ -302,7 +302,7 @@ def test_lambda_handler_with_every_trigger_shape(reporting: Acceptor, data: st.D
     delivery.check("aws.lambda.entry")
 
 
-@fuzz(60)
+@fuzz(100)
 @given(event=anything, context=lambda_contexts(), outcome=outcomes())
 def test_lambda_handler_with_arbitrary_events(
     reporting: Acceptor, event: Any, context: Any, outcome: Outcome
@@ -313,7 +313,7 @@ def test_lambda_handler_with_arbitrary_events(
     delivery.check("aws.lambda.entry")
 
 
-@fuzz(30)
+@fuzz(40)
 @given(event=json_like, context=lambda_contexts(), outcome=outcomes(json_like))
 def test_async_lambda_handler(
     reporting: Acceptor, event: Any, context: Any, outcome: Outcome
@@ -379,7 +379,7 @@ def azure_responses(draw: st.DrawFn) -> Any:
     )
 
 
-@fuzz(80)
+@fuzz(120)
 @given(
     name=st.sampled_from(["sync_http", "async_http", "on_queue"]),
     request=azure_requests(),
@@ -446,7 +446,7 @@ def start_response(status: str, headers: List[Tuple[str, str]], *exc_info: Any) 
     return lambda data: None
 
 
-@fuzz(80)
+@fuzz(150)
 @given(
     environ=environs(),
     outcome=outcomes(st.lists(st.binary(max_size=8), max_size=3)),
@@ -486,7 +486,7 @@ def test_wsgi_middleware(
     delivery.check("wsgi", may_run_untraced=not pep3333)
 
 
-@fuzz(60)
+@fuzz(100)
 @given(
     environ=environs(broken=False),
     outcome=outcomes(anything | st.tuples(text, st.integers(100, 599))),
@@ -505,7 +505,7 @@ def test_cloud_run_http(reporting: Acceptor, environ: Dict[str, Any], outcome: O
     delivery.check("wsgi")
 
 
-@fuzz(40)
+@fuzz(60)
 @given(
     attributes=st.fixed_dictionaries(
         {
@@ -566,7 +566,7 @@ def scopes(draw: st.DrawFn) -> Dict[str, Any]:
     }
 
 
-@fuzz(60)
+@fuzz(100)
 @given(
     scope=scopes(),
     outcome=outcomes(st.none()),

@@ -304,6 +304,20 @@ def test_agent_key_never_appears_in_any_output(
         assert SECRET not in shown
 
 
+def test_options_and_config_reprs_hide_the_key_and_url_credentials() -> None:
+    options = instana.Options(
+        agent_key=SECRET,
+        endpoint_url=f"https://backend.example.com/{SECRET}",
+        endpoint_proxy="http://me:pw-77@proxy:3128",
+    )
+    config = Config(
+        agent_key=SECRET, endpoint_url=options.endpoint_url, endpoint_proxy=options.endpoint_proxy
+    )
+    for shown in (repr(options), repr(config)):
+        assert SECRET not in shown and "pw-77" not in shown
+        assert "proxy:3128" in shown and "backend.example.com" in shown
+
+
 def test_invalid_proxy_is_a_configuration_warning_and_requests_go_direct(
     acceptor: Acceptor, all_logs: List[logging.LogRecord]
 ) -> None:
