@@ -130,14 +130,7 @@ def printable(text: str) -> str:
 
 
 def _escaped(char: str) -> str:
-    code = ord(char)
-    return (
-        f"\\x{code:02x}"
-        if code < 0x100
-        else f"\\u{code:04x}"
-        if code < 0x10000
-        else f"\\U{code:08x}"
-    )
+    return char.encode("unicode_escape").decode("ascii")
 
 
 def render_traces(spans: Sequence[Mapping[str, Any]]) -> str:
