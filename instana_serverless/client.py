@@ -14,6 +14,7 @@ from .config import Config, Options, resolve
 from .metrics.python_runtime import PythonRuntimePlugin
 from .propagation import IncomingContext
 from .reporter import Reporter
+from .secrets import MASK, mask_url_credentials
 from .span import Span
 from .tracer import activate, restore, start_entry
 from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
@@ -47,7 +48,13 @@ class Client:
         try:
             return parse_endpoint(config.endpoint_url)
         except EndpointError as exc:
-            log.config_warning(f"{exc}; instana_serverless is disabled")
+            # The message quotes the URL: the key pasted into it by mistake (or any
+            # credentials in it) must not reach the log.
+            message = mask_url_credentials(str(exc))
+            key = config.agent_key
+            if key:
+                message = message.replace(key, MASK).replace(repr(key)[1:-1], MASK)
+            log.config_warning(f"{message}; instana_serverless is disabled")
             return None
 
     def _check_endpoint(self, config: Config) -> bool:

@@ -17,7 +17,7 @@ import os
 from collections import abc
 
 from . import log, settings
-from .secrets import DEFAULT_SECRETS, SecretsMatcher
+from .secrets import DEFAULT_SECRETS, SecretsMatcher, mask_url_credentials
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ DEFAULT_LOG_LEVEL = ERROR
 
 ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
 AGENT_KEY = "INSTANA_AGENT_KEY"
+PROXY_VARIABLE = "INSTANA_ENDPOINT_PROXY"
 
 _TRUE = frozenset(("true", "1", "yes", "on"))
 _FALSE = frozenset(("false", "0", "no", "off"))
@@ -120,6 +121,10 @@ class Options:
             value = getattr(self, name)
             if value is None:
                 continue
+            if isinstance(value, str):
+                if self.agent_key:  # pasted into another setting by mistake
+                    value = value.replace(self.agent_key, "***")
+                value = mask_url_credentials(value)
             shown.append(f"{name}={'***' if name == 'agent_key' else repr(value)}")
         return f"Options({', '.join(shown)})"
 
@@ -241,6 +246,10 @@ class Config:
             value = getattr(self, name)
             if name == "agent_key":
                 shown.append(f"agent_key={'***' if value else None!r}")
+            elif isinstance(value, str):
+                if self.agent_key:  # pasted into another setting by mistake
+                    value = value.replace(self.agent_key, "***")
+                shown.append(f"{name}={mask_url_credentials(value)!r}")
             else:
                 shown.append(f"{name}={value!r}")
         return f"Config({', '.join(shown)})"
@@ -329,6 +338,25 @@ def _string(value: object) -> Optional[str]:
     if not isinstance(value, str):
         raise _Invalid("expected a string")
     return value.strip() or None
+
+
+def _proxy(value: object) -> Optional[str]:
+    """A proxy URL the transport can use (``http(s)://[user:password@]host[:port]``)."""
+    from .transport.endpoint import EndpointError, parse_endpoint
+
+    url = _string(value)
+    if url is None:
+        return None
+    try:
+        parse_endpoint(url, PROXY_VARIABLE, proxy=True)
+    except EndpointError:
+        # The reason quotes the URL: say it again about the URL without its credentials.
+        try:
+            parse_endpoint(mask_url_credentials(url), PROXY_VARIABLE, proxy=True)
+        except EndpointError as exc:
+            raise _Invalid(str(exc)) from None
+        raise _Invalid("expected http(s)://[user:password@]host[:port]") from None
+    return url
 
 
 def _parse_level(value: object) -> int:
@@ -430,7 +458,10 @@ class _Resolver:
         self.warnings: List[str] = []
 
     def _warn(self, name: str, value: object, reason: str, default: object) -> None:
-        shown = "(hidden)" if name in (AGENT_KEY, "Options.agent_key") else _shown(value)
+        if name in (AGENT_KEY, "Options.agent_key"):
+            shown = "(hidden)"
+        else:
+            shown = _shown(mask_url_credentials(value) if isinstance(value, str) else value)
         self.warnings.append(
             f"Invalid value for {name}: {shown} ({reason}); using the default {default!r}."
         )
@@ -543,7 +574,7 @@ class _Resolver:
             endpoint_url=self._optional_string("endpoint_url", ENDPOINT_URL),
             agent_key=agent_key,
             timeout_s=timeout_ms / 1000.0,
-            endpoint_proxy=self._optional_string("endpoint_proxy", "INSTANA_ENDPOINT_PROXY"),
+            endpoint_proxy=setting("endpoint_proxy", PROXY_VARIABLE, _proxy, _proxy, None),
             disable_ca_check=setting(
                 "disable_ca_check", "INSTANA_DISABLE_CA_CHECK", _coerce_bool, _parse_bool, False
             ),

@@ -299,18 +299,10 @@ def check_endpoint_setting(config: Config, section: Section) -> Optional[Endpoin
             "(e.g. the local acceptor); the real backend needs https://",
             ENDPOINT_URL,
         )
-    if config.endpoint_proxy:
-        try:
-            parse_endpoint(config.endpoint_proxy, PROXY_VARIABLE, proxy=True)
-        except EndpointError as exc:
-            proxy = config.endpoint_proxy
-            reason = str(exc).replace(proxy, _without_credentials(proxy))
-            section.add(FAIL, f"{reason}: no bundle can be sent", PROXY_VARIABLE)
-            return None
-        if "@" in config.endpoint_proxy.partition("://")[2].partition("/")[0]:
-            section.add(
-                WARN, "credentials in the proxy URL are not sent to the proxy", PROXY_VARIABLE
-            )
+    # An unusable proxy was already reported by the resolver's warning, and dropped.
+    proxy = config.endpoint_proxy
+    if proxy and "@" in proxy.partition("://")[2].partition("/")[0]:
+        section.add(WARN, "credentials in the proxy URL are not sent to the proxy", PROXY_VARIABLE)
     return endpoint
 
 

@@ -1,7 +1,8 @@
 """``data.http`` for HTTP entry spans, shared by every platform (docs/CONTRACT.md §4).
 
 Query parameters are rendered ``k=v&k=v`` (never Python list reprs) with secrets masked,
-and only the headers named in ``INSTANA_EXTRA_HTTP_HEADERS`` are captured.
+and only the headers named in ``INSTANA_EXTRA_HTTP_HEADERS`` are captured, masked by
+``secrets.mask_header`` (secret names, credentials of Authorization and cookies).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import abc
 
 from .config import Config
-from .secrets import MASK
+from .secrets import MASK, mask_header, mask_url_credentials
 from .span import Span
 
 TYPE_CHECKING = False
@@ -50,13 +51,16 @@ def captured_headers(
     if not wanted or not headers:
         return None
     found: Dict[str, str] = {}
+    secrets = config.secrets
     try:
         for name, value in headers.items():
             lowered = str(name).lower()
             if lowered in wanted:
                 if isinstance(value, (list, tuple)):
-                    value = ",".join(str(v) for v in value)
-                found[lowered] = str(value)[:200]
+                    value = ",".join(mask_header(str(name), str(v), secrets) for v in value)
+                else:
+                    value = mask_header(str(name), str(value), secrets)
+                found[lowered] = value[:200]
     except Exception:
         return None
     return found or None
@@ -82,7 +86,7 @@ def http_entry_data(
     if method:
         data["method"] = method.upper()
     if url:
-        data["url"] = url.split("?", 1)[0]
+        data["url"] = mask_url_credentials(url.split("?", 1)[0])
     if path:
         data["path"] = path
     if host:

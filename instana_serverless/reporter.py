@@ -29,30 +29,128 @@ if TYPE_CHECKING:
 
 _encoder: Optional[Callable[[Any], str]] = None
 
+# How deep ``_repaired`` follows nested values; deeper ones become a marker string.
+_MAX_REPAIR_DEPTH = 64
+# Floats JSON has no token for (a strict parser refuses ``NaN``): sent as strings.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
 
 def _dumps(value: Any) -> str:
-    """Compact JSON; ``json`` is imported at the first flush, not at package import."""
+    """Compact, strict JSON; ``json`` is imported at the first flush, not at package import.
+
+    Raises on what strict JSON cannot carry (NaN, keys of other types, cycles) so the caller
+    can repair that one value instead of sending a bundle the backend refuses.
+    """
     global _encoder
     if _encoder is None:
         import json
 
-        _encoder = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        _encoder = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False).encode
     return _encoder(value)
 
 
+class EncodingProblems:
+    """What the slow path of ``encode_bundles`` had to repair or drop, for the reporter's log."""
+
+    __slots__ = ("dropped", "reason", "repaired")
+
+    def __init__(self) -> None:
+        self.repaired = 0
+        self.dropped = 0
+        self.reason = ""
+
+    def note(self, exc: BaseException, dropped: bool) -> None:
+        if dropped:
+            self.dropped += 1
+        else:
+            self.repaired += 1
+        if not self.reason:
+            self.reason = f"{type(exc).__name__}: {_rendered(exc)}"
+
+
+def _rendered(value: object) -> str:
+    """``str(value)``, or a stand-in when the object cannot even describe itself."""
+    try:
+        return str(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return f"<unprintable {type(value).__name__}>"
+
+
+def _repaired(value: Any, depth: int = 0, path: Optional[set[int]] = None) -> Any:
+    """A copy of ``value`` that strict JSON can encode: non-finite floats as strings, keys of
+    other types and unknown objects as their ``str``, cycles and too-deep nesting cut off."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if value - value == 0 else _NON_FINITE[repr(float(value))]
+    if not isinstance(value, (dict, list, tuple)):
+        return _rendered(value)
+    if depth >= _MAX_REPAIR_DEPTH:
+        return "<too deeply nested>"
+    path = set() if path is None else path
+    if id(value) in path:
+        return "<cycle>"
+    path.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {
+                key if isinstance(key, str) else _repaired_key(key): _repaired(
+                    item, depth + 1, path
+                )
+                for key, item in list(value.items())
+            }
+        return [_repaired(item, depth + 1, path) for item in list(value)]
+    finally:
+        path.discard(id(value))
+
+
+def _repaired_key(key: Any) -> str:
+    repaired = _repaired(key)
+    return repaired if isinstance(repaired, str) else _dumps(repaired)
+
+
+def _encode_one(value: Any, problems: Optional[EncodingProblems]) -> Optional[bytes]:
+    """``value`` as JSON bytes, repaired if need be; None (dropped, counted) if even that fails."""
+    try:
+        return _dumps(value).encode()
+    except Exception as exc:  # NaN, non-str keys, cycles, a __str__ that raises, ...
+        failure: BaseException = exc
+    try:
+        text = _dumps(_repaired(value)).encode()
+    except Exception as exc:  # e.g. a dict changed size while it was being copied
+        if problems is not None:
+            problems.note(exc, dropped=True)
+        return None
+    if problems is not None:
+        problems.note(failure, dropped=False)
+    return text
+
+
 def encode_bundles(
-    spans: List[Dict[str, Any]], plugins: List[Plugin], limit: int = MAX_BUNDLE_BYTES
+    spans: List[Dict[str, Any]],
+    plugins: List[Plugin],
+    limit: int = MAX_BUNDLE_BYTES,
+    problems: Optional[EncodingProblems] = None,
 ) -> List[Tuple[bytes, int]]:
-    """Bodies of at most ``limit`` bytes, each with the number of spans it carries.
+    """Bodies of at most ``limit`` bytes, each with the number of spans it accounts for.
 
     Plugins go in the first body. A span too big on its own loses its ``data`` (marked as
     trimmed) rather than being dropped: its timing and place in the trace still matter.
+    The whole batch is encoded in one go; only when that fails is each span encoded on its
+    own, so one value JSON cannot carry is repaired (or its span dropped and counted in
+    ``problems``) and never holds the other spans back.
     """
     metrics = {"plugins": plugins}
-    body = _dumps({"spans": spans, "metrics": metrics}).encode()
-    if len(body) <= limit:
+    try:
+        body: Optional[bytes] = _dumps({"spans": spans, "metrics": metrics}).encode()
+    except Exception:
+        body = None
+    if body is not None and len(body) <= limit:
         return [(body, len(spans))]
-    metrics_text = _dumps(metrics).encode()
+    metrics_text = _encode_one(metrics, problems) or b'{"plugins":[]}'
     if len(metrics_text) > limit // 2:
         log.logger().warning("metrics plugins exceed half the bundle limit; sending them empty")
         metrics_text = b'{"plugins":[]}'
@@ -60,21 +158,32 @@ def encode_bundles(
     bodies: List[Tuple[bytes, int]] = []
     parts: List[bytes] = []
     size = 0
+    # Spans accounted for by the body being built: its parts plus the spans dropped meanwhile,
+    # so the reporter requeues exactly the spans of the bodies that were not delivered.
+    counted = 0
     for wire in spans:
-        text = _dumps(wire).encode()
+        counted += 1
+        text = _encode_one(wire, problems)
+        if text is None:
+            continue
         overhead = len(b'{"spans":[],"metrics":}') + len(metrics_text if not bodies else empty_text)
         if len(text) + overhead > limit:
             wire = {**wire, "data": {"trimmed": True, "bytes": len(text)}}
-            text = _dumps(wire).encode()
+            text = _encode_one(wire, problems)
+            if text is None:
+                continue
         if parts and size + len(text) + 1 + overhead > limit:
             bodies.append(
-                (_assemble(parts, metrics_text if not bodies else empty_text), len(parts))
+                (_assemble(parts, metrics_text if not bodies else empty_text), counted - 1)
             )
-            parts, size = [], 0
+            parts, size, counted = [], 0, 1
         parts.append(text)
         size += len(text) + 1
     if parts or not bodies:
-        bodies.append((_assemble(parts, metrics_text if not bodies else empty_text), len(parts)))
+        bodies.append((_assemble(parts, metrics_text if not bodies else empty_text), counted))
+    elif counted > len(parts):  # spans dropped after the last body was closed
+        last_body, last_count = bodies[-1]
+        bodies[-1] = (last_body, last_count + counted)
     return bodies
 
 
@@ -104,6 +213,9 @@ class Reporter:
         self._transport_factory = transport_factory
         self._transport: Optional[HttpTransport] = None
         self._reported_drops = 0
+        # Spans whose data strict JSON could not carry: repaired (sent) or dropped (lost).
+        self.repaired_spans = 0
+        self.unencodable_spans = 0
         # One kept-alive connection serves every flush, so flushes from concurrent threads
         # (Azure and Cloud Run run handlers on thread pools) must take turns.
         self._lock = allocate_lock()
@@ -166,7 +278,7 @@ class Reporter:
             return True
         source = self.source
         wires = [span.to_wire(source) for span in spans]
-        bodies = encode_bundles(wires, plugins)
+        bodies = self._encode(wires, plugins)
         headers = {"X-Instana-Host": self.host_id}
         if self._transport is None:
             self._transport = self._transport_factory()
@@ -202,6 +314,29 @@ class Reporter:
             status,
         )
         return True
+
+    def _encode(
+        self, wires: List[Dict[str, Any]], plugins: List[Plugin]
+    ) -> List[Tuple[bytes, int]]:
+        problems = EncodingProblems()
+        bodies = encode_bundles(wires, plugins, problems=problems)
+        if problems.repaired or problems.dropped:
+            first = not (self.repaired_spans or self.unencodable_spans)
+            self.repaired_spans += problems.repaired
+            self.unencodable_spans += problems.dropped
+            message = (
+                f"span data that JSON cannot carry ({problems.reason}): {problems.repaired} "
+                f"repaired, {problems.dropped} spans dropped ({self.repaired_spans} and "
+                f"{self.unencodable_spans} so far)"
+            )
+            # Once at WARNING, shown even under the default level like a configuration
+            # problem (it is a bug in what the application puts in spans, worth seeing);
+            # then at DEBUG, as a value that recurs on every invocation must not flood.
+            if first:
+                log.config_warning(message)
+            else:
+                log.logger().debug("%s", message)
+        return bodies
 
     def _log_drops(self) -> None:
         dropped = self.buffer.dropped

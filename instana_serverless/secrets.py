@@ -10,7 +10,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Mapping, Sequence
+    from typing import Any, Callable, Iterable, Mapping, Sequence
 
 
 MASK = "<redacted>"
@@ -115,6 +115,78 @@ class SecretsMatcher:
 
     def __hash__(self) -> int:
         return hash((self.mode, self.keywords))
+
+
+# Characters that end a URL's authority (RFC 3986), plus blanks and the separators a URL
+# embedded in a longer value (a connection list, a command line) is followed by.
+_AUTHORITY_END = frozenset("/?#,;'\"<>")
+
+
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the user information of every URL in it masked.
+
+    ``postgres://user:pw@db:5432/app`` becomes ``postgres://<redacted>@db:5432/app``; host,
+    port and path stay readable. Works on values holding several URLs or other text too.
+    """
+    if "@" not in text or "://" not in text:
+        return text
+    pieces: list[str] = []
+    position = 0
+    while True:
+        found = text.find("://", position)
+        if found < 0:
+            break
+        start = found + 3
+        end = start
+        while end < len(text) and text[end] not in _AUTHORITY_END and not text[end].isspace():
+            end += 1
+        at = text.rfind("@", start, end)
+        if at > start:
+            pieces.append(text[position:start])
+            pieces.append(MASK)
+            position = at
+        else:
+            pieces.append(text[position:end])
+            position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+# Headers whose value is a credential however they are named: only the scheme is kept.
+_AUTHORIZATION_HEADERS = frozenset(("authorization", "proxy-authorization"))
+
+
+def mask_header(name: str, value: str, matcher: SecretsMatcher) -> str:
+    """A captured header's value as it may be recorded.
+
+    Names the secrets matcher matches (``X-Api-Key``) are masked; ``Authorization`` and
+    ``Proxy-Authorization`` keep only their scheme (``Bearer <redacted>``); ``Cookie`` and
+    ``Set-Cookie`` only the cookie names; credentials in URLs are masked everywhere.
+    """
+    lowered = name.lower()
+    if lowered in _AUTHORIZATION_HEADERS:
+        scheme, blank, _ = value.strip().partition(" ")
+        return f"{scheme} {MASK}" if blank else MASK
+    if lowered == "cookie":
+        return _cookie_names(value.split(";"))
+    if lowered == "set-cookie":
+        # Several Set-Cookie values may arrive joined by ","; an Expires date has one too,
+        # but its second half carries no "name=" before its first ";".
+        return _cookie_names(part.partition(";")[0] for part in value.split(","))
+    # Header names are case-insensitive; a case-sensitive matcher may have either spelling.
+    if matcher.is_secret(name) or (lowered != name and matcher.is_secret(lowered)):
+        return MASK
+    return mask_url_credentials(value)
+
+
+def _cookie_names(pairs: Iterable[str]) -> str:
+    names = []
+    for pair in pairs:
+        cookie, equals, _ = pair.partition("=")
+        cookie = cookie.strip()
+        if equals and cookie and " " not in cookie:
+            names.append(f"{cookie}={MASK}")
+    return "; ".join(names) or MASK
 
 
 def _unquote(text: str) -> str:

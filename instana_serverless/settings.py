@@ -63,7 +63,8 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_ENDPOINT_PROXY",
         ("endpoint_proxy",),
         "—",
-        "`http://proxy:port`; https goes through a CONNECT tunnel",
+        "`http(s)://[user:password@]proxy:port`; https goes through a CONNECT tunnel; an invalid "
+        "one is reported (credentials masked) and requests go direct",
     ),
     Setting(
         "INSTANA_DISABLE_CA_CHECK",

@@ -20,6 +20,25 @@ KIND_NAMES = {ENTRY: "entry", EXIT: "exit", INTERMEDIATE: "intermediate"}
 MAX_ERROR_LENGTH = 1000
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` for a span's error; never raises.
+
+    The exception is the user's: its ``__str__`` may raise or return something odd, and
+    rendering it must never replace the exception on its way back to the caller.
+    """
+    try:
+        name = type(exc).__name__
+        text = str(exc)
+    except Exception:
+        try:
+            return f"{type(exc).__name__}: <exception message could not be rendered>"
+        except Exception:
+            return "<exception could not be rendered>"
+    if not isinstance(name, str):  # a metaclass may say anything
+        name = "<exception>"
+    return f"{name}: {text}" if text else name
+
+
 class Trace:
     """What every span of one trace shares: ids, W3C state and whether it is recorded."""
 
@@ -140,7 +159,7 @@ class Span:
         target["error"] = message[:MAX_ERROR_LENGTH]
 
     def record_exception(self, exc: BaseException) -> None:
-        self.mark_error(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        self.mark_error(describe_exception(exc))
 
     def finish(self) -> None:
         """End the span once; later calls do nothing (a timeout guard and the wrapper may race)."""

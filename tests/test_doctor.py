@@ -234,13 +234,17 @@ def test_tracing_switched_off_is_a_warning(acceptor: Acceptor) -> None:
     one(findings(report, "configuration", doctor.WARN), "all tracing is switched off")
 
 
-def test_unusable_proxy_fails() -> None:
-    env = env_for("https://serverless.example.com", INSTANA_ENDPOINT_PROXY="socks5://proxy:1080")
-    report = doctor.diagnose(env, network=False)
-    assert report.exit_code == 1
-    one(
-        findings(report, "configuration", doctor.FAIL), "INSTANA_ENDPOINT_PROXY must be an https://"
+def test_unusable_proxy_is_a_warning_and_requests_go_direct() -> None:
+    env = env_for(
+        "https://serverless.example.com", INSTANA_ENDPOINT_PROXY="socks5://me:pw1@proxy:1080"
     )
+    report = doctor.diagnose(env, network=False)
+    warning = one(
+        findings(report, "configuration", doctor.WARN),
+        "Invalid value for INSTANA_ENDPOINT_PROXY: 'socks5://<redacted>@proxy:1080'",
+    )
+    assert "pw1" not in warning
+    assert "pw1" not in json.dumps(report.as_dict())
 
 
 def test_typo_suggests_the_known_name(acceptor: Acceptor) -> None:

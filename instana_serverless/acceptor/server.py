@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
+import ipaddress
 import json
 import signal
 import socket
@@ -15,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from . import ui
-from .tree import render_traces
+from .tree import printable, render_traces
 from .validate import validate_bundle
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -39,6 +41,9 @@ def _reject_constant(name: str) -> Any:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # listen() backlog: the default 5 makes a burst of reporters (many functions flushing at
+    # once) wait for SYN retries of a second or more.
+    request_queue_size = 128
 
     def __init__(self, address: Tuple[str, int], acceptor: Acceptor) -> None:
         self.acceptor = acceptor
@@ -82,7 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.acceptor.verbose:
-            super().log_message(format, *args)
+            sys.stderr.write(
+                printable(
+                    f"{self.address_string()} - - [{self.log_date_time_string()}] {format % args}"
+                )
+                + "\n"
+            )
 
     def do_GET(self) -> None:
         self._handle(self._route_get)
@@ -108,7 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply: Optional[Reply] = route(headers)
         except Exception as exc:
-            print(f"acceptor: error handling {self.command} {self.path}", file=sys.stderr)
+            print(
+                printable(f"acceptor: error handling {self.command} {self.path}"), file=sys.stderr
+            )
             traceback.print_exc(file=sys.stderr)
             # The request body may be half read; the connection cannot be trusted any more.
             self.close_connection = True
@@ -174,9 +186,14 @@ class _Handler(BaseHTTPRequestHandler):
         return self._discard_body(headers) or (405, "method not allowed\n", _TEXT)
 
     def _route_get(self, headers: Dict[str, str]) -> Reply:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         if path == "/health":
             return (200, "ok\n", _TEXT)
+        if path.startswith("/api/"):
+            refused = self.server.acceptor.refuse_reading(headers, url.query)
+            if refused is not None:
+                return refused
         if path == "/api/bundles":
             return (200, json.dumps(self.server.acceptor.bundles), _JSON)
         if self.server.acceptor.ui:
@@ -261,6 +278,33 @@ class Acceptor:
         self._thread: Optional[threading.Thread] = None
 
     @property
+    def loopback(self) -> bool:
+        """Bound to a loopback address only: what it recorded is readable from this host only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name, "" or "0.0.0.0": reachable from elsewhere
+            return False
+
+    def refuse_reading(self, headers: Dict[str, str], query: str) -> Optional[Reply]:
+        """Why recorded data (``/api/*``) is not served to this request, or None if it is.
+
+        On loopback anyone may read it; bound to a network address it takes the key, in
+        ``X-Instana-Key`` or a ``key`` query parameter (the trace view passes its own on).
+        """
+        if self.loopback:
+            return None
+        if self.key is None:
+            return (403, "recorded data is served over the network only with --key\n", _TEXT)
+        offered = headers.get("x-instana-key")
+        if offered is None:
+            offered = next((value for name, value in parse_qsl(query) if name == "key"), None)
+        if offered is None or not hmac.compare_digest(offered.encode(), self.key.encode()):
+            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
+        return None
+
+    @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}"
@@ -342,6 +386,9 @@ class Acceptor:
             self._changed.notify_all()
 
     def _accept(self, bundle: Dict[str, Any], headers: Dict[str, str]) -> None:
+        # Everything that can fail runs before the bundle is stored: a bundle answered with
+        # 500 is sent again by the reporter, and must not then be recorded twice.
+        text = self._rendered(bundle, headers) if self.echo is not None else ""
         if self.output is not None:
             line = json.dumps(bundle, separators=(",", ":")) + "\n"
             with self._write_lock, self.output.open("a", encoding="utf-8") as file:
@@ -350,20 +397,28 @@ class Acceptor:
             self._bundles.append(bundle)
             self._changed.notify_all()
         if self.echo is not None:
-            self._print(bundle, headers)
+            self._print(text)
 
-    def _print(self, bundle: Dict[str, Any], headers: Dict[str, str]) -> None:
+    @staticmethod
+    def _rendered(bundle: Dict[str, Any], headers: Dict[str, str]) -> str:
         spans = bundle.get("spans") or []
         plugins = (bundle.get("metrics") or {}).get("plugins") or []
         host = headers.get("x-instana-host", "?")
-        text = f"bundle from {host}: {len(spans)} spans, {len(plugins)} plugins\n"
-        text += render_traces(spans)
+        text = printable(f"bundle from {host}: {len(spans)} spans, {len(plugins)} plugins") + "\n"
+        try:
+            return text + render_traces(spans)
+        except Exception as exc:  # the tree is for humans: a bug in it must not cost the bundle
+            return (
+                text + printable(f"  (cannot draw the trees: {type(exc).__name__}: {exc})") + "\n"
+            )
+
+    def _print(self, text: str) -> None:
         try:
             with self._write_lock:
                 assert self.echo is not None
                 self.echo.write(text)
                 self.echo.flush()
-        except (OSError, ValueError) as exc:  # a closed or broken terminal must not fail a bundle
+        except Exception as exc:  # a closed or broken terminal must not fail a stored bundle
             print(f"acceptor: cannot print bundle: {exc}", file=sys.stderr)
 
 
@@ -403,6 +458,12 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         return 1
     print(f"acceptor listening on {acceptor.url}/bundle, writing to {args.output}", flush=True)
+    if not acceptor.loopback:
+        print(
+            "acceptor: reachable from the network; recorded data (/api/*) is served "
+            + ("only with the key" if acceptor.key else "to nobody until you pass --key"),
+            flush=True,
+        )
     if args.ui:
         print(f"trace view at {acceptor.url}/", flush=True)
     try:

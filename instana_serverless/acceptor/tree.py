@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 KIND_NAMES = {1: "entry", 2: "exit", 3: "intermediate"}
+MAX_INDENT = 40
 
 
 def field(span: Mapping[str, Any], *path: str) -> Any:
@@ -64,6 +65,8 @@ def _line(span: Mapping[str, Any], depth: int, orphan: bool) -> str:
         fields.append(detail)
     if orphan and span.get("p") is not None:
         fields.append(f"(parent {span['p']})")
+    if depth > MAX_INDENT:  # a very deep chain would print lines of thousands of blanks
+        return "  " * (MAX_INDENT + 1) + f"[depth {depth}] " + "  ".join(fields)
     return "  " * (depth + 1) + "  ".join(fields)
 
 
@@ -89,18 +92,22 @@ def walk_trace(spans: Sequence[Mapping[str, Any]]) -> List[Tuple[int, int, bool]
     order: List[Tuple[int, int, bool]] = []
     seen: set[int] = set()
 
-    def walk(index: int, depth: int, root: bool) -> None:
-        if index in seen:
-            return
-        seen.add(index)
-        order.append((index, depth, root))
-        for child in children.get(spans[index].get("s"), []):
-            walk(child, depth + 1, False)
+    def walk(start: int) -> None:
+        # An explicit stack, not recursion: a parent chain of thousands of spans is legal.
+        stack = [(start, 0, True)]
+        while stack:
+            index, depth, root = stack.pop()
+            if index in seen:
+                continue
+            seen.add(index)
+            order.append((index, depth, root))
+            for child in reversed(children.get(spans[index].get("s"), [])):
+                stack.append((child, depth + 1, False))
 
     for root in roots:
-        walk(root, 0, True)
+        walk(root)
     for index in sorted(set(range(len(spans))) - seen, key=lambda i: _order(spans[i])):
-        walk(index, 0, True)
+        walk(index)
     return order
 
 
@@ -114,12 +121,24 @@ def group_traces(
     return sorted(traces.items(), key=lambda item: (min(_order(s) for s in item[1]), item[0]))
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences that would clear
+    the screen or set its title, carriage returns, ...) shown as ``\\x1b``-style escapes."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
+
+
 def render_traces(spans: Sequence[Mapping[str, Any]]) -> str:
     """One indented tree per trace id, traces in order of their first span; ends with a newline
-    unless there are no spans."""
+    unless there are no spans. Every line is ``printable``: span names come from the network."""
     lines: List[str] = []
     for trace_id, members in group_traces(spans):
         lines.append(f"trace {trace_id} ({len(members)} spans)")
         for index, depth, root in walk_trace(members):
             lines.append(_line(members[index], depth, root))
-    return "".join(line + "\n" for line in lines)
+    return "".join(printable(line) + "\n" for line in lines)

@@ -4,7 +4,9 @@ A container's or function app's environment is where credentials live, often und
 look harmless (``AzureWebJobsStorage`` holds a storage account key, ``*_CONNECTION`` settings
 hold Service Bus keys, a ``*_SAS_URI`` a SAS token). So values are masked by name (the
 configured secrets matcher plus the names below), by content (connection-string keys), and the
-agent key always, by name and wherever its value appears.
+agent key always, by name and wherever its value appears; credentials inside URLs
+(``DATABASE_URL=postgres://user:pw@db/app``) are masked in any value. The command line gets
+the same treatment (``--env INSTANA_AGENT_KEY=...``, ``--password x``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import sys
 from time import time
 
 from ..config import Config
-from ..secrets import MASK
+from ..secrets import MASK, mask_url_credentials
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 PLUGIN_NAME = "com.instana.plugin.process"
 AGENT_KEY_VARIABLE = "INSTANA_AGENT_KEY"
@@ -47,17 +49,21 @@ def _looks_secret(name: str, value: str, config: Config) -> bool:
     return any(part in folded for part in _SECRET_VALUE_PARTS)
 
 
-def masked_environment(environ: Mapping[str, str], config: Config) -> Dict[str, str]:
+def _masked_value(name: str, value: str, config: Config) -> str:
+    """``value`` of the variable (or option) ``name`` as it may be reported."""
     agent_key = config.agent_key
+    is_key = name == AGENT_KEY_VARIABLE or bool(agent_key and agent_key in value)
+    if is_key or _looks_secret(name, value, config):
+        return MASK
+    return mask_url_credentials(value)
+
+
+def masked_environment(environ: Mapping[str, str], config: Config) -> Dict[str, str]:
     env: Dict[str, str] = {}
     for name, value in environ.items():
         if not isinstance(name, str) or not isinstance(value, str):
             continue
-        is_key = name == AGENT_KEY_VARIABLE or bool(agent_key and agent_key in value)
-        if is_key or _looks_secret(name, value, config):
-            env[name] = MASK
-        else:
-            env[name] = value[:_MAX_VALUE_LENGTH]
+        env[name] = _masked_value(name, value, config)[:_MAX_VALUE_LENGTH]
     return env
 
 
@@ -115,6 +121,48 @@ def _read_start_ms() -> int:
         return _STARTED_MS
 
 
+def masked_arguments(args: Sequence[str], config: Config) -> List[str]:
+    """Command-line arguments masked the way the environment is: ``NAME=value`` assignments
+    (``gunicorn --env INSTANA_AGENT_KEY=...``), ``--password x`` and ``--password=x`` options
+    whose name looks secret, credentials in URLs, and the agent key wherever it appears."""
+    masked: List[str] = []
+    hide_next = False
+    for arg in args:
+        if not isinstance(arg, str):
+            continue
+        if hide_next:
+            hide_next = False
+            if not arg.startswith("-"):
+                masked.append(MASK)
+                continue
+        if arg.startswith("-"):
+            option = arg.lstrip("-")
+            dashes = arg[: len(arg) - len(option)]
+            name, equals, value = option.partition("=")
+            if equals:
+                if _looks_secret(name, value, config):
+                    shown = MASK
+                else:
+                    shown = _masked_assignment(value, config)
+                masked.append(f"{dashes}{name}={shown}")
+                continue
+            hide_next = bool(name) and _looks_secret(name, "", config)
+            masked.append(_masked_value("", arg, config))
+            continue
+        masked.append(_masked_assignment(arg, config))
+    agent_key = config.agent_key
+    if agent_key:  # however it got there (a quoted list, a JSON argument)
+        masked = [arg.replace(agent_key, MASK) for arg in masked]
+    return masked
+
+
+def _masked_assignment(arg: str, config: Config) -> str:
+    name, equals, value = arg.partition("=")
+    if equals and name and " " not in name:
+        return f"{name}={_masked_value(name, value, config)}"
+    return _masked_value("", arg, config)
+
+
 def _user_and_group() -> Dict[str, str]:
     found: Dict[str, str] = {}
     try:
@@ -142,7 +190,7 @@ def process_plugin(
         "pid": pid,
         "name": sys.executable,
         "exec": _executable(),
-        "args": _command_args(),
+        "args": masked_arguments(_command_args(), config),
         "env": masked_environment(os.environ if environ is None else environ, config),
         "start": _start_ms(),
     }

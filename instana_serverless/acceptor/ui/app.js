@@ -187,10 +187,15 @@
     return summary;
   }
 
+  // Bound to a network address the acceptor serves /api/* only with its key: open the page
+  // as /?key=<key> and it is passed on.
+  const pageKey = new URLSearchParams(window.location.search).get("key");
+  const keyHeader = pageKey ? { "X-Instana-Key": pageKey } : {};
+
   let summary = "";
   async function poll() {
     try {
-      const response = await fetch("/api/traces", { cache: "no-store" });
+      const response = await fetch("/api/traces", { cache: "no-store", headers: keyHeader });
       if (!response.ok) throw new Error("HTTP " + response.status);
       const text = await response.text();
       // Unchanged traces are not redrawn, so a selection or an open detail stays put.
