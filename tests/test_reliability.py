@@ -11,7 +11,6 @@ import datetime
 import json
 import logging
 import math
-import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 import azure.functions as func
@@ -26,6 +25,7 @@ from instana_serverless.azure import azure_function
 from instana_serverless.client import Client
 from instana_serverless.config import Config, resolve_quietly
 from instana_serverless.http_data import captured_headers, http_entry_data
+from instana_serverless.metrics import process
 from instana_serverless.metrics.process import masked_environment, process_plugin
 from instana_serverless.middleware import ASGIMiddleware, WSGIMiddleware
 from instana_serverless.reporter import EncodingProblems, encode_bundles
@@ -361,7 +361,8 @@ def test_process_snapshot_masks_arguments_like_the_environment(
         "4",
         "app:server",
     ]
-    monkeypatch.setattr(sys, "argv", argv)
+    # The snapshot reads the command line from /proc where it can; feed it ours instead.
+    monkeypatch.setattr(process, "_command_args", lambda: argv[1:])
     config = Config(agent_key=SECRET)
     plugin = process_plugin(config, environ={"DATABASE_URL": "postgres://app:hunter7@db/app"})
     text = json.dumps(plugin)
