@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, List, NamedTuple, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 
 class TestCA(NamedTuple):
@@ -57,13 +57,22 @@ def make_test_ca(folder: Path) -> TestCA:
     return TestCA(ca_cert, cert, key, hashed_dir)
 
 
-class HttpsBackend:
-    """An https server on 127.0.0.1 answering every POST with 204, keeping connections alive;
-    records the request paths. It sets ``TCP_NODELAY`` on its connections, as production
-    front ends (nginx, Go, envoy) do: without it, the TLS 1.3 session tickets it sends after
-    the handshake hold its first response back for the client's delayed ACK (~40 ms)."""
+class BundleBackend:
+    """A bundle endpoint on loopback answering every POST with 204 and keeping connections
+    alive, over https with ``cert``/``key`` (plain http without); records the request paths.
 
-    def __init__(self, cert: Path, key: Path, *, nodelay: bool = True) -> None:
+    It sets ``TCP_NODELAY`` on its connections, as production front ends (nginx, Go, envoy)
+    do: without it, the TLS 1.3 session tickets it sends after the handshake hold its first
+    response back until the client's delayed ACK (~40 ms); ``nodelay=False`` shows that."""
+
+    def __init__(
+        self,
+        cert: Optional[Path] = None,
+        key: Optional[Path] = None,
+        *,
+        nodelay: bool = True,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.paths: List[str] = []
         backend = self
 
@@ -80,8 +89,10 @@ class HttpsBackend:
             def log_message(self, *args: object) -> None:
                 pass
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
+        context: Optional[ssl.SSLContext] = None
+        if cert is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
@@ -90,9 +101,11 @@ class HttpsBackend:
                 conn, address = self.socket.accept()
                 if nodelay:
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return context.wrap_socket(conn, server_side=True), address
+                if context is not None:
+                    conn = context.wrap_socket(conn, server_side=True)
+                return conn, address
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server((host, 0), Handler)
         self.port: int = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()

@@ -11,15 +11,9 @@ IP literals skip the resolver. Names are passed as ASCII bytes, so an ASCII host
 
 from __future__ import annotations
 
+import _socket
 import os
-from _socket import (
-    AF_INET,
-    AF_INET6,
-    IPPROTO_TCP,
-    SOCK_STREAM,
-    getaddrinfo,
-    inet_pton,
-)
+from _socket import AF_INET, AF_INET6, IPPROTO_TCP, SOCK_STREAM, inet_pton
 from _thread import allocate_lock, start_new_thread
 from time import monotonic
 
@@ -67,7 +61,7 @@ def _look_up(key: Key, lookup: _Lookup) -> None:
     host, port = key
     try:
         name: Any = host.encode("ascii") if host.isascii() else host
-        infos = getaddrinfo(name, port, 0, SOCK_STREAM)
+        infos = _socket.getaddrinfo(name, port, 0, SOCK_STREAM)
         lookup.addresses = [(family, kind, proto, addr) for family, kind, proto, _, addr in infos]
         _cache[key] = (monotonic() + CACHE_SECONDS, lookup.addresses)
     except BaseException as exc:  # handed to the waiting caller
