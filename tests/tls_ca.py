@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 
-class TestCA(NamedTuple):
+class LoopbackCA(NamedTuple):
     ca_cert: Path  # the CA's certificate (PEM)
     cert: Path  # the server's certificate, signed by the CA
     key: Path  # the server's private key
@@ -29,7 +29,7 @@ def _openssl(*args: str) -> str:
     return done.stdout
 
 
-def make_test_ca(folder: Path) -> TestCA:
+def make_test_ca(folder: Path) -> LoopbackCA:
     folder.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = folder / "ca.key", folder / "ca.pem"
     key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.pem"
@@ -54,7 +54,7 @@ def make_test_ca(folder: Path) -> TestCA:
     hashed_dir.mkdir(exist_ok=True)
     subject_hash = _openssl("x509", "-hash", "-noout", "-in", str(ca_cert)).strip()
     (hashed_dir / f"{subject_hash}.0").write_bytes(ca_cert.read_bytes())
-    return TestCA(ca_cert, cert, key, hashed_dir)
+    return LoopbackCA(ca_cert, cert, key, hashed_dir)
 
 
 class BundleBackend:
