@@ -24,6 +24,7 @@ from instana_serverless.transport.endpoint import (
 )
 
 from .conftest import AGENT_KEY
+from .modules import modules_loaded_by
 from .raw_server import SocketServer, read_request
 from .tls_ca import BundleBackend, LoopbackCA, make_test_ca
 
@@ -288,3 +289,26 @@ def test_a_certificate_for_another_host_is_refused(
         assert backend.paths == [] and len(client.buffer) == 1
     finally:
         backend.close()
+
+
+def test_an_https_flush_imports_neither_ssl_nor_socket(test_ca: LoopbackCA) -> None:
+    backend = BundleBackend(test_ca.cert, test_ca.key)
+    code = (
+        "import os\n"
+        "os.environ.pop('SSL_CERT_FILE', None)\n"
+        f"os.environ['SSL_CERT_DIR'] = {str(test_ca.hashed_dir)!r}\n"
+        "import instana_serverless as instana\n"
+        "client = instana.configure(instana.Options(\n"
+        f"    endpoint_url='https://localhost:{backend.port}', agent_key='k'), environ={{}})\n"
+        "with instana.entry_span('job'):\n"
+        "    pass\n"
+        "assert len(client.buffer) == 0\n"
+    )
+    try:
+        loaded = modules_loaded_by(
+            code, ("ssl", "socket", "selectors", "encodings.idna", "http.client", "_ssl")
+        )
+    finally:
+        backend.close()
+    assert backend.paths == ["/bundle"]
+    assert loaded == ["_ssl"]
