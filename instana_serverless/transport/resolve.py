@@ -87,7 +87,11 @@ def resolve(host: str, port: int, deadline: float) -> List[Address]:
         lookup = _in_flight.get(key)
         if lookup is None:
             lookup = _in_flight[key] = _Lookup()
-            start_new_thread(_look_up, (key, lookup))
+            try:
+                start_new_thread(_look_up, (key, lookup))
+            except BaseException:  # no thread (interpreter shutting down): nothing in flight
+                del _in_flight[key]
+                raise
     if lookup.done.acquire(True, max(deadline - monotonic(), 0.0)):
         lookup.done.release()  # let every other waiter see the answer too
         if lookup.error is None:
