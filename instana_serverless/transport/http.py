@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 _STALE_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024  # responses are tiny; a huge one is not worth reading
-# Header values are sent as given only when they are printable ASCII (tab allowed).
-_SAFE_HEADER_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) | {"\t"}
-_SAFE_PATH_CHARS = _SAFE_HEADER_CHARS - {" ", "\t"}
+# Header values are sent as given only when they are printable ASCII.
+_SAFE_HEADER_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
+_SAFE_PATH_CHARS = _SAFE_HEADER_CHARS - {" "}
 
 
 class TransportError(Exception):
@@ -48,7 +48,10 @@ def header_value(value: str) -> str:
     """``value`` safe for one header line: control characters (CR/LF would start a header of
     their own) and non-ASCII characters (which Latin-1 may not even encode) are sent
     percent-encoded as UTF-8, so a bad value changes one header, never the request."""
-    return _escape(str(value), _SAFE_HEADER_CHARS)
+    value = str(value)
+    if value.isascii() and value.isprintable():  # the usual case, checked in C
+        return value
+    return _escape(value, _SAFE_HEADER_CHARS)
 
 
 def _escape(value: str, safe: frozenset[str]) -> str:
@@ -61,11 +64,12 @@ def _escape(value: str, safe: frozenset[str]) -> str:
 
 
 class _Connection:
-    __slots__ = ("buffer", "sock", "tls", "used")
+    __slots__ = ("buffer", "closed_errors", "sock", "tls", "used")
 
     def __init__(self, sock: _Socket) -> None:
         self.sock = sock
         self.tls: Any = None  # the TLS stream over ``sock``, for https
+        self.closed_errors: Tuple[type[BaseException], ...] = ()  # a TLS stream's end
         self.buffer = b""
         self.used = False
 
@@ -80,11 +84,9 @@ class _Connection:
     def recv(self) -> bytes:
         if self.tls is None:
             return self.sock.recv(65536)
-        from .tls import CLOSED_ERRORS
-
         try:
             return self.tls.read(65536)  # type: ignore[no-any-return]
-        except CLOSED_ERRORS:
+        except self.closed_errors:
             return b""
 
     def close(self) -> None:
@@ -129,10 +131,11 @@ class HttpTransport:
             if proxy is not None and endpoint.scheme == "https":
                 self._tunnel(conn, deadline)
             if endpoint.scheme == "https":
-                from .tls import handshake
+                from .tls import CLOSED_ERRORS, handshake
 
                 conn.sock.settimeout(_remaining(deadline))
                 conn.tls = handshake(conn.sock, endpoint.host, self._verify_tls)
+                conn.closed_errors = CLOSED_ERRORS
             return conn
         except BaseException:
             conn.close()

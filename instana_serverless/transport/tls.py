@@ -3,7 +3,7 @@
 What a cold start pays before its first https flush, measured in ``bench/https.py``: ``ssl``
 imports ``socket``, ``selectors``, ``enum`` conversions and more (about half of ``import ssl``)
 that a client sending one POST does not use, and ``ssl.create_default_context()`` parses the
-whole system CA bundle (~150 certificates, ~24 ms) before the first handshake. Here:
+whole system CA bundle (~150 certificates, ~20 ms) before the first handshake. Here:
 
 - the context is ``_ssl``'s own, created the way ``ssl.SSLContext(PROTOCOL_TLS_CLIENT)``
   creates it: certificate and host name verification on, TLS 1.2 at least;
