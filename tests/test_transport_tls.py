@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
@@ -22,6 +23,7 @@ from instana_serverless.transport.endpoint import (
     parse_endpoint,
     proxy_authorization,
 )
+from instana_serverless.transport.http import HttpTransport, TransportError
 
 from .conftest import AGENT_KEY
 from .modules import modules_loaded_by
@@ -312,3 +314,17 @@ def test_an_https_flush_imports_neither_ssl_nor_socket(test_ca: LoopbackCA) -> N
         backend.close()
     assert backend.paths == ["/bundle"]
     assert loaded == ["_ssl"]
+
+
+def test_a_tls_handshake_that_never_completes_is_bounded_by_the_deadline() -> None:
+    silent = socket.socket()  # accepts connections (the kernel does) and never speaks TLS
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        transport = HttpTransport(f"https://127.0.0.1:{silent.getsockname()[1]}", headers={})
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            transport.post("bundle", b"{}", {}, started + 0.2)
+        assert time.monotonic() - started < 0.2 + 0.05
+    finally:
+        silent.close()
