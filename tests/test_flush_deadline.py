@@ -117,3 +117,19 @@ def test_ip_literals_need_no_lookup(slow_resolver: List[float]) -> None:
     assert resolve.resolve("127.0.0.1", 80, deadline)[0][3] == ("127.0.0.1", 80)
     assert resolve.resolve("::1", 443, deadline)[0][3][:2] == ("::1", 443)
     assert slow_resolver == []
+
+
+def test_the_doctor_names_a_slow_name_lookup(slow_resolver: List[float]) -> None:
+    from instana_serverless import doctor
+
+    report = doctor.diagnose(
+        {
+            "INSTANA_ENDPOINT_URL": "http://localhost:9",
+            "INSTANA_AGENT_KEY": AGENT_KEY,
+            "INSTANA_TIMEOUT": "200",
+        }
+    )
+    endpoint = report.section("endpoint")
+    assert endpoint is not None
+    failures = [f.text for f in endpoint.findings if f.level == doctor.FAIL]
+    assert any("was not resolved within 200 ms" in text for text in failures), failures

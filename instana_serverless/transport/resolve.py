@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 CACHE_SECONDS = 60.0
 
 
+class ResolveTimeout(TimeoutError):
+    """The resolver did not answer by the deadline (its answer is cached when it comes)."""
+
+
 class _Lookup:
     __slots__ = ("addresses", "done", "error")
 
@@ -98,7 +102,7 @@ def resolve(host: str, port: int, deadline: float) -> List[Address]:
             return lookup.addresses
         error: BaseException = lookup.error
     else:
-        error = TimeoutError(f"resolving {host!r} took longer than the flush deadline")
+        error = ResolveTimeout(f"resolving {host!r} took longer than the flush deadline")
     if cached is not None:
         return cached[1]  # expired, but better than nothing while the resolver struggles
     raise error
