@@ -72,7 +72,11 @@ class Client:
         from .transport.http import HttpTransport
 
         assert self.endpoint is not None and self.config.agent_key is not None
-        headers = {"Content-Type": "application/json", "X-Instana-Key": self.config.agent_key}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Instana-Key": self.config.agent_key,
+            "User-Agent": user_agent(),
+        }
         return HttpTransport(
             self.endpoint,
             headers=headers,
@@ -139,6 +143,15 @@ class Client:
             return self.reporter.flush()
         finally:
             restore(token)
+
+
+def user_agent() -> str:
+    """``instana-serverless/<version> python/<x.y.z>``, sent with every bundle."""
+    import sys
+
+    from . import __version__
+
+    return f"instana-serverless/{__version__} python/{'.'.join(map(str, sys.version_info[:3]))}"
 
 
 _lock = allocate_lock()

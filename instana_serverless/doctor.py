@@ -343,11 +343,15 @@ def explain_transport_error(exc: BaseException, endpoint: Endpoint, config: Conf
     """Plain words for why the test bundle did not get an answer."""
     import ssl
 
+    from .transport.resolve import ResolveTimeout
+
     cause = exc.__cause__ or exc
     target = "the proxy" if config.endpoint_proxy else endpoint.authority
     timeout_ms = round(config.timeout_s * 1000)
     if isinstance(cause, ConnectionRefusedError):
         return f"connection refused: nothing listens at {target}"
+    if isinstance(cause, ResolveTimeout):
+        return f"the host name of {target} was not resolved within {timeout_ms} ms: slow DNS?"
     if isinstance(cause, (socket.timeout, TimeoutError)):
         return (
             f"no answer within {timeout_ms} ms ({TIMEOUT_VARIABLE}): the endpoint is too slow "

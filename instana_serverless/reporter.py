@@ -6,7 +6,7 @@ The wire format and the behaviour under faults: docs/CONTRACT.md §3.
 from __future__ import annotations
 
 from _thread import allocate_lock
-from time import monotonic
+from time import monotonic, time
 
 from . import log
 from .buffer import SpanBuffer
@@ -22,6 +22,10 @@ MAX_BUNDLE_BYTES = 5 * 1024 * 1024
 BUNDLE_RESOURCE = "bundle"
 # Statuses after which the same bundle may succeed later; anything else 4xx never will.
 _RETRYABLE_STATUSES = frozenset((408, 425, 429))
+# A refused key: the bundle is fine, the key (or the endpoint's view of it, e.g. while a
+# rotated key propagates) is not. The spans are kept, within the buffer's bound, for the flush
+# after the key is accepted again.
+_KEY_REFUSED_STATUSES = frozenset((401, 403))
 
 if TYPE_CHECKING:
     Plugin = Dict[str, Any]
@@ -216,6 +220,7 @@ class Reporter:
         # Spans whose data strict JSON could not carry: repaired (sent) or dropped (lost).
         self.repaired_spans = 0
         self.unencodable_spans = 0
+        self._key_refused_reported = False
         # One kept-alive connection serves every flush, so flushes from concurrent threads
         # (Azure and Cloud Run run handlers on thread pools) must take turns.
         self._lock = allocate_lock()
@@ -255,24 +260,26 @@ class Reporter:
     def flush(self) -> bool:
         """Send everything buffered; True when the backend took it all.
 
-        A flush waiting for another one waits at most the timeout: its spans then stay
-        buffered for the next flush, so a caller never waits longer than the bound.
+        One deadline, counted from this call, bounds the whole flush: the wait for a flush
+        in progress on another thread included. A flush that runs out of time keeps its
+        spans buffered for the next one, so a caller never waits longer than the bound.
         """
+        deadline = monotonic() + self.timeout_s
         if not self._lock.acquire(True, self.timeout_s):
             return False
         try:
             spans = self.buffer.drain()
             try:
-                return self._send(spans)
+                return self._send(spans, deadline)
             except Exception as exc:  # last line of defence: keep the spans, say why in debug
                 self.buffer.requeue(spans)
-                log.logger().debug("flush failed unexpectedly: %r", exc)
+                # Only the type: an exception's text may quote a request, key included.
+                log.logger().debug("flush failed unexpectedly: %s", type(exc).__name__)
                 return False
         finally:
             self._lock.release()
 
-    def _send(self, spans: List[Span]) -> bool:
-        deadline = monotonic() + self.timeout_s
+    def _send(self, spans: List[Span], deadline: float) -> bool:
         plugins = self._collect_plugins()
         if not spans and not plugins:
             return True
@@ -297,13 +304,25 @@ class Reporter:
         from .transport.http import TransportError
 
         assert self._transport is not None
+        headers = {**headers, "X-Instana-Time": str(int(time() * 1000))}
         try:
             status = self._transport.post(BUNDLE_RESOURCE, body, headers, deadline)
         except TransportError as exc:
             log.logger().debug("bundle not delivered, kept for the next flush: %s", exc)
             return False
         if status < 300:
+            self._key_refused_reported = False
             return True
+        if status in _KEY_REFUSED_STATUSES:
+            if not self._key_refused_reported:  # once per outage, not on every invocation
+                self._key_refused_reported = True
+                log.logger().error(
+                    "the Instana endpoint refused the agent key with HTTP %d (check "
+                    "INSTANA_AGENT_KEY and INSTANA_ENDPOINT_URL); spans are kept for a later "
+                    "flush, up to the buffer's bound",
+                    status,
+                )
+            return False
         if status >= 500 or status in _RETRYABLE_STATUSES:
             log.logger().debug("backend answered %d, bundle kept for the next flush", status)
             return False

@@ -70,7 +70,12 @@ def imports_of(name: str, path: Path) -> Set[str]:
             else:
                 module = node.module or ""
             if node.module is None:
-                targets = [f"{module}.{alias.name}" for alias in node.names]
+                # ``from . import x``: x is a module of the package, or a name the package
+                # itself defines (``__version__``), which is an import of the package.
+                targets = [
+                    f"{module}.{alias.name}" if _is_module(f"{module}.{alias.name}") else module
+                    for alias in node.names
+                ]
             else:
                 targets = [module]
         elif isinstance(node, ast.Import):
@@ -80,6 +85,11 @@ def imports_of(name: str, path: Path) -> Set[str]:
                 found.add(target[len("instana_serverless.") :])
     found.discard(name)
     return found
+
+
+def _is_module(dotted: str) -> bool:
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
 def _matches(module: str, patterns: Set[str] | List[str]) -> bool:

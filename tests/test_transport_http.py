@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from typing import Iterator, List
 
@@ -136,3 +137,92 @@ def test_connect_opens_ahead_of_the_first_post(make_server) -> None:  # type: ig
     assert server.connections == 1
     assert post(transport) == 204
     assert server.connections == 1
+
+
+class StreamingServer(SocketServer):
+    """Answers the first request with ``head`` and then ``body`` for as long as the client
+    reads, without ever ending it: a backend flooding its response."""
+
+    def __init__(self, head: bytes, body: bytes) -> None:
+        self.head, self.body = head, body
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._flood, args=(conn,), daemon=True).start()
+
+    def _flood(self, conn: socket.socket) -> None:
+        with conn:
+            if not read_request(conn):
+                return
+            try:
+                conn.sendall(self.head)
+                while True:
+                    conn.sendall(self.body)
+            except OSError:
+                return
+
+
+@pytest.mark.parametrize(
+    "head, body",
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"4000\r\n" + b"x" * 0x4000 + b"\r\n",
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"f" * 65536),  # no CRLF ever
+        (b"HTTP/1.1 200 OK\r\n", b"X-Flood: " + b"y" * 65536),  # a head without end
+    ],
+    ids=["chunks", "size-line", "head"],
+)
+def test_a_flooded_response_is_capped_not_read_until_the_deadline(head: bytes, body: bytes) -> None:
+    server = StreamingServer(head, body)
+    try:
+        transport = HttpTransport(f"http://127.0.0.1:{server.port}", headers={})
+        started = time.monotonic()
+        try:
+            status = transport.post("bundle", b"{}", {}, started + 10)
+        except TransportError as exc:
+            status = 0
+            assert "too large" in str(exc)
+        # Capped at about a MiB: far from the 10 s deadline an unbounded read would run into.
+        assert time.monotonic() - started < 5
+        assert status in (0, 200)
+        assert transport._conn is None  # the rest of the flood is never read: connection closed
+    finally:
+        server.close()
+
+
+def header_lines(request: bytes) -> List[bytes]:
+    return request.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+
+
+@pytest.mark.parametrize(
+    "host_id",
+    [
+        "arn:aws:lambda:eu-west-1:1:function:f\r\nX-Injected: 1",
+        "arn:aws:lambda:eu-west-1:1:function:f\n\nGET / HTTP/1.1",
+        "arn:aws:lambda:eu-west-1:1:function:f\u2028",
+        "arn:aws:lambda:eu-west-1:1:function:f\u00e9\u4e2d\x00",
+    ],
+)
+def test_bad_header_values_are_escaped_and_the_request_still_goes(
+    make_server, host_id: str
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([b"HTTP/1.1 204 No Content\r\n\r\n"])
+    transport = transport_for(server)
+    status = transport.post("bundle", b"{}", {"X-Instana-Host": host_id}, time.monotonic() + 2)
+    assert status == 204
+    (request,) = server.requests
+    lines = header_lines(request)
+    assert request.isascii()
+    assert not any(line.startswith((b"X-Injected", b"GET ")) for line in lines)
+    (host_line,) = [line for line in lines if line.startswith(b"X-Instana-Host:")]
+    assert host_line.startswith(b"X-Instana-Host: arn:aws:lambda:eu-west-1:1:function:f%")
+    assert b"X-Instana-Key: k" in lines  # every other header as it was
+
+
+def test_a_non_latin1_endpoint_path_is_escaped(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server([b"HTTP/1.1 204 No Content\r\n\r\n"])
+    transport = HttpTransport(f"http://127.0.0.1:{server.port}/b\u00e4se \u4e2d", headers={})
+    assert post(transport) == 204
+    assert server.requests[0].startswith(b"POST /b%C3%A4se%20%E4%B8%AD/bundle HTTP/1.1\r\n")

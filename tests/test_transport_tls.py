@@ -9,20 +9,26 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
 import instana_serverless as instana
+from instana_serverless.client import Client
+from instana_serverless.transport import tls
 from instana_serverless.transport.endpoint import (
     EndpointError,
     parse_endpoint,
     proxy_authorization,
 )
+from instana_serverless.transport.http import HttpTransport, TransportError
 
 from .conftest import AGENT_KEY
+from .modules import modules_loaded_by
 from .raw_server import SocketServer, read_request
+from .tls_ca import BundleBackend, LoopbackCA, make_test_ca
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +198,133 @@ def test_a_plain_http_proxy_may_be_remote_but_the_endpoint_may_not() -> None:
     with pytest.raises(EndpointError, match="INSTANA_ENDPOINT_URL"):
         parse_endpoint("http://backend.corp.example")
     assert proxy_authorization("http://proxy:3128") is None
+
+
+# -- verification on by default, against a test CA trusted the way system roots are ---------
+
+
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
+    return make_test_ca(tmp_path_factory.mktemp("other-ca"))
+
+
+@pytest.fixture
+def trust(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Point OpenSSL's default roots at the given directory or file, as a system would."""
+
+    def set_roots(*, directory: Optional[Path] = None, file: Optional[Path] = None) -> None:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        if directory is not None:
+            monkeypatch.setenv("SSL_CERT_DIR", str(directory))
+        if file is not None:
+            monkeypatch.setenv("SSL_CERT_FILE", str(file))
+        tls._contexts.clear()  # the process keeps one context; these tests change the roots
+
+    yield set_roots
+    tls._contexts.clear()
+    instana.configure(environ={})
+
+
+def deliver(url: str) -> Client:
+    client = instana.configure(
+        instana.Options(endpoint_url=url, agent_key=AGENT_KEY, timeout_ms=2000), environ={}
+    )
+    with instana.entry_span("job", flush=False):
+        pass
+    client.flush()
+    return client
+
+
+def test_https_verified_against_roots_read_lazily_from_a_hashed_dir(
+    test_ca: LoopbackCA, trust: Callable[..., None]
+) -> None:
+    trust(directory=test_ca.hashed_dir)
+    assert tls.client_context(True).cert_store_stats()["x509"] == 0  # nothing parsed up front
+    backend = BundleBackend(test_ca.cert, test_ca.key)
+    try:
+        client = deliver(f"https://localhost:{backend.port}")
+        assert backend.paths == ["/bundle"] and len(client.buffer) == 0
+        assert tls.client_context(True).cert_store_stats()["x509"] == 1  # the one it needed
+    finally:
+        backend.close()
+
+
+def test_https_verified_against_a_bundle_file(
+    test_ca: LoopbackCA, trust: Callable[..., None]
+) -> None:
+    trust(file=test_ca.ca_cert)
+    backend = BundleBackend(test_ca.cert, test_ca.key)
+    try:
+        client = deliver(f"https://127.0.0.1:{backend.port}")
+        assert backend.paths == ["/bundle"] and len(client.buffer) == 0
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("layout", ["directory", "file"])
+def test_a_certificate_from_another_ca_is_refused(
+    test_ca: LoopbackCA, other_ca: LoopbackCA, trust: Callable[..., None], layout: str
+) -> None:
+    trust(**{layout: test_ca.hashed_dir if layout == "directory" else test_ca.ca_cert})
+    backend = BundleBackend(other_ca.cert, other_ca.key)
+    try:
+        client = deliver(f"https://localhost:{backend.port}")
+        assert backend.paths == [] and len(client.buffer) == 1  # refused, kept for later
+    finally:
+        backend.close()
+
+
+def test_a_certificate_for_another_host_is_refused(
+    test_ca: LoopbackCA, trust: Callable[..., None]
+) -> None:
+    trust(directory=test_ca.hashed_dir)
+    # The certificate names localhost and 127.0.0.1; the endpoint is 127.0.0.2.
+    backend = BundleBackend(test_ca.cert, test_ca.key, host="127.0.0.2")
+    try:
+        client = deliver(f"https://127.0.0.2:{backend.port}")
+        assert backend.paths == [] and len(client.buffer) == 1
+    finally:
+        backend.close()
+
+
+def test_an_https_flush_imports_neither_ssl_nor_socket(test_ca: LoopbackCA) -> None:
+    backend = BundleBackend(test_ca.cert, test_ca.key)
+    code = (
+        "import os\n"
+        "os.environ.pop('SSL_CERT_FILE', None)\n"
+        f"os.environ['SSL_CERT_DIR'] = {str(test_ca.hashed_dir)!r}\n"
+        "import instana_serverless as instana\n"
+        "client = instana.configure(instana.Options(\n"
+        f"    endpoint_url='https://localhost:{backend.port}', agent_key='k'), environ={{}})\n"
+        "with instana.entry_span('job'):\n"
+        "    pass\n"
+        "assert len(client.buffer) == 0\n"
+    )
+    try:
+        loaded = modules_loaded_by(
+            code, ("ssl", "socket", "selectors", "encodings.idna", "http.client", "_ssl")
+        )
+    finally:
+        backend.close()
+    assert backend.paths == ["/bundle"]
+    assert loaded == ["_ssl"]
+
+
+def test_a_tls_handshake_that_never_completes_is_bounded_by_the_deadline() -> None:
+    silent = socket.socket()  # accepts connections (the kernel does) and never speaks TLS
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        transport = HttpTransport(f"https://127.0.0.1:{silent.getsockname()[1]}", headers={})
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            transport.post("bundle", b"{}", {}, started + 0.2)
+        assert time.monotonic() - started < 0.2 + 0.05
+    finally:
+        silent.close()

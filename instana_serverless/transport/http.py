@@ -1,27 +1,33 @@
 """POSTs over one kept-alive HTTP/1.1 connection, bounded by a deadline.
 
-A small client on ``socket`` rather than ``http.client``: the latter imports ``email`` and
-``ssl`` (about 16 ms), which a cold start would pay at its first flush, while all we ever
-send is a POST with a known length. ``ssl`` is imported only for https endpoints.
+A small client on ``_socket`` rather than ``http.client``: the latter imports ``email`` and
+``ssl`` (about 16 ms), and ``socket`` itself ``selectors`` and ``enum`` (~3 ms), which a cold
+start would pay at its first flush, while all we ever send is a POST with a known length.
+TLS (``tls.py``, on ``_ssl``) is imported only for https endpoints. Everything, name
+resolution included (``resolve.py``), runs under the caller's deadline.
 """
 
 from __future__ import annotations
 
-import socket
+from _socket import IPPROTO_TCP, SOCK_STREAM, TCP_NODELAY
+from _socket import socket as raw_socket
 from time import monotonic
 
+from . import resolve
 from .endpoint import Endpoint, parse_endpoint, proxy_authorization
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ssl
-    from typing import Mapping, Optional, Tuple, Union
+    from typing import Any, Mapping, Optional, Tuple, Union
 
 # Errors that mean a kept-alive connection died while the process was frozen between
 # invocations; the request never reached the server, so sending it again is safe.
 _STALE_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024  # responses are tiny; a huge one is not worth reading
+# Header values are sent as given only when they are printable ASCII.
+_SAFE_HEADER_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
+_SAFE_PATH_CHARS = _SAFE_HEADER_CHARS - {" "}
 
 
 class TransportError(Exception):
@@ -32,15 +38,59 @@ class _ConnectionClosed(ConnectionResetError):
     """The server closed a kept-alive connection before answering."""
 
 
-class _Connection:
-    __slots__ = ("buffer", "sock", "used")
+class _Socket(raw_socket):
+    """``_socket.socket`` plus the weak reference the TLS layer keeps to it."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    __slots__ = ("__weakref__",)
+
+
+def header_value(value: str) -> str:
+    """``value`` safe for one header line: control characters (CR/LF would start a header of
+    their own) and non-ASCII characters (which Latin-1 may not even encode) are sent
+    percent-encoded as UTF-8, so a bad value changes one header, never the request."""
+    value = str(value)
+    if value.isascii() and value.isprintable():  # the usual case, checked in C
+        return value
+    return _escape(value, _SAFE_HEADER_CHARS)
+
+
+def _escape(value: str, safe: frozenset[str]) -> str:
+    if all(char in safe for char in value):
+        return value
+    return "".join(
+        char if char in safe else "".join(f"%{b:02X}" for b in char.encode("utf-8", "replace"))
+        for char in value
+    )
+
+
+class _Connection:
+    __slots__ = ("buffer", "closed_errors", "sock", "tls", "used")
+
+    def __init__(self, sock: _Socket) -> None:
         self.sock = sock
+        self.tls: Any = None  # the TLS stream over ``sock``, for https
+        self.closed_errors: Tuple[type[BaseException], ...] = ()  # a TLS stream's end
         self.buffer = b""
         self.used = False
 
+    def send(self, data: bytes) -> None:
+        if self.tls is None:
+            self.sock.sendall(data)
+            return
+        view = memoryview(data)
+        while view:
+            view = view[self.tls.write(view) :]
+
+    def recv(self) -> bytes:
+        if self.tls is None:
+            return self.sock.recv(65536)
+        try:
+            return self.tls.read(65536)  # type: ignore[no-any-return]
+        except self.closed_errors:
+            return b""
+
     def close(self) -> None:
+        self.tls = None
         self.sock.close()
 
 
@@ -59,28 +109,14 @@ class HttpTransport:
         self._proxy = parse_endpoint(proxy, "INSTANA_ENDPOINT_PROXY", proxy=True) if proxy else None
         self._proxy_auth = proxy_authorization(proxy) if proxy else None
         self._verify_tls = verify_tls
-        self._tls: Optional[ssl.SSLContext] = None
         self._conn: Optional[_Connection] = None
         self._conn_was_used = False
         host_header = self.endpoint.authority
         if (self.endpoint.scheme, self.endpoint.port) in (("https", 443), ("http", 80)):
             host_header = host_header.rsplit(":", 1)[0]
-        self._fixed_head = "".join(
-            f"{name}: {value}\r\n" for name, value in {"Host": host_header, **headers}.items()
-        )
+        self._fixed_head = _header_lines({"Host": host_header, **headers})
 
     # -- connection -------------------------------------------------------------------------
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            import ssl
-
-            context = ssl.create_default_context()
-            if not self._verify_tls:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._tls = context
-        return self._tls
 
     def connect(self, deadline: float) -> None:
         """Open the connection now (TLS handshake included) so a later POST need not."""
@@ -90,29 +126,29 @@ class HttpTransport:
     def _open(self, deadline: float) -> _Connection:
         endpoint, proxy = self.endpoint, self._proxy
         target = proxy or endpoint
-        sock = socket.create_connection((target.host, target.port), timeout=_remaining(deadline))
+        conn = _Connection(_connect(target.host, target.port, deadline))
         try:
-            # Bundles are small and latency matters more than packet count.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Connection(sock)
             if proxy is not None and endpoint.scheme == "https":
                 self._tunnel(conn, deadline)
             if endpoint.scheme == "https":
-                sock.settimeout(_remaining(deadline))
-                conn.sock = self._tls_context().wrap_socket(sock, server_hostname=endpoint.host)
+                from .tls import CLOSED_ERRORS, handshake
+
+                conn.sock.settimeout(_remaining(deadline))
+                conn.tls = handshake(conn.sock, endpoint.host, self._verify_tls)
+                conn.closed_errors = CLOSED_ERRORS
             return conn
         except BaseException:
-            sock.close()
+            conn.close()
             raise
 
     def _tunnel(self, conn: _Connection, deadline: float) -> None:
-        authority = self.endpoint.authority
+        authority = _escape(self.endpoint.authority, _SAFE_PATH_CHARS)
         request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
         if self._proxy_auth:
             request += f"Proxy-Authorization: {self._proxy_auth}\r\n"
         request += "\r\n"
         conn.sock.settimeout(_remaining(deadline))
-        conn.sock.sendall(request.encode("latin-1"))
+        conn.send(request.encode("latin-1"))
         status, _ = self._read_head(conn, deadline)
         if status != 200:
             raise TransportError(f"proxy refused CONNECT to {authority}: HTTP {status}")
@@ -120,9 +156,10 @@ class HttpTransport:
     # -- request ----------------------------------------------------------------------------
 
     def _request_bytes(self, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        extra = _header_lines(headers)
         if self.endpoint.scheme == "http" and self._proxy is not None:
-            path = f"http://{self.endpoint.authority}{path}"  # absolute form for a plain proxy
+            # absolute form for a plain proxy
+            path = _escape(f"http://{self.endpoint.authority}{path}", _SAFE_PATH_CHARS)
             if self._proxy_auth:
                 extra += f"Proxy-Authorization: {self._proxy_auth}\r\n"
         head = (
@@ -136,7 +173,8 @@ class HttpTransport:
         Never takes longer than ``deadline`` (a ``time.monotonic`` value) by more than one
         socket operation's granularity.
         """
-        request = self._request_bytes(self.endpoint.path_for(resource), body, headers)
+        path = _escape(self.endpoint.path_for(resource), _SAFE_PATH_CHARS)
+        request = self._request_bytes(path, body, headers)
         try:
             return self._exchange(request, deadline)
         except _STALE_ERRORS as exc:
@@ -164,7 +202,7 @@ class HttpTransport:
             conn = self._conn = self._open(deadline)
         self._conn_was_used = conn.used
         conn.sock.settimeout(_remaining(deadline))
-        conn.sock.sendall(request)
+        conn.send(request)
         status, headers = self._read_head(conn, deadline)
         keep_alive = self._read_body(conn, status, headers, deadline)
         conn.used = True
@@ -175,8 +213,10 @@ class HttpTransport:
     # -- response ---------------------------------------------------------------------------
 
     def _fill(self, conn: _Connection, deadline: float) -> None:
+        if len(conn.buffer) > _MAX_HEAD + _MAX_BODY:
+            raise TransportError("response too large")  # a flood must not fill memory
         conn.sock.settimeout(_remaining(deadline))
-        chunk = conn.sock.recv(65536)
+        chunk = conn.recv()
         if not chunk:
             raise _ConnectionClosed("connection closed by the server")
         conn.buffer += chunk
@@ -210,11 +250,12 @@ class HttpTransport:
         if status in (204, 304):
             return keep_alive  # never a body (RFC 9110 §6.4.1)
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._read_chunked(conn, deadline)
-            return keep_alive
+            return self._read_chunked(conn, deadline) and keep_alive
         length_text = headers.get("content-length")
         if length_text is not None:
             length = int(length_text)
+            if length < 0:
+                raise TransportError(f"malformed Content-Length: {length_text[:20]!r}")
             if length > _MAX_BODY:
                 return False
             while len(conn.buffer) < length:
@@ -229,12 +270,18 @@ class HttpTransport:
             pass
         return False
 
-    def _read_chunked(self, conn: _Connection, deadline: float) -> None:
+    def _read_chunked(self, conn: _Connection, deadline: float) -> bool:
+        """Consume a chunked body; False when it exceeded the cap (the rest is left unread,
+        so the connection cannot carry another request)."""
+        total = 0
         while True:
             while b"\r\n" not in conn.buffer:
                 self._fill(conn, deadline)
             size_line, _, conn.buffer = conn.buffer.partition(b"\r\n")
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            total += size
+            if size < 0 or total > _MAX_BODY:
+                return False
             if size == 0:
                 while b"\r\n" not in conn.buffer:  # trailers end with an empty line
                     self._fill(conn, deadline)
@@ -243,7 +290,7 @@ class HttpTransport:
                     while b"\r\n" not in conn.buffer:
                         self._fill(conn, deadline)
                 conn.buffer = conn.buffer[2:]
-                return
+                return True
             while len(conn.buffer) < size + 2:
                 self._fill(conn, deadline)
             conn.buffer = conn.buffer[size + 2 :]
@@ -252,6 +299,30 @@ class HttpTransport:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _header_lines(headers: Mapping[str, str]) -> str:
+    return "".join(f"{name}: {header_value(value)}\r\n" for name, value in headers.items())
+
+
+def _connect(host: str, port: int, deadline: float) -> _Socket:
+    """A TCP connection to the first address of ``host`` that accepts, by ``deadline``."""
+    error: Optional[OSError] = None
+    for family, _, proto, address in resolve.resolve(host, port, deadline):
+        sock = _Socket(family, SOCK_STREAM, proto)
+        try:
+            sock.settimeout(_remaining(deadline))
+            # Bundles are small and latency matters more than packet count.
+            sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+            if monotonic() >= deadline:
+                break
+    resolve.forget(host, port)
+    raise error or OSError(f"no address for {host!r}")
 
 
 def _remaining(deadline: float) -> float:
