@@ -215,3 +215,43 @@ def test_later_deadline_fires_after_a_stale_wake_up() -> None:
     guard.arm(0.2, "second", lambda: fired.append(time.monotonic() - started))
     time.sleep(0.45)
     assert len(fired) == 1 and 0.19 <= fired[0] < 0.4
+
+
+class HugeDeadlineContext:
+    """A context whose remaining time is absurd (issue: 10**20 ms killed the guard thread)."""
+
+    aws_request_id = "huge"
+    invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:orders"
+    function_name = "orders"
+    function_version = "7"
+    client_context = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10**20
+
+
+def test_huge_remaining_time_does_not_kill_the_guard(
+    acceptor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(acceptor, margin_ms=200)
+    died: List[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    decorator_guard = decorator.guard()
+    # A guard thread already running, due to wake up in 0.3 s, then the absurd deadline on an
+    # invocation still running when it wakes.
+    sleeper(0)({}, make_context(timeout_ms=500, request_id="before"))
+    assert sleeper(0.5)({}, HugeDeadlineContext()) == "ok"
+    # A fresh guard thread meeting the absurd deadline first.
+    fresh = TimeoutGuard()
+    armed = fresh.arm(10**17, "huge-direct", lambda: None)
+    time.sleep(0.2)
+    fresh.disarm(armed)
+    assert died == []
+    assert decorator_guard._thread is not None and decorator_guard._thread.is_alive()
+    assert fresh._thread is not None and fresh._thread.is_alive()
+    # And it still reports a real timeout afterwards.
+    handler = sleeper(0.6)
+    handler({}, make_context(timeout_ms=500, request_id="after"))
+    reported = [s for s in acceptor.spans() if s["data"]["lambda"]["reqId"] == "after"]
+    assert len(reported) == 1 and "msleft" in reported[0]["data"]["lambda"]
+    instana.configure(environ={})

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 # reporter's own timeout, so this only guards against a stuck flush).
 _MAX_WAIT_FOR_REPORT_S = 5.0
 _NEVER = float("inf")
+# The longest single wait of the thread. A context may claim any remaining time (10**20 ms has
+# been seen from a hand-made one) and a lock cannot wait beyond what the platform's time_t
+# holds: waiting in slices of at most an hour and re-reading the deadline handles every value.
+# Lambda's own limit is 15 minutes.
+_LONGEST_WAIT_S = 3600.0
 
 
 class Armed:
@@ -48,6 +53,8 @@ class TimeoutGuard:
         self.current_request_id: Optional[str] = None
 
     def arm(self, delay_s: float, request_id: Optional[str], on_fire: Callable[[], None]) -> Armed:
+        if not delay_s >= 0.0:  # negative or NaN: the deadline is now
+            delay_s = 0.0
         armed = Armed(monotonic() + delay_s, request_id, on_fire)
         with self._cond:
             self.current_request_id = request_id
@@ -82,7 +89,7 @@ class TimeoutGuard:
                     # Keep the wake-up time ``arm`` relies on, so that a run of short
                     # invocations costs no thread switch at all.
                     if self._wakes_at > now and self._wakes_at != _NEVER:
-                        cond.wait(self._wakes_at - now)
+                        cond.wait(min(self._wakes_at - now, _LONGEST_WAIT_S))
                     else:
                         self._wakes_at = _NEVER
                         cond.wait()
@@ -90,7 +97,7 @@ class TimeoutGuard:
                 left = armed.at - now
                 if left > 0:
                     self._wakes_at = armed.at
-                    cond.wait(left)
+                    cond.wait(min(left, _LONGEST_WAIT_S))
                     continue
                 self._wakes_at = _NEVER
                 self._armed = None
