@@ -37,6 +37,10 @@ Environment variables read:
 ``INSTANA_LAMBDA_TIMEOUT_MARGIN_MS``
     Our own extension, not read by the official sensors: how many milliseconds before the Lambda
     deadline the timeout guard reports the invocation; a non-negative integer, default 200.
+``INSTANA_LAMBDA_EXTENSION``
+    Our own extension: a boolean, default true. On Lambda, send each invocation's spans after
+    the response, from an internal extension registered with the Extensions API; false flushes
+    them before the handler returns (see docs/LAMBDA_EXTENSION.md).
 
 Booleans accept ``true/1/yes/on`` and ``false/0/no/off`` (case-insensitive, surrounding blanks
 ignored). Empty variables count as unset. Every invalid value, in the environment or in
@@ -93,6 +97,7 @@ class Options:
         "endpoint_proxy",
         "endpoint_url",
         "extra_http_headers",
+        "lambda_extension",
         "log_level",
         "logger",
         "process_name",
@@ -127,6 +132,7 @@ class Options:
         auto_profile: Optional[bool] = None,
         logger: Optional[Any] = None,
         timeout_margin_ms: Optional[int] = None,
+        lambda_extension: Optional[bool] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -147,6 +153,7 @@ class Options:
         self.auto_profile = auto_profile
         self.logger = logger
         self.timeout_margin_ms = timeout_margin_ms
+        self.lambda_extension = lambda_extension
 
     def __repr__(self) -> str:
         shown = []
@@ -175,6 +182,7 @@ class Config:
         "endpoint_proxy",
         "endpoint_url",
         "extra_http_headers",
+        "lambda_extension",
         "log_level",
         "log_level_explicit",
         "logger",
@@ -207,6 +215,7 @@ class Config:
     log_level_explicit: bool
     auto_profile: bool
     timeout_margin_ms: int
+    lambda_extension: bool
     logger: Optional[Any]
 
     def __init__(
@@ -231,6 +240,7 @@ class Config:
         log_level_explicit: bool = False,
         auto_profile: bool = False,
         timeout_margin_ms: int = DEFAULT_TIMEOUT_MARGIN_MS,
+        lambda_extension: bool = True,
         logger: Optional[Any] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
@@ -252,6 +262,7 @@ class Config:
         self.log_level_explicit = log_level_explicit
         self.auto_profile = auto_profile
         self.timeout_margin_ms = timeout_margin_ms
+        self.lambda_extension = lambda_extension
         self.logger = logger
 
     @property
@@ -604,6 +615,9 @@ class _Resolver:
                 _non_negative_int,
                 _non_negative_int,
                 DEFAULT_TIMEOUT_MARGIN_MS,
+            ),
+            lambda_extension=code_first(
+                "lambda_extension", "INSTANA_LAMBDA_EXTENSION", _coerce_bool, _parse_bool, True
             ),
             logger=self._from_option("logger", _logger, None),
         )
