@@ -255,3 +255,17 @@ def test_huge_remaining_time_does_not_kill_the_guard(
     reported = [s for s in acceptor.spans() if s["data"]["lambda"]["reqId"] == "after"]
     assert len(reported) == 1 and "msleft" in reported[0]["data"]["lambda"]
     instana.configure(environ={})
+
+
+def test_arming_and_disarming_do_not_wake_the_thread() -> None:
+    """The guard thread is not woken per invocation: a run of invocations with the usual
+    deadline costs no thread switch at all (it wakes about once per function timeout)."""
+    guard = TimeoutGuard()
+    first = guard.arm(30, "first", lambda: None)
+    time.sleep(0.05)  # the thread has started and sleeps until the first deadline
+    guard.disarm(first)
+    before = guard.wakeups
+    for i in range(1000):
+        guard.disarm(guard.arm(30, f"call-{i}", lambda: None))
+    time.sleep(0.05)
+    assert guard.wakeups == before

@@ -51,6 +51,8 @@ class TimeoutGuard:
         self._wakes_at = _NEVER
         # The request id being handled now; a report for any other one is stale and dropped.
         self.current_request_id: Optional[str] = None
+        # How often the thread has woken up (tests and bench/lambda_extension.py count them).
+        self.wakeups = 0
 
     def arm(self, delay_s: float, request_id: Optional[str], on_fire: Callable[[], None]) -> Armed:
         if not delay_s >= 0.0:  # negative or NaN: the deadline is now
@@ -83,6 +85,7 @@ class TimeoutGuard:
         cond = self._cond
         while True:
             with cond:
+                self.wakeups += 1
                 armed = self._armed
                 now = monotonic()
                 if armed is None:

@@ -1,0 +1,164 @@
+"""AWS Lambda, extension mode vs flush before return, with the backend 100 ms away.
+
+    .venv/bin/python bench/lambda_extension.py
+
+The real ``awslambdaric`` runs under the Runtime API emulator (``demo/lambda_runtime.py``),
+which freezes the sandbox (SIGSTOP of its process group) once the runtime and every extension
+wait for their next event, as Lambda does. Per invocation it records when the invoke was
+queued, when the runtime posted the response (what the caller waits for) and when the sandbox
+froze (the end of the billed duration). Three functions in one run: a bare handler, ours in
+extension mode (the default) and ours with ``INSTANA_LAMBDA_EXTENSION=false`` (flush before
+return). Also: the init (cold start) of each, to the first freeze, and the timeout guard's
+cost per warm invocation with a real flush. Medians only; nothing passes or fails.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import KEY, acceptor_process, median_us, table
+from demo.backend import SlowBackend
+from demo.lambda_runtime import Invocation, RuntimeAPI, start_runtime
+
+BACKEND_DELAY_S = 0.1
+APP = """
+def handle(event, context):
+    return {"statusCode": 200, "body": "ok"}
+"""
+LAYER_HANDLER = "instana_serverless.lambda_layer.handler"
+
+MODES: Dict[str, Tuple[str, Dict[str, str]]] = {
+    "bare handler (no tracing)": ("app.handle", {}),
+    "ours, extension mode": (LAYER_HANDLER, {"LAMBDA_HANDLER": "app.handle"}),
+    "ours, flush before return": (
+        LAYER_HANDLER,
+        {"LAMBDA_HANDLER": "app.handle", "INSTANA_LAMBDA_EXTENSION": "false"},
+    ),
+}
+
+
+def _median_ms(values: List[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def warm(code: Path, backend_url: str, handler: str, env: Dict[str, str], rounds: int) -> Any:
+    """(response ms, frozen ms, init ms) medians over ``rounds`` warm invocations."""
+    settings = {"INSTANA_ENDPOINT_URL": backend_url, "INSTANA_AGENT_KEY": KEY, **env}
+    with RuntimeAPI() as api:
+        started = time.monotonic()
+        proc = start_runtime(api, handler, code_dir=code, env=settings)
+        try:
+            # Init ends when the runtime and every extension wait for their first event.
+            deadline = time.monotonic() + 30
+            while api.freezes_done < 1 and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            init_s = time.monotonic() - started
+            answered: List[float] = []
+            frozen: List[float] = []
+            for index in range(rounds + 3):
+                invocation = api.submit(Invocation({"n": index}))
+                if not (invocation.done.wait(10) and invocation.frozen.wait(10)):
+                    raise RuntimeError(f"{handler}: invocation {index} did not complete")
+                if index >= 3:  # the first ones open connections and warm caches
+                    answered.append(invocation.answered_at - invocation.submitted_at)
+                    frozen.append(invocation.frozen_at - invocation.submitted_at)
+                time.sleep(0.005)
+            extensions = [e.name for e in api.extensions]
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+    return _median_ms(answered), _median_ms(frozen), init_s * 1000, extensions
+
+
+def guard_cost(url: str) -> Tuple[float, float, int]:
+    """Warm invocation incl. its flush to a real backend (µs), timeout guard armed vs not, and
+    how often the guard thread woke up in 2000 armed invocations."""
+    from awslambdaric.lambda_context import LambdaContext  # type: ignore[import-untyped]
+
+    import instana_serverless as instana
+    from instana_serverless.aws_lambda import lambda_handler
+    from instana_serverless.aws_lambda.timeout_guard import guard
+
+    context = LambdaContext(
+        "req-1",
+        None,
+        None,
+        int(time.time() * 1000) + 3_600_000,
+        "arn:aws:lambda:eu-central-1:123456789012:function:bench",
+    )
+
+    def measure(margin_ms: int) -> float:
+        instana.configure(
+            instana.Options(endpoint_url=url, agent_key=KEY, timeout_margin_ms=margin_ms),
+            environ={},
+        )
+
+        @lambda_handler
+        def handler(event: Any, context: Any) -> Dict[str, int]:
+            return {"statusCode": 200}
+
+        for _ in range(200):
+            handler({}, context)
+        return median_us(lambda: handler({}, context), 21, inner=50)
+
+    armed, unarmed = [], []
+    for _ in range(3):  # interleaved, so drift of a busy machine hits both alike
+        armed.append(measure(200))
+        unarmed.append(measure(0))
+    before = guard().wakeups
+    measure(200)
+    wakeups = guard().wakeups - before
+    return statistics.median(armed), statistics.median(unarmed), wakeups
+
+
+def main() -> None:
+    rounds = int(os.environ.get("BENCH_RUNS", "25"))
+    results: Dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, SlowBackend(BACKEND_DELAY_S, key=KEY) as backend:
+        code = Path(tmp)
+        (code / "app.py").write_text(APP)
+        for label, (handler, env) in MODES.items():
+            results[label] = warm(code, backend.url, handler, env, rounds)
+    with acceptor_process() as url:
+        armed, unarmed, wakeups = guard_cost(url)
+
+    bare_answer, bare_frozen, bare_init, _ = results["bare handler (no tracing)"]
+    rows = []
+    for label, (answer, frozen, init, extensions) in results.items():
+        shown = f" [extensions: {', '.join(extensions)}]" if extensions else ""
+        rows.append(
+            (
+                label + shown,
+                f"response {answer:7.2f} ms (+{answer - bare_answer:6.2f})   "
+                f"frozen {frozen:7.2f} ms (+{frozen - bare_frozen:6.2f})   "
+                f"init {init:6.1f} ms (+{init - bare_init:5.1f})",
+            )
+        )
+    print(
+        f"instana-serverless Lambda extension benchmark (medians of {rounds} warm invocations; "
+        f"backend answers after {BACKEND_DELAY_S * 1000:.0f} ms)"
+    )
+    print("invoke -> response seen by the caller / -> sandbox frozen (billed) / init to frozen")
+    print(table(rows))
+    print("timeout guard, warm invocation incl. flush to the acceptor (in process)")
+    print(
+        table(
+            [
+                ("guard armed", f"{armed:.1f} us"),
+                ("guard off (INSTANA_LAMBDA_TIMEOUT_MARGIN_MS=0)", f"{unarmed:.1f} us"),
+                ("guard thread wake-ups in 1100 armed invocations", f"{wakeups}"),
+            ]
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
