@@ -74,6 +74,7 @@ def scenario(
                 "INSTANA_AGENT_KEY": AGENT_KEY,
             },
         )
+
         def settled(invocation: Invocation) -> Invocation:
             # As a caller that waits a while between requests: the sandbox freezes in between.
             assert invocation.frozen.wait(10), "the sandbox was never frozen"
