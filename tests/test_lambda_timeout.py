@@ -269,3 +269,16 @@ def test_arming_and_disarming_do_not_wake_the_thread() -> None:
         guard.disarm(guard.arm(30, f"call-{i}", lambda: None))
     time.sleep(0.05)
     assert guard.wakeups == before
+
+    # The same deadline again and again (a re-used context), read in whole milliseconds.
+    guard = TimeoutGuard()
+    deadline = time.monotonic() + 30
+    first = guard.arm(deadline - time.monotonic(), "same", lambda: None)
+    time.sleep(0.05)  # the thread sleeps until exactly this deadline
+    guard.disarm(first)
+    before = guard.wakeups
+    for i in range(1000):
+        left = deadline - time.monotonic() - (i % 3) / 1000
+        guard.disarm(guard.arm(left, f"same-{i}", lambda: None))
+    time.sleep(0.05)
+    assert guard.wakeups == before

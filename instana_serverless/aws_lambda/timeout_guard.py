@@ -24,6 +24,11 @@ _NEVER = float("inf")
 # holds: waiting in slices of at most an hour and re-reading the deadline handles every value.
 # Lambda's own limit is 15 minutes.
 _LONGEST_WAIT_S = 3600.0
+# A new deadline earlier than the thread's next wake-up by less than this does not wake it: the
+# thread then reports at most this late (within the margin of 200 ms by default). Deadlines
+# computed from whole milliseconds jitter by one; without the slack, a run of invocations with
+# the same deadline (a test, a benchmark, a re-used context) woke the thread every few calls.
+_WAKE_SLACK_S = 0.005
 
 
 class Armed:
@@ -65,7 +70,7 @@ class TimeoutGuard:
                 self._wakes_at = _NEVER
                 self._thread = Thread(target=self._run, name="instana-lambda-timeout", daemon=True)
                 self._thread.start()
-            elif armed.at < self._wakes_at:
+            elif armed.at < self._wakes_at - _WAKE_SLACK_S:
                 self._wakes_at = armed.at
                 self._cond.notify_all()
         return armed
