@@ -340,11 +340,12 @@ def mode() -> Tuple[str, str]:
     return _mode
 
 
-def _decide(why: str, ext: Optional[Extension] = None) -> Optional[Extension]:
+def _decide(why: str, ext: Optional[Extension] = None, quiet: bool = False) -> Optional[Extension]:
     global _mode, _extension
     _extension = ext
     _mode = (EXTENSION if ext is not None else FLUSH_ON_RETURN, why)
-    log.logger().debug("AWS Lambda, %s mode: %s", _mode[0], why)
+    if not quiet:
+        log.logger().debug("AWS Lambda, %s mode: %s", _mode[0], why)
     return ext
 
 
@@ -369,8 +370,9 @@ def start_for(served_as: str, client: Client) -> Optional[Extension]:
         return None
     address = os.environ.get(RUNTIME_API_VARIABLE)
     if not address:
-        # Not on Lambda (or a unit test): nothing to say, nothing to register with.
-        _decide(f"{RUNTIME_API_VARIABLE} is not set (not running on Lambda)")
+        # Not on Lambda (or a unit test): nothing to register with, and nothing worth
+        # importing ``logging`` for.
+        _decide(f"{RUNTIME_API_VARIABLE} is not set (not running on Lambda)", quiet=True)
         return None
     handler = runtime_handler_name()
     if handler != served_as:
