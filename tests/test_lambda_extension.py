@@ -5,7 +5,11 @@ an extension falls back to flushing before the handler returns."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -235,3 +239,72 @@ def test_registration_is_quick_to_give_up_on_a_dead_api(
     assert decorator.wrap(_handler, "app.handler")({}, None) == "ok"
     assert lambda_extension.mode()[0] == "flush-on-return"
     assert os.environ["_HANDLER"] == "app.handler"
+
+
+# --- the emulator behaves like Lambda -------------------------------------------------------
+
+BACKGROUND_APP = """
+import os, threading, time, urllib.request
+
+def handle(event, context):
+    def later():
+        time.sleep(0.05)
+        request = urllib.request.Request(os.environ["BACKEND"] + "/bundle", data=b"{}")
+        urllib.request.urlopen(request, timeout=5).read()
+    threading.Thread(target=later).start()
+    return "started"
+"""
+
+
+def test_work_nobody_waits_for_stops_while_frozen(tmp_path: Path) -> None:
+    """A thread the handler left running (no extension covers it) makes no progress while the
+    sandbox is frozen, and resumes with the next invocation, as on Lambda."""
+    (tmp_path / "app.py").write_text(BACKGROUND_APP)
+    with SlowBackend() as backend, RuntimeAPI() as api:
+        proc = start_runtime(api, "app.handle", code_dir=tmp_path, env={"BACKEND": backend.url})
+        try:
+            first = api.invoke({})
+            assert first.body == "started" and first.frozen.wait(10)
+            time.sleep(0.4)  # eight times what the thread needed
+            assert api.frozen and backend.posts == 0
+            second = api.submit(Invocation({}))
+            deadline = time.monotonic() + 5
+            while backend.posts == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert backend.posts >= 1  # the first thread went on once thawed
+            assert second.done.wait(10)
+        finally:
+            _stop(proc)
+
+
+def test_shutdown_reaches_extensions_registered_for_it() -> None:
+    events: List[Dict[str, Any]] = []
+    with RuntimeAPI() as api:
+        host, port = api.address.split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request(
+            "POST",
+            "/2020-01-01/extension/register",
+            body=b'{"events":["SHUTDOWN"]}',
+            headers={"Lambda-Extension-Name": "watcher"},
+        )
+        response = connection.getresponse()
+        identifier = response.getheader("Lambda-Extension-Identifier")
+        response.read()
+        assert response.status == 200 and identifier
+
+        def next_event() -> None:
+            connection.request(
+                "GET",
+                "/2020-01-01/extension/event/next",
+                headers={"Lambda-Extension-Identifier": identifier},
+            )
+            events.append(json.loads(connection.getresponse().read()))
+
+        waiter = threading.Thread(target=next_event)
+        waiter.start()
+        deadline = time.monotonic() + 5
+        while not api.extensions[0].waiting and time.monotonic() < deadline:
+            time.sleep(0.005)
+    waiter.join(5)
+    assert [e["eventType"] for e in events] == ["SHUTDOWN"]
