@@ -6,15 +6,24 @@ so tests and benchmarks can count what arrived and when. The acceptor
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 from demo.loopback import LoopbackServer, Reply, Request
 
 
 class SlowBackend(LoopbackServer):
-    def __init__(self, delay_s: float = 0.0, key: Optional[str] = None) -> None:
+    """``tls=(certificate, key)`` serves https (see ``self_signed``)."""
+
+    def __init__(
+        self,
+        delay_s: float = 0.0,
+        key: Optional[str] = None,
+        tls: Optional[Tuple[Path, Path]] = None,
+    ) -> None:
         self.delay_s = delay_s
         self.key = key
         self.down = False
@@ -23,6 +32,17 @@ class SlowBackend(LoopbackServer):
         self._spans: List[Dict[str, Any]] = []
         self._lock = threading.Lock()
         super().__init__(self._respond)
+        self.tls = tls is not None
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.address}"
 
     def spans(self) -> List[Dict[str, Any]]:
         with self._lock:
@@ -45,3 +65,16 @@ class SlowBackend(LoopbackServer):
                 return 503, b"", {}
             self._spans.extend(json.loads(request.body).get("spans") or [])
         return 204, b"", {}
+
+
+def self_signed(folder: Path) -> Tuple[Path, Path]:
+    """A throwaway certificate and key for 127.0.0.1 (``openssl``), for an https backend."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -61,8 +61,10 @@ class Invocation:
         self.client_context = client_context
         self.request_id = request_id or str(uuid.uuid4())
         self.deadline_ms = 0
-        # Monotonic times: queued, response or error posted, sandbox frozen afterwards.
+        # Monotonic times: queued, handed to the runtime, response or error posted, sandbox
+        # frozen afterwards.
         self.submitted_at = 0.0
+        self.dispatched_at = 0.0
         self.answered_at = 0.0
         self.frozen_at = 0.0
         self.done = threading.Event()
@@ -232,6 +234,7 @@ class RuntimeAPI(LoopbackServer):
                 return None
             invocation = self._last = self._pending.popleft()
             invocation.deadline_ms = int(time.time() * 1000) + invocation.timeout_ms
+            invocation.dispatched_at = time.monotonic()
             self._runtime_waiting = False
             # The extensions hear of the invocation when it starts.
             for extension in self.extensions:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 from threading import Condition, Thread
-from time import sleep, time
+from time import sleep
 
 from .. import log
 
@@ -220,18 +220,15 @@ class Extension:
         self._connection = connection
         self._cond = Condition()
         self._handed_over: List[str] = []
-        self._primed = False
+        self._asked = False  # a ``next`` request is out, its answer not yet read
         self._thread = Thread(target=self._run, name="instana-lambda-extension", daemon=True)
 
     def start(self) -> None:
         # The init ends when the runtime and every extension have asked for their next event.
         # The first ask is sent from here, so it does not wait for the new thread to get the
         # GIL while the user's own init keeps the main thread busy (measured: ~15 ms).
-        self._primed = True
-        try:
+        with contextlib.suppress(RuntimeApiError):  # if it fails, the thread asks again
             self._send_next()
-        except RuntimeApiError:
-            self._primed = False
         self._thread.start()
 
     def hand_over(self, request_id: Optional[str]) -> bool:
@@ -245,33 +242,21 @@ class Extension:
             self._cond.notify()
         return True
 
-    def _claim(self, request_id: str, deadline_ms: Optional[int]) -> bool:
-        """Wait until ``request_id`` is handed over, at most until its Lambda deadline."""
+    def _wait_for_hand_over(self) -> str:
         with self._cond:
-            while request_id not in self._handed_over:
-                if deadline_ms is None:
-                    self._cond.wait()
-                    continue
-                left = deadline_ms / 1000.0 - time()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 3600.0))
-            self._handed_over.remove(request_id)
-            return True
+            while not self._handed_over:
+                self._cond.wait()
+            return self._handed_over.pop(0)
 
     def _send_next(self) -> None:
         self._connection.send("GET", NEXT_PATH, {"Lambda-Extension-Identifier": self.identifier})
+        self._asked = True
 
-    def _next_event(self) -> Dict[str, Any]:
+    def _read_event(self) -> Dict[str, Any]:
         import json  # the runtime (awslambdaric) has imported it already
 
-        if self._primed:
-            self._primed = False
-            status, _, body = self._connection.receive()
-        else:
-            status, _, body = self._connection.request(
-                "GET", NEXT_PATH, {"Lambda-Extension-Identifier": self.identifier}
-            )
+        self._asked = False
+        status, _, body = self._connection.receive()
         if status != 200:
             raise RuntimeApiError(f"event/next answered {status}: {body[:200]!r}")
         event = json.loads(body)
@@ -283,11 +268,18 @@ class Extension:
         failures = 0
         while True:
             try:
-                event = self._next_event()
+                if not self._asked:
+                    self._send_next()
+                # Lambda answers our ``next`` with the INVOKE event when the invocation
+                # starts. It is read only after the hand-over: woken during the handler, this
+                # thread would take the GIL from it.
+                handed = self._wait_for_hand_over()
+                event = self._read_event()
             except Exception as exc:
                 failures += 1
                 if failures >= _MAX_NEXT_FAILURES:
                     self.active = False
+                    _flush_buffered()
                     log.logger().debug(
                         "Lambda extension stopped (%s); spans are flushed before the handler "
                         "returns from now on (%s mode)",
@@ -295,22 +287,21 @@ class Extension:
                         FLUSH_ON_RETURN,
                     )
                     return
+                _flush_buffered()  # what was handed over still goes before the next ``next``
                 sleep(0.01 * failures)
                 continue
             failures = 0
             try:
+                self.invocations += 1
                 if event.get("eventType") == "SHUTDOWN":
                     self.active = False
                     _flush_buffered()
                     return
-                self.invocations += 1
-                request_id = event.get("requestId")
-                deadline = event.get("deadlineMs")
-                if not isinstance(deadline, int) or isinstance(deadline, bool):
-                    deadline = None
-                if not self._claim(str(request_id or ""), deadline):
+                if event.get("requestId") != handed:
                     log.logger().debug(
-                        "invocation %s was not handed over before its deadline", request_id
+                        "Lambda extension: handed invocation %r over, Lambda sent %r",
+                        handed,
+                        event.get("requestId"),
                     )
                 _flush_buffered()
             except Exception as exc:  # a bug of ours must not stop the next ``next`` call
