@@ -20,8 +20,10 @@ import sys
 from time import monotonic
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from . import platform
-from .aws_lambda import extension as lambda_extension
+from . import platform, settings
+from .aws_lambda.extension import EXTENSION, RUNTIME_API_VARIABLE
+from .aws_lambda.extension import SETTING as EXTENSION_SETTING
+from .aws_lambda.extension import mode as sending_mode
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
@@ -43,28 +45,9 @@ MARGIN_VARIABLE = "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS"
 
 # name -> what applies when it is unset; "" for settings not worth listing when unset.
 SETTINGS: Dict[str, str] = {
-    ENDPOINT_URL: "",
-    AGENT_KEY: "",
-    TIMEOUT_VARIABLE: "500 ms per request to the backend",
-    PROXY_VARIABLE: "",
-    "INSTANA_DISABLE_CA_CHECK": "",
-    "INSTANA_EXTRA_HTTP_HEADERS": "",
-    "INSTANA_SECRETS": "contains-ignore-case:key,pass,secret",
-    "INSTANA_ZONE": "",
-    "INSTANA_TAGS": "",
-    "INSTANA_TRACING_DISABLE": "all tracing on",
-    "INSTANA_DISABLE_W3C_TRACE_CORRELATION": "",
-    "INSTANA_SERVICE_NAME": "the platform's name for the function or service",
-    "INSTANA_PROCESS_NAME": "",
-    "INSTANA_DEBUG": "",
-    "INSTANA_LOG_LEVEL": "error",
-    "INSTANA_AUTO_PROFILE": "",
-    MARGIN_VARIABLE: "",
-    lambda_extension.SETTING: "on: on Lambda, spans are sent after the response",
+    row.variable: row.unset_note for row in settings.SETTINGS if row.variable
 }
-# Read outside ``config``: a test-only override of the Cloud Run metadata server.
-OTHER_KNOWN = ("INSTANA_GCP_METADATA_HOST",)
-KNOWN_VARIABLES = (*SETTINGS, *OTHER_KNOWN)
+KNOWN_VARIABLES = settings.variables()
 
 PLATFORM_NAMES = {
     platform.LAMBDA: "AWS Lambda",
@@ -487,10 +470,10 @@ def check_sending_mode(
     environ: Mapping[str, str], config: Optional[Config], section: Section
 ) -> None:
     """Extension mode (spans sent after the response) or flush before return, and why."""
-    mode, why = lambda_extension.mode()
+    mode, why = sending_mode()
     section.data["sending_mode"] = mode
-    setting = lambda_extension.SETTING
-    if mode == lambda_extension.EXTENSION:  # asked from inside the function's own process
+    setting = EXTENSION_SETTING
+    if mode == EXTENSION:  # asked from inside the function's own process
         section.add(OK, f"sending mode: extension ({why})", setting)
         return
     if config is not None and not config.lambda_extension:
@@ -501,12 +484,12 @@ def check_sending_mode(
             setting,
         )
         return
-    section.data["sending_mode"] = lambda_extension.EXTENSION
-    address = environ.get(lambda_extension.RUNTIME_API_VARIABLE)
+    section.data["sending_mode"] = EXTENSION
+    address = environ.get(RUNTIME_API_VARIABLE)
     where = (
         f"if the Extensions API at {address} accepts the registration at init"
         if address
-        else f"on Lambda ({lambda_extension.RUNTIME_API_VARIABLE} is not set here, so there "
+        else f"on Lambda ({RUNTIME_API_VARIABLE} is not set here, so there "
         "is no Extensions API to try)"
     )
     section.add(
