@@ -10,13 +10,16 @@ event. So:
    invocation) we register this process as an *internal* extension for ``INVOKE`` events
    (``POST $AWS_LAMBDA_RUNTIME_API/2020-01-01/extension/register``) and start one daemon thread.
    Nothing else is added to the cold start: no second process, no second interpreter.
-2. The thread long-polls ``.../extension/event/next``. ``awslambdaric`` releases the GIL while
-   it blocks in its own ``next`` call, so the thread runs while the runtime waits.
+2. The thread has a ``.../extension/event/next`` request out; Lambda answers it with the
+   ``INVOKE`` event when an invocation starts, but the thread reads it only after step 3, so
+   it never wakes (and never takes the GIL) while the handler runs.
 3. When the handler returns, the wrapper ends the entry span and *hands the invocation over*
    (by request id) instead of flushing; the runtime posts the response at once.
-4. The thread flushes, and only then asks for its next event, so Lambda cannot freeze the
-   sandbox before the spans have left. A failed flush keeps them in the bounded buffer for the
-   next one, as the flush before return does.
+4. The thread reads the event, flushes, and only then asks for its next event, so Lambda
+   cannot freeze the sandbox before the spans have left. ``awslambdaric`` releases the GIL
+   while it blocks in its own ``next`` call, so the thread runs while the runtime waits. A
+   failed flush keeps the spans in the bounded buffer for the next one, as the flush before
+   return does.
 
 Where the Extensions API is absent or refuses the registration (not on Lambda, an older
 emulator, a unit test), where the setting ``INSTANA_LAMBDA_EXTENSION`` is off, or where the
@@ -60,8 +63,8 @@ _REGISTER_TIMEOUT_S = 2.0
 # After this many failed ``next`` calls in a row the Runtime API is gone (the sandbox is being
 # torn down): the thread stops and invocations flush before returning again.
 _MAX_NEXT_FAILURES = 5
-# Request ids handed over but not yet claimed by an INVOKE event. Only one invocation runs at a
-# time; the bound only keeps a mismatch (an id Lambda never sent) from growing the set.
+# Request ids handed over but not yet taken by the thread. Only one invocation runs at a time;
+# the bound only keeps a thread that stopped from growing the list.
 _MAX_UNCLAIMED = 16
 _QUICKACK = 12  # TCP_QUICKACK on Linux
 
@@ -216,7 +219,6 @@ class Extension:
     def __init__(self, connection: _Connection, identifier: str) -> None:
         self.identifier = identifier
         self.active = True
-        self.invocations = 0  # INVOKE events handled, for tests and the doctor
         self._connection = connection
         self._cond = Condition()
         self._handed_over: List[str] = []
@@ -292,7 +294,6 @@ class Extension:
                 continue
             failures = 0
             try:
-                self.invocations += 1
                 if event.get("eventType") == "SHUTDOWN":
                     self.active = False
                     _flush_buffered()
