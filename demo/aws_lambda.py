@@ -5,6 +5,10 @@ order to SQS. The demo then does what an event source mapping does: it receives 
 with the attributes our instrumentation added, and invokes ``order-worker`` with it, which
 writes a receipt to S3. Each function is ``python -m awslambdaric`` with the layer's handler
 against a Runtime API on loopback; SQS and S3 are moto in server mode on loopback.
+
+The functions run in extension mode, as on Lambda: the layer registers an internal extension
+with the Extensions API, the caller gets the response at once, and the spans leave after it,
+before the emulator freezes the sandbox (SIGSTOP) until the next invocation.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import logging
 import subprocess
 import time
-from typing import Any, Dict, Final, List, Mapping, Tuple
+from typing import Any, Dict, Final, List, Mapping, Optional, Tuple
 
 from demo.aws_events import ACCOUNT, api_gateway_request, sqs_event
 from demo.harness import ROOT, Harness, progress
@@ -49,9 +53,11 @@ class Function:
         self.name = name
         self.api = api
         self.proc = proc
+        self.last: Optional[Invocation] = None
 
     def invoke(self, harness: Harness, event: Any) -> Any:
-        """The handler's response to ``event``; fails with the function's log otherwise."""
+        """The handler's response to ``event``, once the sandbox is frozen again (its spans
+        have left by then); fails with the function's log otherwise."""
         invocation = self.api.submit(Invocation(event, arn=arn(self.name)))
         deadline = time.monotonic() + INVOKE_TIMEOUT_S
         while not invocation.done.wait(0.05):
@@ -60,9 +66,29 @@ class Function:
             if time.monotonic() > deadline:
                 break
         if invocation.outcome == "response":
+            invocation.frozen.wait(max(0.1, deadline - time.monotonic()))
+            self.last = invocation
             return invocation.body
         problem = f"failed: {invocation.body}" if invocation.outcome else "did not answer"
         raise RuntimeError(f"{self.name} {problem}; its log:\n{harness.log_tail(self.name)}")
+
+    def mode(self) -> str:
+        """How the last invocation's spans left, in words."""
+        invocation = self.last
+        if invocation is None:
+            return f"{self.name} was not invoked"
+        answered = (invocation.answered_at - invocation.submitted_at) * 1000
+        timing = f"the caller had the response after {answered:.1f} ms"
+        if invocation.frozen.is_set():
+            frozen = (invocation.frozen_at - invocation.submitted_at) * 1000
+            timing += f", the sandbox froze at {frozen:.1f} ms"
+        names = ", ".join(e.name for e in self.api.extensions)
+        if names:
+            return (
+                f"{self.name} runs in extension mode (internal extension {names!r} registered "
+                f"with the Extensions API): spans sent after the response; {timing}"
+            )
+        return f"{self.name} runs in flush-on-return mode (no extension registered); {timing}"
 
 
 def _deploy(
@@ -161,6 +187,7 @@ def run(harness: Harness) -> None:
         request = api_gateway_request("POST", "/orders", {"item": "tea", "quantity": 2}, REGION)
         response = orders_api.invoke(harness, request)
         progress(f"Lambda: {API} answered {response['statusCode']} {response['body']}")
+        progress(f"Lambda: {orders_api.mode()}")
         if response["statusCode"] != 201:
             raise RuntimeError(f"{API} did not accept the order")
         path, headers = inventory.requests[-1]
@@ -180,6 +207,7 @@ def run(harness: Harness) -> None:
 
         progress(f"Lambda: invoking {WORKER} via awslambdaric (SQS event)…")
         worker.invoke(harness, sqs_event(messages, queue_arn, REGION))
+        progress(f"Lambda: {worker.mode()}")
         for message in messages:  # processed: gone from the queue, as the mapping does it
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         order_id = json.loads(response["body"])["id"]

@@ -60,6 +60,7 @@ class Options:
         "endpoint_proxy",
         "endpoint_url",
         "extra_http_headers",
+        "lambda_extension",
         "log_level",
         "logger",
         "process_name",
@@ -94,6 +95,7 @@ class Options:
         auto_profile: Optional[bool] = None,
         logger: Optional[Any] = None,
         timeout_margin_ms: Optional[int] = None,
+        lambda_extension: Optional[bool] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -114,6 +116,7 @@ class Options:
         self.auto_profile = auto_profile
         self.logger = logger
         self.timeout_margin_ms = timeout_margin_ms
+        self.lambda_extension = lambda_extension
 
     def __repr__(self) -> str:
         shown = []
@@ -146,6 +149,7 @@ class Config:
         "endpoint_proxy",
         "endpoint_url",
         "extra_http_headers",
+        "lambda_extension",
         "log_level",
         "log_level_explicit",
         "logger",
@@ -178,6 +182,7 @@ class Config:
     log_level_explicit: bool
     auto_profile: bool
     timeout_margin_ms: int
+    lambda_extension: bool
     logger: Optional[Any]
 
     def __init__(
@@ -202,6 +207,7 @@ class Config:
         log_level_explicit: bool = False,
         auto_profile: bool = False,
         timeout_margin_ms: int = DEFAULT_TIMEOUT_MARGIN_MS,
+        lambda_extension: bool = True,
         logger: Optional[Any] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
@@ -223,6 +229,7 @@ class Config:
         self.log_level_explicit = log_level_explicit
         self.auto_profile = auto_profile
         self.timeout_margin_ms = timeout_margin_ms
+        self.lambda_extension = lambda_extension
         self.logger = logger
 
     @property
@@ -607,6 +614,9 @@ class _Resolver:
                 _non_negative_int,
                 _non_negative_int,
                 DEFAULT_TIMEOUT_MARGIN_MS,
+            ),
+            lambda_extension=setting(
+                "lambda_extension", "INSTANA_LAMBDA_EXTENSION", _coerce_bool, _parse_bool, True
             ),
             logger=self._from_option("logger", _logger, None),
         )

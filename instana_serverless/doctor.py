@@ -21,6 +21,9 @@ from time import monotonic
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import platform, runtime_support, settings
+from .aws_lambda.extension import EXTENSION, RUNTIME_API_VARIABLE
+from .aws_lambda.extension import SETTING as EXTENSION_SETTING
+from .aws_lambda.extension import mode as sending_mode
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
@@ -549,9 +552,46 @@ def _resolve_handler(spec: str, search_root: str) -> Tuple[bool, str]:
     return True, f"{HANDLER_VARIABLE}={spec!r} resolves to {name}"
 
 
-def check_lambda(environ: Mapping[str, str]) -> Section:
-    """Whether the function handler is the layer's, and ``LAMBDA_HANDLER`` resolves."""
+def check_sending_mode(
+    environ: Mapping[str, str], config: Optional[Config], section: Section
+) -> None:
+    """Extension mode (spans sent after the response) or flush before return, and why."""
+    mode, why = sending_mode()
+    section.data["sending_mode"] = mode
+    setting = EXTENSION_SETTING
+    if mode == EXTENSION:  # asked from inside the function's own process
+        section.add(OK, f"sending mode: extension ({why})", setting)
+        return
+    if config is not None and not config.lambda_extension:
+        section.add(
+            INFO,
+            f"sending mode: flush before return ({setting} is off): every invocation waits "
+            "for one POST to the Instana endpoint",
+            setting,
+        )
+        return
+    section.data["sending_mode"] = EXTENSION
+    address = environ.get(RUNTIME_API_VARIABLE)
+    where = (
+        f"if the Extensions API at {address} accepts the registration at init"
+        if address
+        else f"on Lambda ({RUNTIME_API_VARIABLE} is not set here, so there "
+        "is no Extensions API to try)"
+    )
+    section.add(
+        OK,
+        f"sending mode: extension, {where}: spans are sent after the response, before the "
+        "sandbox freezes; otherwise flush before return. With INSTANA_DEBUG=true the log "
+        "says which mode is active",
+        setting,
+    )
+
+
+def check_lambda(environ: Mapping[str, str], config: Optional[Config] = None) -> Section:
+    """Whether the function handler is the layer's, ``LAMBDA_HANDLER`` resolves, and how
+    spans will leave (extension mode or flush before return)."""
     section = Section("lambda", "Lambda handler")
+    check_sending_mode(environ, config, section)
     function_handler = (environ.get("_HANDLER") or "").strip() or None
     spec = _value(environ, HANDLER_VARIABLE)
     section.data.update(function_handler=function_handler, lambda_handler=spec, resolved=None)
@@ -599,7 +639,7 @@ def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
         check_instrumentation(config),
     ]
     if needs_lambda_check(environ, detected):
-        sections.append(check_lambda(environ))
+        sections.append(check_lambda(environ, config))
     key = config.agent_key
     if key and len(key) >= 4:
         for section in sections:

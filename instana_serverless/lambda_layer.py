@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .aws_lambda import lambda_handler
+from .aws_lambda.decorator import wrap
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 
 TYPE_CHECKING = False
@@ -30,8 +30,11 @@ __all__ = [
 
 
 def make_handler(spec: Optional[str] = None) -> Callable[[Any, Any], Any]:
-    """The traced handler for ``spec`` (default: the ``LAMBDA_HANDLER`` variable)."""
-    return lambda_handler(load_handler(os.environ.get(HANDLER_VARIABLE) if spec is None else spec))
+    """The traced handler for ``spec`` (default: the ``LAMBDA_HANDLER`` variable), served as
+    this module's ``handler`` (so, where that is the function's handler, its invocations are
+    sent after the response by the Lambda extension)."""
+    original = load_handler(os.environ.get(HANDLER_VARIABLE) if spec is None else spec)
+    return wrap(original, LAYER_HANDLER)
 
 
 handler = make_handler()

@@ -146,6 +146,14 @@ SETTINGS: Tuple[Setting, ...] = (
         "Lambda: end and send the span this long before the deadline (`0` disables)",
     ),
     Setting(
+        "INSTANA_LAMBDA_EXTENSION",
+        ("lambda_extension",),
+        "`true`",
+        "Lambda: send spans after the response from an internal extension (see "
+        "`docs/LAMBDA_EXTENSION.md`); `false` flushes them before the handler returns",
+        unset_note="on: on Lambda, spans are sent after the response",
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",

@@ -121,6 +121,8 @@ def test_config_constructor_defaults_match_resolve() -> None:
         ("INSTANA_AUTO_PROFILE", "yes", "auto_profile", True),
         ("INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", "350", "timeout_margin_ms", 350),
         ("INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", "0", "timeout_margin_ms", 0),
+        ("INSTANA_LAMBDA_EXTENSION", "false", "lambda_extension", False),
+        ("INSTANA_LAMBDA_EXTENSION", " On ", "lambda_extension", True),
     ],
 )
 def test_environment_variable(
@@ -155,6 +157,7 @@ def test_empty_environment_values_count_as_unset(warnings: Collect) -> None:
         "INSTANA_TAGS",
         "INSTANA_TRACING_DISABLE",
         "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS",
+        "INSTANA_LAMBDA_EXTENSION",
     ]
     config = resolve(environ=dict.fromkeys(names, ""))
     assert repr(config) == repr(Config())
@@ -189,6 +192,7 @@ CODE_FIRST = [
     ),
     ("disable_w3c_trace_correlation", "INSTANA_DISABLE_W3C_TRACE_CORRELATION", True, "false", True),
     ("timeout_margin_ms", "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", 50, "500", 50),
+    ("lambda_extension", "INSTANA_LAMBDA_EXTENSION", False, "true", False),
 ]
 
 _RESULT_ATTR = {"timeout_ms": "timeout_s"}
@@ -279,6 +283,7 @@ INVALID_ENV = [
     ("INSTANA_AUTO_PROFILE", "y", "auto_profile", False),
     ("INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", "-1", "timeout_margin_ms", 200),
     ("INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", "soon", "timeout_margin_ms", 200),
+    ("INSTANA_LAMBDA_EXTENSION", "maybe", "lambda_extension", True),
 ]
 
 

@@ -145,6 +145,8 @@ def test_every_platform_shows_traces(run: Run) -> None:
         assert text.startswith("trace "), (platform, text)
         assert "FAILED" not in text, (platform, text)
     assert "aws:api.gateway POST /orders" in sections["AWS Lambda"]
+    # Both functions send their spans after the response, from the layer's extension.
+    assert run.output.count("runs in extension mode (internal extension 'instana-serverless'") == 2
     assert "[error x1]" in sections["Google Cloud Run"]
     assert "Queue" in sections["Azure Functions"]
     assert str(run.out / "bundles.jsonl") in run.output

@@ -428,6 +428,22 @@ def test_function_handler_wrapped_in_code_needs_no_lambda_handler(task_root: Pat
     one(findings(report, "lambda", doctor.INFO), "@instana.lambda_handler")
 
 
+def test_sending_mode(task_root: Path) -> None:
+    spec = f"{task_root.name}.handler"
+    on_lambda = lambda_env(task_root, spec, AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001")
+    report = doctor.diagnose(on_lambda, network=False)
+    mode = one(findings(report, "lambda", doctor.OK), "sending mode: extension")
+    assert "Extensions API at 127.0.0.1:9001" in mode and "after the response" in mode
+    section = report.section("lambda")
+    assert section is not None and section.data["sending_mode"] == "extension"
+
+    off = {**on_lambda, "INSTANA_LAMBDA_EXTENSION": "false"}
+    report = doctor.diagnose(off, network=False)
+    one(findings(report, "lambda", doctor.INFO), "sending mode: flush before return")
+    text = doctor.render_text(report)
+    assert "INSTANA_LAMBDA_EXTENSION" in text and "INSTANA_LAMBDA_EXTENSION is off" in text
+
+
 def test_no_lambda_section_elsewhere(acceptor: Acceptor) -> None:
     report = doctor.diagnose(env_for(acceptor.url), network=False)
     assert report.section("lambda") is None

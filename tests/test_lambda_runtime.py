@@ -1,11 +1,14 @@
 """End to end on the real Lambda runtime client: ``python -m awslambdaric`` runs the layer's
-handler against a Runtime API served on loopback, reporting to the local acceptor."""
+handler against a Runtime API served on loopback, reporting to the local acceptor.
+
+The scenario runs twice: with the Extensions API (the default, extension mode: spans are sent
+after the response and before the sandbox freezes) and without it, as older emulators have it
+(flush-on-return mode: spans are sent before the response)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -42,16 +45,24 @@ class Scenario:
         self.log: List[Dict[str, Any]] = []
         self.timeout_span_seen_while_running = False
         self.output = ""
+        self.mode = ""
+        self.extensions: List[Tuple[str, List[str]]] = []
+        self.freezes = 0
 
 
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+@pytest.fixture(scope="module", params=["extension", "flush-on-return"])
+def scenario(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Scenario]:
     code = tmp_path_factory.mktemp("function")
     (code / "app.py").write_text(APP)
     result = Scenario()
+    result.mode = request.param
     with (
         Acceptor(key=AGENT_KEY) as acceptor,
-        RuntimeAPI(observe=lambda: len(acceptor.spans())) as api,
+        RuntimeAPI(
+            observe=lambda: len(acceptor.spans()), extensions=result.mode == "extension"
+        ) as api,
     ):
         proc = start_runtime(
             api,
@@ -63,31 +74,35 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                 "INSTANA_AGENT_KEY": AGENT_KEY,
             },
         )
+
+        def settled(invocation: Invocation) -> Invocation:
+            # As a caller that waits a while between requests: the sandbox freezes in between.
+            assert invocation.frozen.wait(10), "the sandbox was never frozen"
+            return invocation
+
         try:
-            result.results.append(api.invoke(load_event("api_gateway_rest")))
-            result.results.append(api.invoke(load_event("sqs")))
-            result.results.append(api.invoke({"action": "raise"}))
+            result.results.append(settled(api.invoke(load_event("api_gateway_rest"))))
+            result.results.append(settled(api.invoke(load_event("sqs"))))
+            result.results.append(settled(api.invoke({"action": "raise"})))
             # Outlives its 700 ms deadline; the guard reports at about 500 ms.
             slow = api.submit(Invocation({"action": "sleep", "seconds": 1.0}, timeout_ms=700))
             acceptor.wait_for_spans(4, timeout=5)
             result.timeout_span_seen_while_running = not slow.done.is_set()
             assert slow.done.wait(10)
-            result.results.append(slow)
+            result.results.append(settled(slow))
             result.results.append(
-                api.invoke(
-                    {"action": "plain"},
-                    client_context={
-                        "custom": {
-                            "X-INSTANA-T": "00000000000abcde",
-                            "X-INSTANA-S": "0000000000001111",
-                        }
-                    },
+                settled(
+                    api.invoke(
+                        {"action": "plain"},
+                        client_context={
+                            "custom": {
+                                "X-INSTANA-T": "00000000000abcde",
+                                "X-INSTANA-S": "0000000000001111",
+                            }
+                        },
+                    )
                 )
             )
-            # The last flush has happened before the runtime asked for the next invocation.
-            deadline = time.monotonic() + 5
-            while sum(e["kind"] == "next" for e in api.log) < 6 and time.monotonic() < deadline:
-                time.sleep(0.01)
         finally:
             proc.terminate()
             result.output = proc.communicate(timeout=10)[0]
@@ -95,6 +110,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         result.bundles = acceptor.bundles
         result.requests = acceptor.requests
         result.log = list(api.log)
+        result.extensions = [(e.name, e.events) for e in api.extensions]
+        result.freezes = api.freezes_done
     yield result
 
 
@@ -107,15 +124,38 @@ def test_every_invocation_is_answered(scenario: Scenario) -> None:
     assert scenario.results[3].body == {"slept": 1.0}
 
 
-def test_each_span_arrives_before_the_next_invocation_is_fetched(scenario: Scenario) -> None:
-    nexts = [e for e in scenario.log if e["kind"] == "next"]
-    assert len(nexts) >= 6
-    # The n-th `next` call found exactly n-1 spans at the backend: one per invocation, each
-    # sent inside its own invocation.
-    assert [e["observed"] for e in nexts[:6]] == [0, 1, 2, 3, 4, 5]
-    answers = [e for e in scenario.log if e["kind"] in ("response", "error")]
-    assert [e["observed"] for e in answers] == [1, 2, 3, 4, 5]
+def test_mode_is_the_expected_one(scenario: Scenario) -> None:
+    if scenario.mode == "extension":
+        assert scenario.extensions == [("instana-serverless", ["INVOKE"])]
+    else:
+        assert scenario.extensions == []
+
+
+def test_each_span_arrives_before_the_sandbox_freezes(scenario: Scenario) -> None:
+    # Frozen after each of the five invocations (the first one was queued before the init
+    # ended, so nothing froze before it); at the n-th freeze the backend had exactly n spans:
+    # each one sent inside its own invocation, none left for a later one.
+    freezes = [e for e in scenario.log if e["kind"] == "freeze"]
+    assert [e["observed"] for e in freezes] == [1, 2, 3, 4, 5], scenario.output
+    ids = [r.request_id for r in scenario.results]
+    assert [e["request_id"] for e in freezes] == ids
     assert len(scenario.spans) == 5
+
+
+def test_when_the_span_leaves_relative_to_the_response(scenario: Scenario) -> None:
+    nexts = [e for e in scenario.log if e["kind"] == "next"]
+    answers = [e for e in scenario.log if e["kind"] in ("response", "error")]
+    if scenario.mode == "flush-on-return":
+        # Flushed before the handler returned: there before the response and the next `next`.
+        assert [e["observed"] for e in nexts[:6]] == [0, 1, 2, 3, 4, 5]
+        assert [e["observed"] for e in answers] == [1, 2, 3, 4, 5]
+    else:
+        # Sent after the response: the timed-out one (index 3) was reported by the timeout
+        # guard long before its response; the extension sent the others.
+        extension_nexts = [e for e in scenario.log if e["kind"] == "extension_next"]
+        assert len(extension_nexts) == 6
+        assert [e["observed"] for e in extension_nexts] == [0, 1, 2, 3, 4, 5]
+        assert answers[3]["observed"] == 4
 
 
 def test_cold_start_only_on_the_first(scenario: Scenario) -> None:

@@ -215,3 +215,70 @@ def test_later_deadline_fires_after_a_stale_wake_up() -> None:
     guard.arm(0.2, "second", lambda: fired.append(time.monotonic() - started))
     time.sleep(0.45)
     assert len(fired) == 1 and 0.19 <= fired[0] < 0.4
+
+
+class HugeDeadlineContext:
+    """A context whose remaining time is absurd (issue: 10**20 ms killed the guard thread)."""
+
+    aws_request_id = "huge"
+    invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:orders"
+    function_name = "orders"
+    function_version = "7"
+    client_context = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10**20
+
+
+def test_huge_remaining_time_does_not_kill_the_guard(
+    acceptor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(acceptor, margin_ms=200)
+    died: List[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    decorator_guard = decorator.guard()
+    # A guard thread already running, due to wake up in 0.3 s, then the absurd deadline on an
+    # invocation still running when it wakes.
+    sleeper(0)({}, make_context(timeout_ms=500, request_id="before"))
+    assert sleeper(0.5)({}, HugeDeadlineContext()) == "ok"
+    # A fresh guard thread meeting the absurd deadline first.
+    fresh = TimeoutGuard()
+    armed = fresh.arm(10**17, "huge-direct", lambda: None)
+    time.sleep(0.2)
+    fresh.disarm(armed)
+    assert died == []
+    assert decorator_guard._thread is not None and decorator_guard._thread.is_alive()
+    assert fresh._thread is not None and fresh._thread.is_alive()
+    # And it still reports a real timeout afterwards.
+    handler = sleeper(0.6)
+    handler({}, make_context(timeout_ms=500, request_id="after"))
+    reported = [s for s in acceptor.spans() if s["data"]["lambda"]["reqId"] == "after"]
+    assert len(reported) == 1 and "msleft" in reported[0]["data"]["lambda"]
+    instana.configure(environ={})
+
+
+def test_arming_and_disarming_do_not_wake_the_thread() -> None:
+    """The guard thread is not woken per invocation: a run of invocations with the usual
+    deadline costs no thread switch at all (it wakes about once per function timeout)."""
+    guard = TimeoutGuard()
+    first = guard.arm(30, "first", lambda: None)
+    time.sleep(0.05)  # the thread has started and sleeps until the first deadline
+    guard.disarm(first)
+    before = guard.wakeups
+    for i in range(1000):
+        guard.disarm(guard.arm(30, f"call-{i}", lambda: None))
+    time.sleep(0.05)
+    assert guard.wakeups == before
+
+    # The same deadline again and again (a re-used context), read in whole milliseconds.
+    guard = TimeoutGuard()
+    deadline = time.monotonic() + 30
+    first = guard.arm(deadline - time.monotonic(), "same", lambda: None)
+    time.sleep(0.05)  # the thread sleeps until exactly this deadline
+    guard.disarm(first)
+    before = guard.wakeups
+    for i in range(1000):
+        left = deadline - time.monotonic() - (i % 3) / 1000
+        guard.disarm(guard.arm(left, f"same-{i}", lambda: None))
+    time.sleep(0.05)
+    assert guard.wakeups == before

@@ -106,6 +106,14 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         75,
         75,
     ),
+    "INSTANA_LAMBDA_EXTENSION": (
+        "false",
+        "lambda_extension",
+        False,
+        "lambda_extension",
+        True,
+        True,
+    ),
 }
 
 

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 # reporter's own timeout, so this only guards against a stuck flush).
 _MAX_WAIT_FOR_REPORT_S = 5.0
 _NEVER = float("inf")
+# The longest single wait of the thread. A context may claim any remaining time (10**20 ms has
+# been seen from a hand-made one) and a lock cannot wait beyond what the platform's time_t
+# holds: waiting in slices of at most an hour and re-reading the deadline handles every value.
+# Lambda's own limit is 15 minutes.
+_LONGEST_WAIT_S = 3600.0
+# A new deadline earlier than the thread's next wake-up by less than this does not wake it: the
+# thread then reports at most this late (within the margin of 200 ms by default). Deadlines
+# computed from whole milliseconds jitter by one; without the slack, a run of invocations with
+# the same deadline (a test, a benchmark, a re-used context) woke the thread every few calls.
+_WAKE_SLACK_S = 0.005
 
 
 class Armed:
@@ -46,8 +56,12 @@ class TimeoutGuard:
         self._wakes_at = _NEVER
         # The request id being handled now; a report for any other one is stale and dropped.
         self.current_request_id: Optional[str] = None
+        # How often the thread has woken up (tests and bench/lambda_extension.py count them).
+        self.wakeups = 0
 
     def arm(self, delay_s: float, request_id: Optional[str], on_fire: Callable[[], None]) -> Armed:
+        if not delay_s >= 0.0:  # negative or NaN: the deadline is now
+            delay_s = 0.0
         armed = Armed(monotonic() + delay_s, request_id, on_fire)
         with self._cond:
             self.current_request_id = request_id
@@ -56,7 +70,7 @@ class TimeoutGuard:
                 self._wakes_at = _NEVER
                 self._thread = Thread(target=self._run, name="instana-lambda-timeout", daemon=True)
                 self._thread.start()
-            elif armed.at < self._wakes_at:
+            elif armed.at < self._wakes_at - _WAKE_SLACK_S:
                 self._wakes_at = armed.at
                 self._cond.notify_all()
         return armed
@@ -76,13 +90,14 @@ class TimeoutGuard:
         cond = self._cond
         while True:
             with cond:
+                self.wakeups += 1
                 armed = self._armed
                 now = monotonic()
                 if armed is None:
                     # Keep the wake-up time ``arm`` relies on, so that a run of short
                     # invocations costs no thread switch at all.
                     if self._wakes_at > now and self._wakes_at != _NEVER:
-                        cond.wait(self._wakes_at - now)
+                        cond.wait(min(self._wakes_at - now, _LONGEST_WAIT_S))
                     else:
                         self._wakes_at = _NEVER
                         cond.wait()
@@ -90,7 +105,7 @@ class TimeoutGuard:
                 left = armed.at - now
                 if left > 0:
                     self._wakes_at = armed.at
-                    cond.wait(left)
+                    cond.wait(min(left, _LONGEST_WAIT_S))
                     continue
                 self._wakes_at = _NEVER
                 self._armed = None
