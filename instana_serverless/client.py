@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Mapping, Optional, Tuple
 
+    from .profiling.sampler import Profiler
     from .transport.http import HttpTransport
 
 
@@ -39,6 +40,12 @@ class Client:
         self.tracing = self.reporting and not config.tracing_disabled
         self.w3c_correlation = not config.disable_w3c_trace_correlation
         self._prewarm_started = False
+        # AutoProfile: imported, and its thread started, only when switched on.
+        self.profiler: Optional[Profiler] = None
+        if config.auto_profile and self.tracing:
+            from .profiling.sampler import Profiler
+
+            self.profiler = Profiler(config)
 
     @staticmethod
     def _check_endpoint_url(config: Config) -> Optional[Endpoint]:
@@ -113,7 +120,7 @@ class Client:
         if service and self.tracing:
             data = {} if data is None else data
             data["service"] = service
-        return start_entry(
+        span = start_entry(
             name,
             incoming,
             on_finish=self.buffer.add,
@@ -121,6 +128,9 @@ class Client:
             error_path=error_path,
             recording=self.tracing,
         )
+        if self.profiler is not None and span.recording:
+            self.profiler.begin(span)
+        return span
 
     def flush(self) -> bool:
         """Send what is buffered now. Never raises; False when something is left for later."""
@@ -129,7 +139,10 @@ class Client:
         # The reporter's own request must never become a span of the user's trace.
         token = activate(None)
         try:
-            return self.reporter.flush()
+            delivered = self.reporter.flush()
+            if self.profiler is not None:
+                self.profiler.after_flush(self)
+            return delivered
         finally:
             restore(token)
 
@@ -150,6 +163,8 @@ def configure(
         previous, _client = _client, client
     if previous is not None:
         previous.reporter.close()
+        if previous.profiler is not None:
+            previous.profiler.stop()
     return client
 
 

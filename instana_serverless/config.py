@@ -33,7 +33,11 @@ Environment variables read:
     Log level of the ``instana_serverless`` logger: ``debug|info|warn|warning|error``
     (case-insensitive), default ERROR; a true ``INSTANA_DEBUG`` beats ``INSTANA_LOG_LEVEL``.
 ``INSTANA_AUTO_PROFILE``
-    Boolean.
+    Boolean: the stack sampler, inferred spans and profiles (docs/PROFILING.md).
+``INSTANA_AUTO_PROFILE_INTERVAL_MS``, ``INSTANA_AUTO_PROFILE_MIN_MS``, ``INSTANA_AUTO_PROFILE_MIN_PERCENT``
+    Our own extension: milliseconds between stack samples (1-1000, default 10); how long (default
+    20 ms) and what share of the invocation (0-100 %, default 10) a function must hold the stack
+    to become an inferred span.
 ``INSTANA_LAMBDA_TIMEOUT_MARGIN_MS``
     Our own extension, not read by the official sensors: how many milliseconds before the Lambda
     deadline the timeout guard reports the invocation; a non-negative integer, default 200.
@@ -65,6 +69,9 @@ ERROR = 40
 
 DEFAULT_TIMEOUT_MS = 500
 DEFAULT_TIMEOUT_MARGIN_MS = 200
+DEFAULT_PROFILE_INTERVAL_MS = 10
+DEFAULT_PROFILE_MIN_MS = 20
+DEFAULT_PROFILE_MIN_PERCENT = 10
 DEFAULT_LOG_LEVEL = ERROR
 
 ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
@@ -86,6 +93,9 @@ class Options:
     __slots__ = (
         "agent_key",
         "auto_profile",
+        "auto_profile_interval_ms",
+        "auto_profile_min_ms",
+        "auto_profile_min_percent",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -127,6 +137,9 @@ class Options:
         auto_profile: Optional[bool] = None,
         logger: Optional[Any] = None,
         timeout_margin_ms: Optional[int] = None,
+        auto_profile_interval_ms: Optional[int] = None,
+        auto_profile_min_ms: Optional[int] = None,
+        auto_profile_min_percent: Optional[int] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -147,6 +160,9 @@ class Options:
         self.auto_profile = auto_profile
         self.logger = logger
         self.timeout_margin_ms = timeout_margin_ms
+        self.auto_profile_interval_ms = auto_profile_interval_ms
+        self.auto_profile_min_ms = auto_profile_min_ms
+        self.auto_profile_min_percent = auto_profile_min_percent
 
     def __repr__(self) -> str:
         shown = []
@@ -168,6 +184,9 @@ class Config:
     __slots__ = (
         "agent_key",
         "auto_profile",
+        "auto_profile_interval_ms",
+        "auto_profile_min_ms",
+        "auto_profile_min_percent",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -206,6 +225,9 @@ class Config:
     log_level: int
     log_level_explicit: bool
     auto_profile: bool
+    auto_profile_interval_ms: int
+    auto_profile_min_ms: int
+    auto_profile_min_percent: int
     timeout_margin_ms: int
     logger: Optional[Any]
 
@@ -232,6 +254,9 @@ class Config:
         auto_profile: bool = False,
         timeout_margin_ms: int = DEFAULT_TIMEOUT_MARGIN_MS,
         logger: Optional[Any] = None,
+        auto_profile_interval_ms: int = DEFAULT_PROFILE_INTERVAL_MS,
+        auto_profile_min_ms: int = DEFAULT_PROFILE_MIN_MS,
+        auto_profile_min_percent: int = DEFAULT_PROFILE_MIN_PERCENT,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -253,6 +278,9 @@ class Config:
         self.auto_profile = auto_profile
         self.timeout_margin_ms = timeout_margin_ms
         self.logger = logger
+        self.auto_profile_interval_ms = auto_profile_interval_ms
+        self.auto_profile_min_ms = auto_profile_min_ms
+        self.auto_profile_min_percent = auto_profile_min_percent
 
     @property
     def missing(self) -> Tuple[str, ...]:
@@ -356,6 +384,22 @@ def _non_negative_int(value: object) -> int:
     number = _coerce_int(value)
     if number < 0:
         raise _Invalid("expected a non-negative integer number of milliseconds")
+    return number
+
+
+def _interval_ms(value: object) -> int:
+    number = _coerce_int(value)
+    if not 1 <= number <= 1000:
+        raise _Invalid("expected an integer number of milliseconds from 1 to 1000")
+    return number
+
+
+def _percent(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _Invalid("expected an integer percentage from 0 to 100")
+    number = int(value) if isinstance(value, int) else _coerce_int(value.strip().rstrip("%"))
+    if not 0 <= number <= 100:
+        raise _Invalid("expected an integer percentage from 0 to 100")
     return number
 
 
@@ -606,6 +650,27 @@ class _Resolver:
                 DEFAULT_TIMEOUT_MARGIN_MS,
             ),
             logger=self._from_option("logger", _logger, None),
+            auto_profile_interval_ms=code_first(
+                "auto_profile_interval_ms",
+                "INSTANA_AUTO_PROFILE_INTERVAL_MS",
+                _interval_ms,
+                _interval_ms,
+                DEFAULT_PROFILE_INTERVAL_MS,
+            ),
+            auto_profile_min_ms=code_first(
+                "auto_profile_min_ms",
+                "INSTANA_AUTO_PROFILE_MIN_MS",
+                _non_negative_int,
+                _non_negative_int,
+                DEFAULT_PROFILE_MIN_MS,
+            ),
+            auto_profile_min_percent=code_first(
+                "auto_profile_min_percent",
+                "INSTANA_AUTO_PROFILE_MIN_PERCENT",
+                _percent,
+                _percent,
+                DEFAULT_PROFILE_MIN_PERCENT,
+            ),
         )
         # The key pasted into the wrong variable must not leak through its warning.
         warnings = [
