@@ -34,7 +34,7 @@ Environment variables read:
     (case-insensitive), default ERROR; a true ``INSTANA_DEBUG`` beats ``INSTANA_LOG_LEVEL``.
 ``INSTANA_AUTO_PROFILE``
     Boolean: the stack sampler, inferred spans and profiles (docs/PROFILING.md).
-``INSTANA_AUTO_PROFILE_INTERVAL_MS``, ``INSTANA_AUTO_PROFILE_MIN_MS``, ``INSTANA_AUTO_PROFILE_MIN_PERCENT``
+``INSTANA_AUTO_PROFILE_INTERVAL_MS``, ``..._MIN_MS``, ``..._MIN_PERCENT`` (``INSTANA_AUTO_PROFILE``)
     Our own extension: milliseconds between stack samples (1-1000, default 10); how long (default
     20 ms) and what share of the invocation (0-100 %, default 10) a function must hold the stack
     to become an inferred span.

@@ -29,7 +29,6 @@ from .inferred import Call, Run, calls, significant
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import CodeType
     from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
     from ..client import Client
@@ -128,7 +127,7 @@ class Profiler:
     # -- sessions ---------------------------------------------------------------------------
 
     def begin(self, entry: Span) -> Optional[Session]:
-        """Sample the calling thread until ``entry`` finishes (called on the invocation's thread)."""
+        """Sample the calling (invocation's) thread until ``entry`` finishes."""
         if not entry.recording or self._stopped:
             return None
         session = Session(self, entry, entry._on_finish or _discard)
@@ -194,7 +193,12 @@ class Profiler:
             tree.add([code for _, code in run.stack], run.seconds * 1000.0, run.count)
         profile = tree.to_profile(self.codes)
         self.pending.append(
-            {"scope": "trace", "traceId": entry.trace_id, "spanId": entry.span_id, "profile": profile}
+            {
+                "scope": "trace",
+                "traceId": entry.trace_id,
+                "spanId": entry.span_id,
+                "profile": profile,
+            }
         )
 
     # -- the sampler thread -------------------------------------------------------------------
