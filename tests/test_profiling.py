@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -173,7 +174,7 @@ def test_a_handler_without_a_hot_spot_yields_no_inferred_span(
         return None
 
     handler({}, make_context(request_id="req-flat"))
-    spans = acceptor.wait_for_spans(1)
+    acceptor.wait_for_spans(1)
     time.sleep(0.1)
     assert [s["k"] for s in acceptor.spans()] == [1]
     assert profiled.profiler is not None and profiled.profiler.samples_taken >= 5
@@ -449,3 +450,33 @@ def test_a_forked_worker_samples_with_a_sampler_of_its_own(profiled: Client) -> 
         _child_infers_spans_then_exits(get_client())
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def background_job(stop: threading.Event) -> None:
+    while not stop.is_set():
+        time.sleep(0.005)
+
+
+def test_on_fargate_the_whole_process_is_profiled_continuously(profiled: Client) -> None:
+    from instana_serverless.fargate.reporter import FargateReporter
+    from tests.test_fargate_reporter import EcsMetadataEmulator, fargate_env
+
+    profiler = profiled.profiler
+    assert profiler is not None and not profiler.continuous
+    with EcsMetadataEmulator() as ecs:
+        FargateReporter(fargate_env(ecs)).tick()
+    assert profiler.continuous and profiler._running
+    stop = threading.Event()
+    worker = threading.Thread(target=background_job, args=(stop,), name="untraced-worker")
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            names = json.dumps(profiler.process_profile()["roots"])
+            if "tests.test_profiling.background_job" in names:
+                break
+            assert time.monotonic() < deadline, names[:500]
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join()
