@@ -45,7 +45,7 @@ class Client:
         if config.auto_profile and self.tracing:
             from .profiling.sampler import Profiler
 
-            self.profiler = Profiler(config)
+            self.profiler = Profiler(config, self.endpoint)
 
     @staticmethod
     def _check_endpoint_url(config: Config) -> Optional[Endpoint]:

@@ -34,10 +34,14 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..config import Config
     from ..span import FinishHook
+    from ..transport.endpoint import Endpoint
 
 # A session keeps at most this many runs (a run is one stack, however many samples in a row
 # showed it): bounded memory for the longest invocation. Later samples still feed the profile.
 MAX_RUNS = 20_000
+# A session whose entry span never finishes (a leaked span) stops being sampled after this long
+# (the longest a Lambda invocation can run).
+MAX_SESSION_S = 900.0
 # Trace profiles waiting for the local acceptor; the oldest are dropped beyond this.
 MAX_PENDING_PROFILES = 100
 # Profiles go to a loopback acceptor at most this often (the rest wait for a later flush).
@@ -100,7 +104,9 @@ class Session:
 class Profiler:
     """Per process: the sampler thread, the open sessions, the process call tree."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, endpoint: Optional[Endpoint] = None) -> None:
+        # Trace profiles are built only where they can go: a loopback acceptor.
+        self.exporting = endpoint is not None and endpoint.scheme == "http"
         self.interval_s = config.auto_profile_interval_ms / 1000.0
         self.min_ms = float(config.auto_profile_min_ms)
         self.min_share = config.auto_profile_min_percent / 100.0
@@ -157,7 +163,8 @@ class Profiler:
         found = calls(runs, session.start, end)
         if not session.shared:
             self._emit(session, found, exits, end)
-        self._keep_trace_profile(entry, runs)
+        if self.exporting:
+            self._keep_trace_profile(entry, runs)
 
     def _emit(
         self, session: Session, found: List[Call], exits: List[Tuple[float, float]], end: float
@@ -248,10 +255,14 @@ class Profiler:
             since = self._last_tick
             self._last_tick = now
             sampled = set()
-            for thread_id, sessions in self._sessions.items():
+            for thread_id, sessions in list(self._sessions.items()):
                 frame = frames.get(thread_id)
-                if frame is None:
-                    continue
+                if frame is None or now - sessions[0].start > MAX_SESSION_S:
+                    sessions[:] = [s for s in sessions if now - s.start <= MAX_SESSION_S]
+                    if frame is None or not sessions:
+                        if not sessions:
+                            del self._sessions[thread_id]
+                        continue
                 sampled.add(thread_id)
                 for session in sessions:
                     self._sample(session, frame, now, now - max(since, session.start))
