@@ -126,7 +126,7 @@ def main() -> None:
                 (
                     "  overhead on vs off (wall, median of per-round differences)",
                     f"{statistics.median(paired):+.2f} ms "
-                    f"({statistics.median(paired) / wall_off * 100:+.2f} %; noisy on a busy machine)",
+                    f"({statistics.median(paired) / wall_off * 100:+.2f} %, noisy)",
                 ),
                 ("process CPU per invocation, off", f"{cpu_off:.2f} ms"),
                 ("process CPU per invocation, on", f"{cpu_on:.2f} ms"),
