@@ -4,15 +4,18 @@ all when it is off."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import pytest
 import requests
@@ -480,3 +483,78 @@ def test_on_fargate_the_whole_process_is_profiled_continuously(profiled: Client)
     finally:
         stop.set()
         worker.join()
+
+
+# --- the import table in docs/ARCHITECTURE.md ----------------------------------------------
+
+
+def _imports(path: Path, package: str) -> Tuple[Set[str], Set[str]]:
+    """(module-level, function-level) imports of our own package by the module at ``path``;
+    imports under ``if TYPE_CHECKING:`` are for the type checker only and do not count."""
+    tree = ast.parse(path.read_text())
+    top: Set[str] = set()
+    lazy: Set[str] = set()
+
+    def name_of(node: ast.ImportFrom) -> str:
+        if node.level == 0:
+            return node.module or ""
+        base = package.split(".")
+        base = base[: len(base) - node.level + 1]
+        return ".".join([*base, *([node.module] if node.module else [])])
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING":
+                continue
+            if isinstance(child, ast.ImportFrom):
+                found = name_of(child)
+                names = [found] + [f"{found}.{alias.name}" for alias in child.names]
+                (lazy if in_function else top).update(
+                    n for n in names if n.startswith("instana_serverless")
+                )
+            elif isinstance(child, ast.Import):
+                (lazy if in_function else top).update(
+                    a.name for a in child.names if a.name.startswith("instana_serverless")
+                )
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(tree, False)
+    return top, lazy
+
+
+def _allowed(row: str) -> Set[str]:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    (line,) = [line for line in doc.splitlines() if line.startswith(f"| `{row}` |")]
+    return set(re.findall(r"`([a-z_/*]+)`", line.split("|")[2].split(";")[0]))
+
+
+def _is_allowed(name: str, allowed: Set[str], own: str) -> bool:
+    parts = name.split(".")
+    if len(parts) == 1 or parts[1] == own:  # the package itself, or one of our siblings
+        return True
+    return parts[1] in allowed or (len(parts) > 2 and parts[1] in allowed)
+
+
+def test_profiling_imports_only_what_the_architecture_table_allows() -> None:
+    allowed = _allowed("profiling/*")
+    assert {"ids", "span", "log", "transport"} <= allowed
+    folder = Path(instana.__file__).parent / "profiling"
+    for path in sorted(folder.glob("*.py")):
+        top, lazy = _imports(path, "instana_serverless.profiling")
+        eager = allowed - {"transport"}  # only lazily, at the first send
+        bad = [n for n in top if not _is_allowed(n, eager, "profiling")]
+        bad += [n for n in lazy if not _is_allowed(n, allowed, "profiling")]
+        assert bad == [], (path.name, bad)
+    # nothing imports it eagerly: only the client, lazily, when AutoProfile is on
+    for path in (Path(instana.__file__).parent).rglob("*.py"):
+        if "profiling" in path.parts:
+            continue
+        top, lazy = _imports(path, "instana_serverless." + path.stem)
+        assert not [n for n in top if ".profiling" in n], path
+        if [n for n in lazy if ".profiling" in n]:
+            assert path.name == "client.py", path
+    # the acceptor shares no code with the library
+    acceptor_top, acceptor_lazy = _imports(
+        Path(instana.__file__).parent / "acceptor" / "profiles.py", "instana_serverless.acceptor"
+    )
+    assert acceptor_top | acceptor_lazy == set()
