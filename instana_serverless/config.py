@@ -1,46 +1,8 @@
 """Configuration: in-code ``Options`` merged with ``INSTANA_*`` environment variables.
 
-Precedence: a value set in ``Options`` wins over the environment, except for
-``INSTANA_SERVICE_NAME``, ``INSTANA_PROCESS_NAME``, ``INSTANA_DEBUG``, ``INSTANA_LOG_LEVEL`` and
-``INSTANA_AUTO_PROFILE``, where the environment wins (operators can change them without a
-deploy of new code).
-
-Environment variables read:
-
-``INSTANA_ENDPOINT_URL``, ``INSTANA_AGENT_KEY``
-    Both required for reporting; without either the wrappers are no-ops.
-``INSTANA_TIMEOUT``
-    Milliseconds per backend request, a positive integer; default 500.
-``INSTANA_ENDPOINT_PROXY``
-    Proxy URL for the backend requests.
-``INSTANA_DISABLE_CA_CHECK``
-    Only a true value disables certificate verification.
-``INSTANA_EXTRA_HTTP_HEADERS``
-    ``;``-separated header names to capture; case-insensitive.
-``INSTANA_SECRETS``
-    ``matcher:kw1,kw2`` (see ``secrets.SecretsMatcher``); default
-    ``contains-ignore-case:key,pass,secret``.
-``INSTANA_ZONE``, ``INSTANA_TAGS``
-    Zone name; tags as ``a=b,c`` (``c`` has no value).
-``INSTANA_TRACING_DISABLE``
-    A boolean switches all tracing off (or on); otherwise a comma list of instrumentation names
-    to disable, e.g. ``requests,boto3``.
-``INSTANA_DISABLE_W3C_TRACE_CORRELATION``
-    Boolean.
-``INSTANA_SERVICE_NAME``, ``INSTANA_PROCESS_NAME``
-    Names for the service / process.
-``INSTANA_DEBUG``, ``INSTANA_LOG_LEVEL``
-    Log level of the ``instana_serverless`` logger: ``debug|info|warn|warning|error``
-    (case-insensitive), default ERROR; a true ``INSTANA_DEBUG`` beats ``INSTANA_LOG_LEVEL``.
-``INSTANA_AUTO_PROFILE``
-    Boolean: the stack sampler, inferred spans and profiles (docs/PROFILING.md).
-``INSTANA_AUTO_PROFILE_INTERVAL_MS``, ``..._MIN_MS``, ``..._MIN_PERCENT`` (``INSTANA_AUTO_PROFILE``)
-    Our own extension: milliseconds between stack samples (1-1000, default 10); how long (default
-    20 ms) and what share of the invocation (0-100 %, default 10) a function must hold the stack
-    to become an inferred span.
-``INSTANA_LAMBDA_TIMEOUT_MARGIN_MS``
-    Our own extension, not read by the official sensors: how many milliseconds before the Lambda
-    deadline the timeout guard reports the invocation; a non-negative integer, default 200.
+Which settings exist, their variables and which of them the environment wins (operators can
+change those without a deploy of new code) is declared once, in ``settings.SETTINGS``; the
+resolver below reads exactly those rows (``tests/test_settings.py`` checks it).
 
 Booleans accept ``true/1/yes/on`` and ``false/0/no/off`` (case-insensitive, surrounding blanks
 ignored). Empty variables count as unset. Every invalid value, in the environment or in
@@ -54,7 +16,7 @@ from __future__ import annotations
 import os
 from collections import abc
 
-from . import log
+from . import log, settings
 from .secrets import DEFAULT_SECRETS, SecretsMatcher
 
 TYPE_CHECKING = False
@@ -562,13 +524,23 @@ class _Resolver:
             value = self._from_option(attr, coerce, default)
         return default if value is None else value
 
-    def _optional_string(self, attr: str, var: str, env_first: bool = False) -> Optional[str]:
-        pick = self._env_first if env_first else self._code_first
-        return pick(attr, var, _string, _string, None)
+    def _setting(
+        self,
+        attr: str,
+        var: str,
+        coerce: Callable[[Any], _T],
+        parse: Callable[[str], _T],
+        default: _T,
+    ) -> _T:
+        """``var``/``Options.attr`` in the order its row in ``settings`` declares."""
+        pick = self._env_first if settings.by_variable(var).env_wins else self._code_first
+        return pick(attr, var, coerce, parse, default)
+
+    def _optional_string(self, attr: str, var: str) -> Optional[str]:
+        return self._setting(attr, var, _string, _string, None)
 
     def run(self) -> Tuple[Config, List[str]]:
-        code_first = self._code_first
-        env_first = self._env_first
+        setting = self._setting
         no_tags: dict[str, Optional[str]] = {}
 
         agent_key = self._optional_string("agent_key", AGENT_KEY)
@@ -604,7 +576,7 @@ class _Resolver:
         else:
             log_level, explicit = DEFAULT_LOG_LEVEL, False
 
-        timeout_ms = code_first(
+        timeout_ms = setting(
             "timeout_ms", "INSTANA_TIMEOUT", _positive_int, _positive_int, DEFAULT_TIMEOUT_MS
         )
         config = Config(
@@ -612,37 +584,33 @@ class _Resolver:
             agent_key=agent_key,
             timeout_s=timeout_ms / 1000.0,
             endpoint_proxy=self._optional_string("endpoint_proxy", "INSTANA_ENDPOINT_PROXY"),
-            disable_ca_check=code_first(
+            disable_ca_check=setting(
                 "disable_ca_check", "INSTANA_DISABLE_CA_CHECK", _coerce_bool, _parse_bool, False
             ),
-            extra_http_headers=code_first(
+            extra_http_headers=setting(
                 "extra_http_headers", "INSTANA_EXTRA_HTTP_HEADERS", _headers, _headers, ()
             ),
-            secrets=code_first("secrets", "INSTANA_SECRETS", _secrets, _secrets, DEFAULT_SECRETS),
+            secrets=setting("secrets", "INSTANA_SECRETS", _secrets, _secrets, DEFAULT_SECRETS),
             zone=self._optional_string("zone", "INSTANA_ZONE"),
-            tags=code_first("tags", "INSTANA_TAGS", _coerce_tags, _parse_tags, no_tags),
+            tags=setting("tags", "INSTANA_TAGS", _coerce_tags, _parse_tags, no_tags),
             tracing_disabled=tracing_disabled,
             disabled_instrumentations=disabled,
-            disable_w3c_trace_correlation=code_first(
+            disable_w3c_trace_correlation=setting(
                 "disable_w3c_trace_correlation",
                 "INSTANA_DISABLE_W3C_TRACE_CORRELATION",
                 _coerce_bool,
                 _parse_bool,
                 False,
             ),
-            service_name=self._optional_string(
-                "service_name", "INSTANA_SERVICE_NAME", env_first=True
-            ),
-            process_name=self._optional_string(
-                "process_name", "INSTANA_PROCESS_NAME", env_first=True
-            ),
+            service_name=self._optional_string("service_name", "INSTANA_SERVICE_NAME"),
+            process_name=self._optional_string("process_name", "INSTANA_PROCESS_NAME"),
             debug=debug,
             log_level=log_level,
             log_level_explicit=explicit,
-            auto_profile=env_first(
+            auto_profile=setting(
                 "auto_profile", "INSTANA_AUTO_PROFILE", _coerce_bool, _parse_bool, False
             ),
-            timeout_margin_ms=code_first(
+            timeout_margin_ms=setting(
                 "timeout_margin_ms",
                 "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS",
                 _non_negative_int,
@@ -650,21 +618,21 @@ class _Resolver:
                 DEFAULT_TIMEOUT_MARGIN_MS,
             ),
             logger=self._from_option("logger", _logger, None),
-            auto_profile_interval_ms=code_first(
+            auto_profile_interval_ms=setting(
                 "auto_profile_interval_ms",
                 "INSTANA_AUTO_PROFILE_INTERVAL_MS",
                 _interval_ms,
                 _interval_ms,
                 DEFAULT_PROFILE_INTERVAL_MS,
             ),
-            auto_profile_min_ms=code_first(
+            auto_profile_min_ms=setting(
                 "auto_profile_min_ms",
                 "INSTANA_AUTO_PROFILE_MIN_MS",
                 _non_negative_int,
                 _non_negative_int,
                 DEFAULT_PROFILE_MIN_MS,
             ),
-            auto_profile_min_percent=code_first(
+            auto_profile_min_percent=setting(
                 "auto_profile_min_percent",
                 "INSTANA_AUTO_PROFILE_MIN_PERCENT",
                 _percent,

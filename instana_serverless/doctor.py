@@ -20,7 +20,7 @@ import sys
 from time import monotonic
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from . import platform
+from . import platform, settings
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
@@ -43,30 +43,9 @@ PROFILE_VARIABLE = "INSTANA_AUTO_PROFILE"
 
 # name -> what applies when it is unset; "" for settings not worth listing when unset.
 SETTINGS: Dict[str, str] = {
-    ENDPOINT_URL: "",
-    AGENT_KEY: "",
-    TIMEOUT_VARIABLE: "500 ms per request to the backend",
-    PROXY_VARIABLE: "",
-    "INSTANA_DISABLE_CA_CHECK": "",
-    "INSTANA_EXTRA_HTTP_HEADERS": "",
-    "INSTANA_SECRETS": "contains-ignore-case:key,pass,secret",
-    "INSTANA_ZONE": "",
-    "INSTANA_TAGS": "",
-    "INSTANA_TRACING_DISABLE": "all tracing on",
-    "INSTANA_DISABLE_W3C_TRACE_CORRELATION": "",
-    "INSTANA_SERVICE_NAME": "the platform's name for the function or service",
-    "INSTANA_PROCESS_NAME": "",
-    "INSTANA_DEBUG": "",
-    "INSTANA_LOG_LEVEL": "error",
-    PROFILE_VARIABLE: "AutoProfile off",
-    MARGIN_VARIABLE: "",
-    "INSTANA_AUTO_PROFILE_INTERVAL_MS": "",
-    "INSTANA_AUTO_PROFILE_MIN_MS": "",
-    "INSTANA_AUTO_PROFILE_MIN_PERCENT": "",
+    row.variable: row.unset_note for row in settings.SETTINGS if row.variable
 }
-# Read outside ``config``: a test-only override of the Cloud Run metadata server.
-OTHER_KNOWN = ("INSTANA_GCP_METADATA_HOST",)
-KNOWN_VARIABLES = (*SETTINGS, *OTHER_KNOWN)
+KNOWN_VARIABLES = settings.variables()
 
 PLATFORM_NAMES = {
     platform.LAMBDA: "AWS Lambda",

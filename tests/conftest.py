@@ -12,6 +12,7 @@ import instana_serverless as instana
 from demo.harness import free_port as free_port  # shared with the demo
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
+from tests import servers
 from tests.test_cloudrun_metadata import MetadataEmulator
 
 AGENT_KEY = "test-agent-key-7f3a9c"
@@ -66,3 +67,77 @@ def all_logs() -> Iterator[list[logging.LogRecord]]:
     ours.addHandler(handler)
     yield handler.records
     ours.removeHandler(handler)
+
+
+# Real servers for the exit-span tests (tests/servers.py): each starts once per session, only
+# when a test asks for it, and is stopped and removed at the end of the session.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[servers.Postgres]:
+    server = servers.start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.Redis]:
+    server = servers.start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_server() -> Iterator[servers.RedisCluster]:
+    server = servers.start_redis_cluster()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[servers.MariaDB]:
+    server = servers.start_mariadb()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server_session() -> Iterator[servers.MongoFake]:
+    server = servers.start_mongo_fake()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mongo_server(mongo_server_session: servers.MongoFake) -> servers.MongoFake:
+    """The session's MockupDB, emptied of earlier tests' commands and documents."""
+    mongo_server_session.reset()
+    return mongo_server_session
+
+
+@pytest.fixture(scope="session")
+def pubsub_server_session() -> Iterator[servers.PubSubFake]:
+    server = servers.start_pubsub_fake()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pubsub_server(
+    pubsub_server_session: servers.PubSubFake, monkeypatch: pytest.MonkeyPatch
+) -> servers.PubSubFake:
+    """The session's Pub/Sub fake, emptied, with PUBSUB_EMULATOR_HOST pointing at it."""
+    pubsub_server_session.reset()
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_server_session.emulator_host)
+    return pubsub_server_session
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How long the real servers took to start and stop (printed only when one ran)."""
+    if servers.TIMINGS:
+        parts = [
+            f"{name} start {t.get('start', 0):.2f} s stop {t.get('stop', 0):.2f} s"
+            for name, t in servers.TIMINGS.items()
+        ]
+        total = sum(sum(t.values()) for t in servers.TIMINGS.values())
+        terminalreporter.write_line(f"real servers: {'; '.join(parts)}; total {total:.2f} s")

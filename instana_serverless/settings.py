@@ -1,0 +1,204 @@
+"""Every setting the library reads, one row each: the one place a setting is declared.
+
+``Options`` (its fields), the resolver in ``config`` (which variables it reads), the doctor (what
+it lists and which names it knows) and the README's configuration table are all checked against
+these rows by ``tests/test_settings.py``; ``python docs/tables.py --write`` regenerates the README
+table from them. Data only: nothing here is imported on a cold start except the names.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
+
+
+class Setting:
+    """One setting: its environment variable and/or ``Options`` fields, and how it is shown."""
+
+    __slots__ = ("default", "env_wins", "meaning", "options", "unset_note", "variable")
+
+    def __init__(
+        self,
+        variable: str,
+        options: Tuple[str, ...],
+        default: str,
+        meaning: str,
+        *,
+        env_wins: bool = False,
+        unset_note: str = "",
+    ) -> None:
+        self.variable = variable  # "" for a setting made in code only
+        self.options = options  # the ``Options`` fields it corresponds to, if any
+        self.default = default  # what applies when unset, as the README shows it
+        self.meaning = meaning
+        self.env_wins = env_wins  # the environment beats ``Options`` (operators change it)
+        self.unset_note = unset_note  # what the doctor says when it is unset; "" to stay quiet
+
+
+REQUIRED = "— (required)"
+
+SETTINGS: Tuple[Setting, ...] = (
+    Setting(
+        "INSTANA_ENDPOINT_URL",
+        ("endpoint_url",),
+        REQUIRED,
+        "backend URL; `/bundle` is appended, a base path is kept. `https://` required except "
+        "for loopback hosts",
+    ),
+    Setting(
+        "INSTANA_AGENT_KEY",
+        ("agent_key",),
+        REQUIRED,
+        "sent as `X-Instana-Key`; never logged, never in a span, masked in the process snapshot",
+    ),
+    Setting(
+        "INSTANA_TIMEOUT",
+        ("timeout_ms",),
+        "`500`",
+        "milliseconds one flush may take at most",
+        unset_note="500 ms per request to the backend",
+    ),
+    Setting(
+        "INSTANA_ENDPOINT_PROXY",
+        ("endpoint_proxy",),
+        "—",
+        "`http://proxy:port`; https goes through a CONNECT tunnel",
+    ),
+    Setting(
+        "INSTANA_DISABLE_CA_CHECK",
+        ("disable_ca_check",),
+        "`false`",
+        "only a true value disables certificate checks",
+    ),
+    Setting(
+        "INSTANA_EXTRA_HTTP_HEADERS",
+        ("extra_http_headers",),
+        "—",
+        "`;`-separated request/response headers to capture, case-insensitive",
+    ),
+    Setting(
+        "INSTANA_SECRETS",
+        ("secrets",),
+        "`contains-ignore-case:key,pass,secret`",
+        "`matcher:kw1,kw2`, matcher one of `equals-ignore-case`, `equals`, "
+        "`contains-ignore-case`, `contains`, `regex`",
+        unset_note="contains-ignore-case:key,pass,secret",
+    ),
+    Setting(
+        "INSTANA_SERVICE_NAME",
+        ("service_name",),
+        "—",
+        "service name put on entry spans",
+        env_wins=True,
+        unset_note="the platform's name for the function or service",
+    ),
+    Setting(
+        "INSTANA_PROCESS_NAME",
+        ("process_name",),
+        "program name",
+        "process name in the runtime snapshot",
+        env_wins=True,
+    ),
+    Setting("INSTANA_ZONE", ("zone",), "—", "zone of the Fargate task"),
+    Setting("INSTANA_TAGS", ("tags",), "—", "`a=b,c` tags of the Fargate task"),
+    Setting(
+        "INSTANA_TRACING_DISABLE",
+        ("tracing_disabled", "disabled_instrumentations"),
+        "`false`",
+        "`true` turns tracing off; a list (`requests,boto3`) turns off those instrumentations",
+        unset_note="all tracing on",
+    ),
+    Setting(
+        "INSTANA_DISABLE_W3C_TRACE_CORRELATION",
+        ("disable_w3c_trace_correlation",),
+        "`false`",
+        "ignore an incoming `traceparent` when continuing traces",
+    ),
+    Setting(
+        "INSTANA_DEBUG",
+        ("debug",),
+        "`false`",
+        "debug logging (beats `INSTANA_LOG_LEVEL`)",
+        env_wins=True,
+    ),
+    Setting(
+        "INSTANA_LOG_LEVEL",
+        ("log_level",),
+        "`error`",
+        "`debug`, `info`, `warn`, `error`",
+        env_wins=True,
+        unset_note="error",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE",
+        ("auto_profile",),
+        "`false`",
+        "AutoProfile: stack sampler, inferred spans and profiles "
+        "([AutoProfile](#autoprofile-where-the-time-went), `docs/PROFILING.md`)",
+        env_wins=True,
+        unset_note="AutoProfile off",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE_INTERVAL_MS",
+        ("auto_profile_interval_ms",),
+        "`10`",
+        "AutoProfile: milliseconds between two stack samples (1–1000)",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE_MIN_MS",
+        ("auto_profile_min_ms",),
+        "`20`",
+        "AutoProfile: a call becomes an inferred span only when it lasted this long…",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE_MIN_PERCENT",
+        ("auto_profile_min_percent",),
+        "`10`",
+        "AutoProfile: … and this share (0–100 %) of its invocation",
+    ),
+    Setting(
+        "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS",
+        ("timeout_margin_ms",),
+        "`200`",
+        "Lambda: end and send the span this long before the deadline (`0` disables)",
+    ),
+    Setting(
+        "",
+        ("logger",),
+        "our own `instana_serverless` logger",
+        "a `logging.Logger` of yours to log to (in code only)",
+    ),
+)
+
+# Read outside ``config`` by the part of the library that needs them (not ``Options``).
+OTHER_VARIABLES: Tuple[Setting, ...] = (
+    Setting("LAMBDA_HANDLER", (), "—", "layer only: your original handler"),
+    Setting(
+        "INSTANA_GCP_METADATA_HOST",
+        (),
+        "`metadata.google.internal`",
+        "Cloud Run metadata server (tests, emulators)",
+    ),
+)
+
+
+def by_variable(variable: str) -> Setting:
+    """The row of ``variable`` (a ``KeyError`` names a variable nobody declared)."""
+    for row in (*SETTINGS, *OTHER_VARIABLES):
+        if row.variable == variable:
+            return row
+    raise KeyError(variable)
+
+
+def variables() -> Tuple[str, ...]:
+    """Every environment variable the library reads, in table order."""
+    return tuple(row.variable for row in (*SETTINGS, *OTHER_VARIABLES) if row.variable)
+
+
+def env_wins() -> Tuple[str, ...]:
+    """The variables that beat an in-code ``Options`` value."""
+    return tuple(row.variable for row in SETTINGS if row.env_wins)
+
+
+__all__ = ["OTHER_VARIABLES", "SETTINGS", "Setting", "by_variable", "env_wins", "variables"]
