@@ -143,7 +143,7 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_AUTO_PROFILE_INTERVAL_MS",
         ("auto_profile_interval_ms",),
         "`10`",
-        "AutoProfile: milliseconds between two stack samples (1–1000)",
+        "AutoProfile: milliseconds between two stack samples (1 to 1000)",
     ),
     Setting(
         "INSTANA_AUTO_PROFILE_MIN_MS",
@@ -155,7 +155,7 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_AUTO_PROFILE_MIN_PERCENT",
         ("auto_profile_min_percent",),
         "`10`",
-        "AutoProfile: … and this share (0–100 %) of its invocation",
+        "AutoProfile: … and this share (0 to 100 %) of its invocation",
     ),
     Setting(
         "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS",
