@@ -538,3 +538,30 @@ def test_nothing_imports_profiling_eagerly_and_the_acceptor_shares_none_of_it() 
         package / "acceptor" / "profiles.py", "instana_serverless.acceptor"
     )
     assert acceptor_top | acceptor_lazy == set()
+
+
+def _sampled_call(profiler: Any, session: Any) -> None:
+    # What the sampler thread does, done from inside the call so the test controls the timing.
+    profiler._sample(session, sys._getframe(), time.perf_counter(), 0.01)
+
+
+def test_two_calls_of_one_function_are_two_calls_even_at_the_same_address() -> None:
+    """A finished call's frame is freed and the next call of the same function may get its
+    address: without holding the last sample's frames, the two calls would merge into one
+    long inferred span (a loop of short calls looking like a hot spot)."""
+    from instana_serverless.config import Config
+    from instana_serverless.profiling.sampler import Profiler, Session
+    from instana_serverless.tracer import start_entry
+
+    profiler = Profiler(Config(auto_profile=True))
+    entry = start_entry("job", on_finish=None)
+    session = Session(profiler, entry, lambda span: None)
+    session.base = {}
+    for _ in range(20):
+        _sampled_call(profiler, session)
+    # each sample a run of its own: consecutive samples never share a leaf frame id
+    leaves = [run.stack[-1][0] for run in session.runs]
+    assert len(session.runs) == 20 and all(a != b for a, b in zip(leaves, leaves[1:]))
+    found = calls(session.runs, entry._perf_start, time.perf_counter())
+    assert [c.code.co_name for c in found].count("_sampled_call") == 20
+    profiler.stop()

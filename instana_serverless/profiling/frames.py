@@ -94,10 +94,16 @@ def base_of(frame: Optional[FrameType]) -> Dict[int, CodeType]:
 
 def walk(
     frame: Optional[FrameType], base: Optional[Dict[int, CodeType]], codes: Codes
-) -> Tuple[Stack, int]:
-    """The stack below ``base`` without our frames, outermost first, and how many of its
-    outer frames are the handler itself (see ``handler_depth``)."""
+) -> Tuple[Stack, int, Tuple[FrameType, ...]]:
+    """The stack below ``base`` without our frames, outermost first; how many of its outer
+    frames are the handler itself (see ``handler_depth``); and the frame objects.
+
+    Ids tell calls apart only while their frames live: the caller keeps the frame objects of
+    the previous sample until the next one, so a frame id seen twice in a row is one call, not
+    a new call of the same function that got the freed frame's address.
+    """
     frames: List[Tuple[int, CodeType]] = []
+    objects: List[FrameType] = []
     called_by_ours: List[bool] = []
     previous_kept = False
     depth = 0
@@ -112,13 +118,14 @@ def walk(
             previous_kept = False
         else:
             frames.append((id(frame), code))
+            objects.append(frame)
             called_by_ours.append(False)
             previous_kept = True
         frame = frame.f_back
         depth += 1
     frames.reverse()
     called_by_ours.reverse()
-    return tuple(frames), handler_depth(frames, called_by_ours, codes)
+    return tuple(frames), handler_depth(frames, called_by_ours, codes), tuple(objects)
 
 
 def handler_depth(

@@ -58,6 +58,7 @@ class Session:
         "entry",
         "exits",
         "forward",
+        "held",
         "profiler",
         "runs",
         "shared",
@@ -75,6 +76,8 @@ class Session:
         self.base = base_of(sys._getframe(2))
         self.start = entry._perf_start
         self.runs: List[Run] = []
+        # The frames of the last sample, kept alive until the next one (see frames.walk).
+        self.held: Tuple[Any, ...] = ()
         self.exits: List[Tuple[float, float]] = []
         self.truncated = False
         # Another traced request ran on the same thread meanwhile (asyncio): samples cannot
@@ -157,10 +160,17 @@ class Profiler:
                 if not sessions:
                     del self._sessions[session.thread_id]
             runs, exits = session.runs, session.exits
-            session.runs, session.exits = [], []
+            session.runs, session.exits, session.held = [], [], ()
         entry = session.entry
         end = session.start + (entry.duration_ms or 0.0) / 1000.0
-        found = calls(runs, session.start, end)
+        if session.truncated:
+            log.logger().debug(
+                "AutoProfile: %s ran long; spans inferred from its first %d stacks only",
+                entry.name,
+                MAX_RUNS,
+            )
+        # Past the last kept stack nothing is known: calls end there, not at the entry's end.
+        found = calls(runs, session.start, runs[-1].last if session.truncated else end)
         if not session.shared:
             self._emit(session, found, exits, end)
         if self.exporting:
@@ -271,7 +281,7 @@ class Profiler:
                 for thread_id, frame in frames.items():
                     if thread_id == own or thread_id in sampled:
                         continue
-                    stack, _ = walk(frame, None, self.codes)
+                    stack, _, _ = walk(frame, None, self.codes)
                     if stack and len(stack) == _depth(frame):  # no frame of ours: not our thread
                         self.process_tree.add([code for _, code in stack], (now - since) * 1000.0)
                         self._process_changed = True
@@ -279,7 +289,8 @@ class Profiler:
         del frames
 
     def _sample(self, session: Session, frame: Any, now: float, seconds: float) -> None:
-        stack, skip = walk(frame, session.base, self.codes)
+        stack, skip, held = walk(frame, session.base, self.codes)
+        session.held = held  # only now are the previous sample's frames let go
         runs = session.runs
         last = runs[-1] if runs else None
         if last is not None and last.stack == stack:
@@ -326,10 +337,11 @@ class Profiler:
             return False
         try:
             self._last_sent = monotonic()
-            batch = list(self.pending)
+            batch = []
+            while self.pending:  # popleft, not clear(): a session may append meanwhile
+                batch.append(self.pending.popleft())
             if not batch and not self._process_changed:
                 return True
-            self.pending.clear()
             self._process_changed = False
             process = {"scope": "process", "profile": self.process_profile()}
             body = _encode({"profiles": [*batch, process]})
@@ -371,12 +383,11 @@ class Profiler:
         self._sessions = {}
         self._idle = False
         self._running = False
-        self._transport = None  # the parent's connection stays the parent's
+        # Closing our copy of the socket leaves the parent's connection open (as the reporter).
+        self._close_transport()
         self.process_tree = CallTree()
         self.pending.clear()
-        if self.continuous and not self._stopped:
-            with self._lock:
-                self._wake_up()
+        # The thread starts again with the next session, or the Fargate reporter's next tick.
 
 
 def exports_to(client: Client) -> bool:
