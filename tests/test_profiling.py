@@ -120,7 +120,11 @@ def test_hot_spots_of_a_lambda_handler_become_inferred_spans(
         assert tags["samples"] >= 5
         start, end = truth[name]
         real_ms = (end - start) * 1000
-        assert abs(span["d"] - real_ms) <= INTERVAL_MS + SLACK_MS, (name, span["d"], real_ms)
+        # within half the sampling gap at each edge (+ whole-ms rounding on the wire), and
+        # those gaps are one interval plus what the machine made the sampler wait
+        uncertainty = tags["uncertainty_ms"]
+        assert abs(span["d"] - real_ms) <= uncertainty + 1, (name, span["d"], real_ms, tags)
+        assert uncertainty <= INTERVAL_MS + SLACK_MS, (name, tags)
         # placed where the call happened, inside the entry span
         assert entry["ts"] <= span["ts"] and span["ts"] + span["d"] <= entry["ts"] + entry["d"] + 1
     assert found["slow_part"]["ts"] < found["parse"]["ts"]

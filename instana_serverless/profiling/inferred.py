@@ -38,7 +38,17 @@ class Run:
 class Call:
     """One function call seen in the samples, with its estimated start and end (perf seconds)."""
 
-    __slots__ = ("code", "depth", "end", "frame_id", "parent", "samples", "start")
+    __slots__ = (
+        "code",
+        "depth",
+        "end",
+        "end_gap",
+        "frame_id",
+        "parent",
+        "samples",
+        "start",
+        "start_gap",
+    )
 
     def __init__(
         self, frame_id: int, code: CodeType, start: float, parent: Optional[Call], depth: int
@@ -47,6 +57,9 @@ class Call:
         self.code = code
         self.start = start
         self.end = start
+        # The gaps between the samples around each edge: each edge is off by at most half.
+        self.start_gap = 0.0
+        self.end_gap = 0.0
         self.samples = 0
         self.parent = parent
         self.depth = depth
@@ -54,6 +67,11 @@ class Call:
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @property
+    def uncertainty(self) -> float:
+        """How far the duration can be from the truth, at most (seconds)."""
+        return (self.start_gap + self.end_gap) / 2
 
 
 def calls(runs: Sequence[Run], start: float, end: float) -> List[Call]:
@@ -64,6 +82,7 @@ def calls(runs: Sequence[Run], start: float, end: float) -> List[Call]:
     for run in runs:
         frames = run.stack[run.skip :]
         edge = (previous + run.first) / 2
+        gap = run.first - previous
         same = 0
         limit = min(len(open_calls), len(frames))
         while same < limit and open_calls[same].frame_id == frames[same][0]:
@@ -72,10 +91,12 @@ def calls(runs: Sequence[Run], start: float, end: float) -> List[Call]:
             same += 1
         for call in open_calls[same:]:
             call.end = edge
+            call.end_gap = gap
         del open_calls[same:]
         for depth in range(same, len(frames)):
             frame_id, code = frames[depth]
             call = Call(frame_id, code, edge, open_calls[-1] if open_calls else None, depth)
+            call.start_gap = gap
             found.append(call)
             open_calls.append(call)
         for call in open_calls:
@@ -84,6 +105,7 @@ def calls(runs: Sequence[Run], start: float, end: float) -> List[Call]:
     edge = (previous + end) / 2 if end > previous else previous
     for call in open_calls:
         call.end = edge
+        call.end_gap = max(0.0, end - previous)
     for call in found:
         call.start = max(call.start, start)
         call.end = max(call.start, min(call.end, end))

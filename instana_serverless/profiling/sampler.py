@@ -191,6 +191,8 @@ class Profiler:
                 "file": info.file,
                 "line": info.line,
                 "samples": call.samples,
+                # the duration is within this many milliseconds of the truth
+                "uncertainty_ms": round(call.uncertainty * 1000.0, 1),
             }
             data = {"sdk": {"name": info.name, "type": "intermediate", "custom": {"tags": tags}}}
             # Parents come before their children, so a parent's id is always known here.
