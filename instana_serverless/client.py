@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+    from .profiling.sampler import Profiler
     from .transport.http import HttpTransport
 
 
@@ -40,6 +41,12 @@ class Client:
         self.tracing = self.reporting and not config.tracing_disabled
         self.w3c_correlation = not config.disable_w3c_trace_correlation
         self._prewarm_started = False
+        # AutoProfile: imported, and its thread started, only when switched on.
+        self.profiler: Optional[Profiler] = None
+        if config.auto_profile and self.tracing:
+            from .profiling.sampler import Profiler
+
+            self.profiler = Profiler(config, self.endpoint)
 
     @staticmethod
     def _check_endpoint_url(config: Config) -> Optional[Endpoint]:
@@ -124,7 +131,7 @@ class Client:
         if service and self.tracing:
             data = {} if data is None else data
             data["service"] = service
-        return start_entry(
+        span = start_entry(
             name,
             incoming,
             on_finish=self.buffer.add,
@@ -132,6 +139,9 @@ class Client:
             error_path=error_path,
             recording=self.tracing,
         )
+        if self.profiler is not None and span.recording:
+            self.profiler.begin(span)
+        return span
 
     def flush(self) -> bool:
         """Send what is buffered now. Never raises; False when something is left for later."""
@@ -140,7 +150,10 @@ class Client:
         # The reporter's own request must never become a span of the user's trace.
         token = activate(None)
         try:
-            return self.reporter.flush()
+            delivered = self.reporter.flush()
+            if self.profiler is not None:
+                self.profiler.after_flush(self)
+            return delivered
         finally:
             restore(token)
 
@@ -183,6 +196,8 @@ def configure(
         previous, _client = _client, client
     if previous is not None:
         previous.reporter.close()
+        if previous.profiler is not None:
+            previous.profiler.stop()
     for callback in list(_after_configure):
         try:
             callback(client)

@@ -31,6 +31,9 @@ ERROR = 40
 
 DEFAULT_TIMEOUT_MS = 500
 DEFAULT_TIMEOUT_MARGIN_MS = 200
+DEFAULT_PROFILE_INTERVAL_MS = 10
+DEFAULT_PROFILE_MIN_MS = 20
+DEFAULT_PROFILE_MIN_PERCENT = 10
 DEFAULT_LOG_LEVEL = ERROR
 
 ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
@@ -53,6 +56,9 @@ class Options:
     __slots__ = (
         "agent_key",
         "auto_profile",
+        "auto_profile_interval_ms",
+        "auto_profile_min_ms",
+        "auto_profile_min_percent",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -96,6 +102,9 @@ class Options:
         logger: Optional[Any] = None,
         timeout_margin_ms: Optional[int] = None,
         lambda_extension: Optional[bool] = None,
+        auto_profile_interval_ms: Optional[int] = None,
+        auto_profile_min_ms: Optional[int] = None,
+        auto_profile_min_percent: Optional[int] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -117,6 +126,9 @@ class Options:
         self.logger = logger
         self.timeout_margin_ms = timeout_margin_ms
         self.lambda_extension = lambda_extension
+        self.auto_profile_interval_ms = auto_profile_interval_ms
+        self.auto_profile_min_ms = auto_profile_min_ms
+        self.auto_profile_min_percent = auto_profile_min_percent
 
     def __repr__(self) -> str:
         shown = []
@@ -142,6 +154,9 @@ class Config:
     __slots__ = (
         "agent_key",
         "auto_profile",
+        "auto_profile_interval_ms",
+        "auto_profile_min_ms",
+        "auto_profile_min_percent",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -181,6 +196,9 @@ class Config:
     log_level: int
     log_level_explicit: bool
     auto_profile: bool
+    auto_profile_interval_ms: int
+    auto_profile_min_ms: int
+    auto_profile_min_percent: int
     timeout_margin_ms: int
     lambda_extension: bool
     logger: Optional[Any]
@@ -209,6 +227,9 @@ class Config:
         timeout_margin_ms: int = DEFAULT_TIMEOUT_MARGIN_MS,
         lambda_extension: bool = True,
         logger: Optional[Any] = None,
+        auto_profile_interval_ms: int = DEFAULT_PROFILE_INTERVAL_MS,
+        auto_profile_min_ms: int = DEFAULT_PROFILE_MIN_MS,
+        auto_profile_min_percent: int = DEFAULT_PROFILE_MIN_PERCENT,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -231,6 +252,9 @@ class Config:
         self.timeout_margin_ms = timeout_margin_ms
         self.lambda_extension = lambda_extension
         self.logger = logger
+        self.auto_profile_interval_ms = auto_profile_interval_ms
+        self.auto_profile_min_ms = auto_profile_min_ms
+        self.auto_profile_min_percent = auto_profile_min_percent
 
     @property
     def missing(self) -> Tuple[str, ...]:
@@ -338,6 +362,22 @@ def _non_negative_int(value: object) -> int:
     number = _coerce_int(value)
     if number < 0:
         raise _Invalid("expected a non-negative integer number of milliseconds")
+    return number
+
+
+def _interval_ms(value: object) -> int:
+    number = _coerce_int(value)
+    if not 1 <= number <= 1000:
+        raise _Invalid("expected an integer number of milliseconds from 1 to 1000")
+    return number
+
+
+def _percent(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _Invalid("expected an integer percentage from 0 to 100")
+    number = int(value) if isinstance(value, int) else _coerce_int(value.strip().rstrip("%"))
+    if not 0 <= number <= 100:
+        raise _Invalid("expected an integer percentage from 0 to 100")
     return number
 
 
@@ -619,6 +659,27 @@ class _Resolver:
                 "lambda_extension", "INSTANA_LAMBDA_EXTENSION", _coerce_bool, _parse_bool, True
             ),
             logger=self._from_option("logger", _logger, None),
+            auto_profile_interval_ms=setting(
+                "auto_profile_interval_ms",
+                "INSTANA_AUTO_PROFILE_INTERVAL_MS",
+                _interval_ms,
+                _interval_ms,
+                DEFAULT_PROFILE_INTERVAL_MS,
+            ),
+            auto_profile_min_ms=setting(
+                "auto_profile_min_ms",
+                "INSTANA_AUTO_PROFILE_MIN_MS",
+                _non_negative_int,
+                _non_negative_int,
+                DEFAULT_PROFILE_MIN_MS,
+            ),
+            auto_profile_min_percent=setting(
+                "auto_profile_min_percent",
+                "INSTANA_AUTO_PROFILE_MIN_PERCENT",
+                _percent,
+                _percent,
+                DEFAULT_PROFILE_MIN_PERCENT,
+            ),
         )
         # The key pasted into the wrong variable must not leak through its warning.
         warnings = [

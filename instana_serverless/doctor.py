@@ -42,6 +42,7 @@ TEST_HOST_ID = "instana-serverless-doctor"
 PROXY_VARIABLE = "INSTANA_ENDPOINT_PROXY"
 TIMEOUT_VARIABLE = "INSTANA_TIMEOUT"
 MARGIN_VARIABLE = "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS"
+PROFILE_VARIABLE = "INSTANA_AUTO_PROFILE"
 
 # name -> what applies when it is unset; "" for settings not worth listing when unset.
 SETTINGS: Dict[str, str] = {
@@ -232,6 +233,10 @@ def _effective(name: str, config: Config) -> Optional[Tuple[str, str]]:
         return OK, f"{round(config.timeout_s * 1000)} ms per request"
     if name == "INSTANA_DISABLE_CA_CHECK" and config.disable_ca_check:
         return WARN, "certificate verification is OFF: use only for testing"
+    if name == PROFILE_VARIABLE:
+        return OK, profiling_summary(config)
+    if name.startswith(PROFILE_VARIABLE + "_") and not config.auto_profile:
+        return INFO, f"only used with {PROFILE_VARIABLE}=true"
     if name == "INSTANA_TRACING_DISABLE":
         if config.tracing_disabled:
             return WARN, "all tracing is switched off"
@@ -239,6 +244,20 @@ def _effective(name: str, config: Config) -> Optional[Tuple[str, str]]:
             off = ", ".join(sorted(config.disabled_instrumentations))
             return OK, f"instrumentations switched off: {off}"
     return None
+
+
+def profiling_summary(config: Config) -> str:
+    """Whether AutoProfile runs, at what rate, and where its profiles can go."""
+    if not config.auto_profile:
+        return "AutoProfile off"
+    interval = config.auto_profile_interval_ms
+    return (
+        f"AutoProfile on: one stack sample every {interval} ms ({1000 / interval:g} per second) "
+        f"while an entry span is open; inferred spans for calls of at least "
+        f"{config.auto_profile_min_ms} ms and {config.auto_profile_min_percent} % of the "
+        "invocation. Profiles are not sent to Instana (its serverless acceptor documents no "
+        "resource for them); only a loopback http:// endpoint (the local acceptor) gets them"
+    )
 
 
 def _safe_value(name: str, raw: str) -> str:
@@ -336,6 +355,12 @@ def check_settings(
     endpoint = check_endpoint_setting(config, section)
     check_unknown_variables(environ, section)
     section.data["settings"] = shown
+    section.data["profiling"] = {
+        "on": config.auto_profile,
+        "interval_ms": config.auto_profile_interval_ms,
+        "samples_per_second": round(1000 / config.auto_profile_interval_ms, 3),
+        "profiles_to_instana": False,
+    }
     return section, config, endpoint
 
 

@@ -136,8 +136,28 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_AUTO_PROFILE",
         ("auto_profile",),
         "`false`",
-        "AutoProfile: sample stacks during invocations",
+        "AutoProfile: stack sampler, inferred spans and profiles "
+        "([AutoProfile](#autoprofile-where-the-time-went), `docs/PROFILING.md`)",
         env_wins=True,
+        unset_note="AutoProfile off",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE_INTERVAL_MS",
+        ("auto_profile_interval_ms",),
+        "`10`",
+        "AutoProfile: milliseconds between two stack samples (1 to 1000)",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE_MIN_MS",
+        ("auto_profile_min_ms",),
+        "`20`",
+        "AutoProfile: a call becomes an inferred span only when it lasted this long…",
+    ),
+    Setting(
+        "INSTANA_AUTO_PROFILE_MIN_PERCENT",
+        ("auto_profile_min_percent",),
+        "`10`",
+        "AutoProfile: … and this share (0 to 100 %) of its invocation",
     ),
     Setting(
         "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS",

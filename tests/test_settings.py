@@ -98,6 +98,23 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
     "INSTANA_DEBUG": ("true", "debug", True, "debug", False, False),
     "INSTANA_LOG_LEVEL": ("warn", "log_level", 30, "log_level", "info", 20),
     "INSTANA_AUTO_PROFILE": ("true", "auto_profile", True, "auto_profile", False, False),
+    "INSTANA_AUTO_PROFILE_INTERVAL_MS": (
+        "20",
+        "auto_profile_interval_ms",
+        20,
+        "auto_profile_interval_ms",
+        5,
+        5,
+    ),
+    "INSTANA_AUTO_PROFILE_MIN_MS": ("50", "auto_profile_min_ms", 50, "auto_profile_min_ms", 0, 0),
+    "INSTANA_AUTO_PROFILE_MIN_PERCENT": (
+        "25",
+        "auto_profile_min_percent",
+        25,
+        "auto_profile_min_percent",
+        1,
+        1,
+    ),
     "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS": (
         "50",
         "timeout_margin_ms",

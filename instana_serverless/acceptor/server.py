@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
 from urllib.parse import parse_qsl, urlsplit
 
 from . import ui
+from .profiles import PROFILES_PATH, ProfileStore, validate_profiles
 from .tree import printable, render_traces
 from .validate import validate_bundle
 
@@ -196,6 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return refused
         if path == "/api/bundles":
             return (200, json.dumps(self.server.acceptor.bundles), _JSON)
+        if path == PROFILES_PATH:
+            return (200, json.dumps(self.server.acceptor.profiles.snapshot()), _JSON)
         if self.server.acceptor.ui:
             page = ui.route(path, self.server.acceptor.spans())
             if page is not None:
@@ -206,6 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_post(self, headers: Dict[str, str]) -> Optional[Reply]:
         path = urlsplit(self.path).path
+        if path.endswith("/profiles"):
+            return self._route_profiles(headers)
         if not path.endswith("/bundle"):
             return self._discard_body(headers) or (404, f"not found: {path}\n", _TEXT)
         length = self._content_length(headers)
@@ -244,6 +249,35 @@ class _Handler(BaseHTTPRequestHandler):
         acceptor._accept(bundle, headers)
         return (204, "", _TEXT)
 
+    def _route_profiles(self, headers: Dict[str, str]) -> Optional[Reply]:
+        """AutoProfile profiles: a local-only extension (see ``profiles``)."""
+        length = self._content_length(headers)
+        if not isinstance(length, int):
+            return length
+        if length > MAX_BODY_BYTES:
+            too_big = (413, f"profiles of {length} bytes exceed {MAX_BODY_BYTES} bytes\n", _TEXT)
+            return self._discard_body(headers) or too_big
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            return None
+        if len(body) < length:
+            return None
+        acceptor = self.server.acceptor
+        if acceptor.key is not None and headers.get("x-instana-key") != acceptor.key:
+            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
+        try:
+            parsed = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            return (400, f"invalid JSON: {exc}\n", _TEXT)
+        problems = validate_profiles(parsed)
+        if problems:
+            return (400, "invalid profiles: " + "; ".join(problems[:_MAX_REASONS]) + "\n", _TEXT)
+        acceptor.profiles.add(parsed)
+        with acceptor._changed:
+            acceptor._changed.notify_all()
+        return (204, "", _TEXT)
+
 
 class Acceptor:
     """An HTTP server on loopback that accepts ``POST .../bundle`` like the Instana backend,
@@ -274,6 +308,7 @@ class Acceptor:
         self._bundles: List[Dict[str, Any]] = []
         self._requests: List[Dict[str, Any]] = []
         self._write_lock = threading.Lock()
+        self.profiles = ProfileStore()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -376,6 +411,7 @@ class Acceptor:
         with self._changed:
             self._bundles.clear()
             self._requests.clear()
+        self.profiles.clear()
 
     def _spans(self) -> List[Dict[str, Any]]:
         return [span for bundle in self._bundles for span in bundle.get("spans") or []]

@@ -7,6 +7,7 @@ import json
 from importlib import resources
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .profiles import PROFILES_PATH
 from .tree import KIND_NAMES, field, group_traces, span_detail, span_label, walk_trace
 
 TRACES_PATH = "/api/traces"
@@ -78,6 +79,7 @@ def _trace(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
                 "offset": _number(span.get("ts")) - start,
                 "duration": _number(span.get("d")),
                 "errors": int(_number(span.get("ec"))),
+                "inferred": field(span, "data", "sdk", "custom", "tags", "inferred") is True,
                 "data": span.get("data") or {},
             }
         )
@@ -105,7 +107,7 @@ def _static(name: str) -> str:
 
 
 def serves(path: str) -> bool:
-    return path == TRACES_PATH or path in _STATIC
+    return path in (TRACES_PATH, PROFILES_PATH) or path in _STATIC
 
 
 def route(path: str, spans: Sequence[Mapping[str, Any]]) -> Optional[Reply]:

@@ -122,6 +122,8 @@ class FargateReporter:
         client = self._client_factory()
         if not client.reporting:
             return False
+        if client.profiler is not None:  # a long-running task: profile the whole process
+            client.profiler.run_continuously()
         now = self._clock()
         if self._documents_due(now):
             self._read_documents(now)

@@ -8,9 +8,15 @@
   const tracesEl = document.getElementById("traces");
   const emptyEl = document.getElementById("empty");
   const statusEl = document.getElementById("status");
+  const processEl = document.getElementById("process-profile");
   // "trace/span" keys of the rows whose data is shown; kept across redraws.
   const opened = new Set();
+  // Trace ids whose flame graph is shown; kept across redraws.
+  const flamesShown = new Set();
   let lastText = null;
+  let lastProfilesText = null;
+  // AutoProfile profiles from /api/profiles: {processes: [...], traces: {traceId: [...]}}.
+  let profiles = { processes: [], traces: {} };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -82,14 +88,17 @@
 
   function spanRow(trace, span, scale) {
     const key = trace.id + "/" + span.id;
-    const row = el("div", "span-row kind-" + span.kind + (span.errors > 0 ? " failed" : ""));
+    const row = el("div", "span-row kind-" + span.kind + (span.errors > 0 ? " failed" : "") +
+      (span.inferred ? " inferred" : ""));
     row.dataset.spanId = String(span.id);
     row.dataset.kind = String(span.kind);
     row.tabIndex = 0;
     row.setAttribute("role", "button");
     row.setAttribute("aria-expanded", "false");
     row.title = span.name + " · " + span.kind + " · " + duration(span.duration) +
-      (span.trigger ? " · " + span.trigger : "") + "\nclick to show its data";
+      (span.trigger ? " · " + span.trigger : "") +
+      (span.inferred ? "\ninferred from stack samples (AutoProfile), not measured" : "") +
+      "\nclick to show its data";
 
     const name = el("div", "col-name");
     name.style.paddingLeft = (0.5 + span.depth * 1.1) + "rem";
@@ -110,6 +119,7 @@
     row.appendChild(el("div", "col-service", span.service));
     const kind = el("div", "col-kind");
     kind.appendChild(el("span", "kind-badge", span.kind));
+    if (span.inferred) kind.appendChild(el("span", "inferred-badge", "inferred"));
     row.appendChild(kind);
     row.appendChild(el("div", "col-trigger", span.trigger));
 
@@ -172,7 +182,120 @@
       card.appendChild(row);
       if (opened.has(key)) toggle(row, key, trace, span);
     }
+    const traceProfiles = profiles.traces[trace.id];
+    if (traceProfiles && traceProfiles.length) card.appendChild(traceFlame(trace.id, traceProfiles));
     return card;
+  }
+
+  // --- flame graphs (AutoProfile call trees: method_name, file_name, file_line, measurement,
+  // num_samples, children). Drawn as an icicle: callers on top, callees below, widths by time.
+
+  function mergeRoots(profileList) {
+    // Several invocations of one trace (or one process) add up into one tree.
+    const top = { children: new Map() };
+    function add(into, sites) {
+      for (const site of sites || []) {
+        const key = site.method_name + " (" + site.file_name + ":" + site.file_line + ")";
+        let node = into.children.get(key);
+        if (!node) {
+          node = { site: site, measurement: 0, samples: 0, children: new Map() };
+          into.children.set(key, node);
+        }
+        node.measurement += Number(site.measurement) || 0;
+        node.samples += Number(site.num_samples) || 0;
+        add(node, site.children);
+      }
+    }
+    for (const profile of profileList) add(top, profile.roots);
+    return top;
+  }
+
+  function flameGraph(profileList, unit) {
+    const top = mergeRoots(profileList);
+    let total = 0;
+    for (const node of top.children.values()) total += node.measurement;
+    const graph = el("div", "flame");
+    if (!(total > 0)) {
+      graph.appendChild(el("div", "flame-empty", "no samples yet"));
+      return graph;
+    }
+    let depthMax = 0;
+    function place(node, depth, offset) {
+      const share = node.measurement / total;
+      if (share < 0.002) return;  // narrower than a pixel or two
+      depthMax = Math.max(depthMax, depth);
+      const site = node.site;
+      const box = el("div", "flame-node", site.method_name);
+      box.style.left = (offset / total) * 100 + "%";
+      box.style.width = share * 100 + "%";
+      box.style.top = depth * 1.5 + "rem";
+      box.dataset.method = String(site.method_name);
+      box.dataset.measurement = String(node.measurement);
+      box.title = site.method_name + "\n" + site.file_name + ":" + site.file_line + "\n" +
+        (unit === "millisecond" ? duration(node.measurement) : node.measurement + " " + unit) +
+        " · " + (share * 100).toFixed(1) + "% · " + node.samples +
+        (node.samples === 1 ? " sample" : " samples");
+      graph.appendChild(box);
+      let childOffset = offset;
+      for (const child of node.children.values()) {
+        place(child, depth + 1, childOffset);
+        childOffset += child.measurement;
+      }
+    }
+    let offset = 0;
+    for (const node of top.children.values()) {
+      place(node, 0, offset);
+      offset += node.measurement;
+    }
+    graph.style.height = (depthMax + 1) * 1.5 + "rem";
+    return graph;
+  }
+
+  function flameSection(title, profileList, shown, onToggle) {
+    const section = el("div", "flame-section");
+    const button = el("button", "flame-toggle", (shown ? "▾ " : "▸ ") + title);
+    button.type = "button";
+    button.setAttribute("aria-expanded", shown ? "true" : "false");
+    button.addEventListener("click", onToggle);
+    section.appendChild(button);
+    if (shown) {
+      const unit = profileList[0].unit || "";
+      const samples = profileList.reduce(
+        (sum, p) => sum + (p.roots || []).reduce((s, r) => s + (Number(r.num_samples) || 0), 0), 0);
+      section.appendChild(el("div", "flame-meta",
+        profileList[0].category + " / " + profileList[0].type + " · " + samples +
+        " samples · widths are " + (unit === "millisecond" ? "wall-clock time" : unit)));
+      section.appendChild(flameGraph(profileList, unit));
+    }
+    return section;
+  }
+
+  function traceFlame(traceId, profileList) {
+    const shown = flamesShown.has(traceId);
+    const section = flameSection("flame graph of this trace", profileList, shown, (event) => {
+      event.stopPropagation();
+      if (flamesShown.has(traceId)) flamesShown.delete(traceId); else flamesShown.add(traceId);
+      section.replaceWith(traceFlame(traceId, profileList));
+    });
+    section.classList.add("trace-flame");
+    return section;
+  }
+
+  let processShown = false;
+  function renderProcess() {
+    const list = profiles.processes || [];
+    if (!list.length) {
+      processEl.replaceChildren();
+      processEl.hidden = true;
+      return;
+    }
+    processEl.hidden = false;
+    const title = "process flame graph (AutoProfile" + (list.length > 1 ? ", " + list.length +
+      " processes" : ", pid " + list[0].pid) + ")";
+    processEl.replaceChildren(flameSection(title, list, processShown, () => {
+      processShown = !processShown;
+      renderProcess();
+    }));
   }
 
   function render(payload) {
@@ -192,14 +315,26 @@
   const pageKey = new URLSearchParams(window.location.search).get("key");
   const keyHeader = pageKey ? { "X-Instana-Key": pageKey } : {};
 
+  async function fetchProfiles() {
+    const response = await fetch("/api/profiles", { cache: "no-store", headers: keyHeader });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response.text();
+  }
+
   let summary = "";
   async function poll() {
     try {
       const response = await fetch("/api/traces", { cache: "no-store", headers: keyHeader });
       if (!response.ok) throw new Error("HTTP " + response.status);
       const text = await response.text();
+      const profilesText = await fetchProfiles();
       // Unchanged traces are not redrawn, so a selection or an open detail stays put.
-      if (text !== lastText) {
+      if (text !== lastText || profilesText !== lastProfilesText) {
+        if (profilesText !== lastProfilesText) {
+          profiles = JSON.parse(profilesText);
+          lastProfilesText = profilesText;
+          renderProcess();
+        }
         summary = render(JSON.parse(text));
         lastText = text;
       }
