@@ -22,10 +22,9 @@ published with that runtime alone as its compatible runtime (the script prints t
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
-import py_compile
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -72,17 +71,39 @@ def _entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     zf.writestr(info, data, compresslevel=9)
 
 
-def bytecode(path: Path, scratch: Path) -> bytes:
-    """``path`` compiled for this interpreter, valid whatever the source's timestamp."""
-    target = scratch / "module.pyc"
-    py_compile.compile(
-        str(path),
-        cfile=str(target),
-        dfile=path.name,
-        doraise=True,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    """``tree`` with the docstrings of the module, its classes and functions removed.
+
+    They are a third of our bytecode and nothing at run time reads them; the sources beside
+    the bytecode keep them for readers, and line numbers (tracebacks) do not move.
+    """
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            # A body must not be empty: a docstring-only body becomes ``pass``.
+            node.body = body[1:] or [ast.copy_location(ast.Pass(), body[0])]
+    return tree
+
+
+def bytecode(path: Path) -> bytes:
+    """``path`` compiled for this interpreter without docstrings, as an unchecked hash-based
+    pyc: valid whatever the source's timestamp (the zip's are fixed)."""
+    from importlib import _bootstrap_external  # the writer py_compile uses, without a file
+
+    source = path.read_bytes()
+    tree = _without_docstrings(ast.parse(source, filename=path.name))
+    code = compile(tree, path.name, "exec", dont_inherit=True)
+    data = _bootstrap_external._code_to_hash_pyc(  # type: ignore[attr-defined]
+        code, importlib.util.source_hash(source), False
     )
-    return target.read_bytes()
+    return bytes(data)
 
 
 def build(output: Path = DEFAULT_OUTPUT, package: Path = PACKAGE) -> int:
@@ -90,14 +111,13 @@ def build(output: Path = DEFAULT_OUTPUT, package: Path = PACKAGE) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     entries = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for path in layer_files(package):
-            name = "python/" + path.relative_to(package.parent).as_posix()
-            entries[name] = path.read_bytes()
-            if path.suffix == ".py":
-                cached = Path(importlib.util.cache_from_source(str(path)))
-                relative = cached.relative_to(package.parent).as_posix()
-                entries["python/" + relative] = bytecode(path, Path(scratch))
+    for path in layer_files(package):
+        name = "python/" + path.relative_to(package.parent).as_posix()
+        entries[name] = path.read_bytes()
+        if path.suffix == ".py":
+            cached = Path(importlib.util.cache_from_source(str(path)))
+            relative = cached.relative_to(package.parent).as_posix()
+            entries["python/" + relative] = bytecode(path)
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name in sorted(entries):
             _entry(zf, name, entries[name])

@@ -325,6 +325,7 @@ def test_a_tls_handshake_that_never_completes_is_bounded_by_the_deadline() -> No
         started = time.monotonic()
         with pytest.raises(TransportError):
             transport.post("bundle", b"{}", {}, started + 0.2)
-        assert time.monotonic() - started < 0.2 + 0.05
+        # Bounded by the deadline; the slack absorbs a loaded 2-core machine, not a hang.
+        assert time.monotonic() - started < 0.2 + 0.15
     finally:
         silent.close()
