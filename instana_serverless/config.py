@@ -536,32 +536,6 @@ class _Resolver:
             self._warn(f"Options.{attr}", value, str(exc), default)
             return None
 
-    def _code_first(
-        self,
-        attr: str,
-        var: str,
-        coerce: Callable[[Any], _T],
-        parse: Callable[[str], _T],
-        default: _T,
-    ) -> _T:
-        value = self._from_option(attr, coerce, default)
-        if value is None:
-            value = self._from_env(var, parse, default)
-        return default if value is None else value
-
-    def _env_first(
-        self,
-        attr: str,
-        var: str,
-        coerce: Callable[[Any], _T],
-        parse: Callable[[str], _T],
-        default: _T,
-    ) -> _T:
-        value = self._from_env(var, parse, default)
-        if value is None:
-            value = self._from_option(attr, coerce, default)
-        return default if value is None else value
-
     def _setting(
         self,
         attr: str,
@@ -570,9 +544,17 @@ class _Resolver:
         parse: Callable[[str], _T],
         default: _T,
     ) -> _T:
-        """``var``/``Options.attr`` in the order its row in ``settings`` declares."""
-        pick = self._env_first if settings.by_variable(var).env_wins else self._code_first
-        return pick(attr, var, coerce, parse, default)
+        """``var``/``Options.attr`` in the order its row in ``settings`` declares; an invalid
+        value in the first place lets the second apply."""
+        if settings.by_variable(var).env_wins:
+            value = self._from_env(var, parse, default)
+            if value is None:
+                value = self._from_option(attr, coerce, default)
+        else:
+            value = self._from_option(attr, coerce, default)
+            if value is None:
+                value = self._from_env(var, parse, default)
+        return default if value is None else value
 
     def _optional_string(self, attr: str, var: str) -> Optional[str]:
         return self._setting(attr, var, _string, _string, None)

@@ -35,6 +35,16 @@ _JSON = "application/json"
 Reply = Tuple[int, str, str]
 
 
+def _parse_json(body: bytes) -> Tuple[Any, Optional[Reply]]:
+    """The decoded document, or the 400 reply that says why it is not JSON."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant), None
+    except UnicodeDecodeError:
+        return None, (400, "invalid JSON: body is not UTF-8\n", _TEXT)
+    except (ValueError, RecursionError) as exc:
+        return None, (400, f"invalid JSON: {exc}\n", _TEXT)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -186,6 +196,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self, headers: Dict[str, str]) -> Reply:
         return self._discard_body(headers) or (405, "method not allowed\n", _TEXT)
 
+    def _read_body(self, headers: Dict[str, str], what: str) -> Union[bytes, Reply, None]:
+        """The whole request body, or the reply that refuses it (None: the client went away)."""
+        length = self._content_length(headers)
+        if not isinstance(length, int):
+            return length
+        if length > MAX_BODY_BYTES:
+            too_big = (413, f"{what} of {length} bytes exceeds {MAX_BODY_BYTES} bytes\n", _TEXT)
+            return self._discard_body(headers) or too_big
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            return None
+        if len(body) < length:
+            return None
+        return body
+
+    def _key_refused(self, headers: Dict[str, str]) -> Optional[Reply]:
+        key = self.server.acceptor.key
+        if key is not None and headers.get("x-instana-key") != key:
+            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
+        return None
+
     def _route_get(self, headers: Dict[str, str]) -> Reply:
         url = urlsplit(self.path)
         path = url.path
@@ -213,18 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._route_profiles(headers)
         if not path.endswith("/bundle"):
             return self._discard_body(headers) or (404, f"not found: {path}\n", _TEXT)
-        length = self._content_length(headers)
-        if not isinstance(length, int):
-            return length
-        if length > MAX_BODY_BYTES:
-            too_big = (413, f"bundle of {length} bytes exceeds {MAX_BODY_BYTES} bytes\n", _TEXT)
-            return self._discard_body(headers) or too_big
-        try:
-            body = self.rfile.read(length)
-        except OSError:
-            return None
-        if len(body) < length:
-            return None
+        body = self._read_body(headers, "bundle")
+        if not isinstance(body, bytes):
+            return body
 
         acceptor = self.server.acceptor
         if acceptor.delay_s > 0:
@@ -232,14 +255,12 @@ class _Handler(BaseHTTPRequestHandler):
         override = acceptor.status_override
         if override is not None:
             return (override, f"status override {override}\n", _TEXT)
-        if acceptor.key is not None and headers.get("x-instana-key") != acceptor.key:
-            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
-        try:
-            bundle = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        except UnicodeDecodeError:
-            return (400, "invalid JSON: body is not UTF-8\n", _TEXT)
-        except (ValueError, RecursionError) as exc:
-            return (400, f"invalid JSON: {exc}\n", _TEXT)
+        refused = self._key_refused(headers)
+        if refused is not None:
+            return refused
+        bundle, invalid = _parse_json(body)
+        if invalid is not None:
+            return invalid
         problems = validate_bundle(bundle)
         if problems:
             shown = problems[:_MAX_REASONS]
@@ -251,28 +272,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_profiles(self, headers: Dict[str, str]) -> Optional[Reply]:
         """AutoProfile profiles: a local-only extension (see ``profiles``)."""
-        length = self._content_length(headers)
-        if not isinstance(length, int):
-            return length
-        if length > MAX_BODY_BYTES:
-            too_big = (413, f"profiles of {length} bytes exceed {MAX_BODY_BYTES} bytes\n", _TEXT)
-            return self._discard_body(headers) or too_big
-        try:
-            body = self.rfile.read(length)
-        except OSError:
-            return None
-        if len(body) < length:
-            return None
-        acceptor = self.server.acceptor
-        if acceptor.key is not None and headers.get("x-instana-key") != acceptor.key:
-            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
-        try:
-            parsed = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            return (400, f"invalid JSON: {exc}\n", _TEXT)
+        body = self._read_body(headers, "profiles body")
+        if not isinstance(body, bytes):
+            return body
+        refused = self._key_refused(headers)
+        if refused is not None:
+            return refused
+        parsed, invalid = _parse_json(body)
+        if invalid is not None:
+            return invalid
         problems = validate_profiles(parsed)
         if problems:
             return (400, "invalid profiles: " + "; ".join(problems[:_MAX_REASONS]) + "\n", _TEXT)
+        acceptor = self.server.acceptor
         acceptor.profiles.add(parsed)
         with acceptor._changed:
             acceptor._changed.notify_all()
