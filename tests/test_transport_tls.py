@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import select
 import socket
-import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -28,66 +25,12 @@ from instana_serverless.transport.http import HttpTransport, TransportError
 from .conftest import AGENT_KEY
 from .modules import modules_loaded_by
 from .raw_server import SocketServer, read_request
-from .tls_ca import BundleBackend, LoopbackCA, make_test_ca
+from .tls_ca import BundleBackend, LoopbackCA, make_self_signed, make_test_ca
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-class TlsBackend:
-    def __init__(self, cert: Path, key: Path) -> None:
-        self.paths: List[str] = []
-        self.header_names: List[str] = []
-        backend = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                backend.paths.append(self.path)
-                backend.header_names.extend(self.headers.keys())
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return make_self_signed(tmp_path_factory.mktemp("tls"))
 
 
 class ConnectProxy(SocketServer):
@@ -132,8 +75,8 @@ class ConnectProxy(SocketServer):
 
 
 @pytest.fixture
-def backend(certificate: Tuple[Path, Path]) -> Iterator[TlsBackend]:
-    server = TlsBackend(*certificate)
+def backend(certificate: Tuple[Path, Path]) -> Iterator[BundleBackend]:
+    server = BundleBackend(*certificate)
     yield server
     server.close()
     instana.configure(environ={})
@@ -161,14 +104,14 @@ def report_through_proxy(endpoint_url: str, proxy_url: str) -> None:
 
 
 def test_https_through_connect_proxy_without_ca_check(
-    backend: TlsBackend, proxy: ConnectProxy
+    backend: BundleBackend, proxy: ConnectProxy
 ) -> None:
     report_through_proxy(f"https://localhost:{backend.port}/base", f"http://127.0.0.1:{proxy.port}")
     assert backend.paths == ["/base/bundle"]
     assert proxy.tunnels == [f"localhost:{backend.port}"]
 
 
-def test_self_signed_certificate_refused_with_ca_check(backend: TlsBackend) -> None:
+def test_self_signed_certificate_refused_with_ca_check(backend: BundleBackend) -> None:
     client = instana.configure(
         environ={
             "INSTANA_ENDPOINT_URL": f"https://localhost:{backend.port}",
@@ -182,7 +125,9 @@ def test_self_signed_certificate_refused_with_ca_check(backend: TlsBackend) -> N
     assert len(client.buffer) == 1  # kept for a later flush
 
 
-def test_proxy_credentials_go_to_the_proxy_only(backend: TlsBackend, proxy: ConnectProxy) -> None:
+def test_proxy_credentials_go_to_the_proxy_only(
+    backend: BundleBackend, proxy: ConnectProxy
+) -> None:
     report_through_proxy(
         f"https://localhost:{backend.port}", f"http://corp%40user:p%3Ass@127.0.0.1:{proxy.port}"
     )

@@ -29,11 +29,25 @@ def _openssl(*args: str) -> str:
     return done.stdout
 
 
+_NEW_EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
+def make_self_signed(folder: Path) -> Tuple[Path, Path]:
+    """(certificate, key) for ``localhost`` that no CA vouches for."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "self-signed.pem", folder / "self-signed.key"
+    _openssl(
+        "req", "-x509", *_NEW_EC_KEY, "-days", "1", "-subj", "/CN=localhost",
+        "-keyout", str(key), "-out", str(cert),
+    )  # fmt: skip
+    return cert, key
+
+
 def make_test_ca(folder: Path) -> LoopbackCA:
     folder.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = folder / "ca.key", folder / "ca.pem"
     key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.pem"
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ec = _NEW_EC_KEY
     _openssl(
         "req", "-x509", *ec, "-days", "2", "-subj", "/CN=instana-serverless test CA",
         "-addext", "basicConstraints=critical,CA:TRUE",
@@ -59,7 +73,8 @@ def make_test_ca(folder: Path) -> LoopbackCA:
 
 class BundleBackend:
     """A bundle endpoint on loopback answering every POST with 204 and keeping connections
-    alive, over https with ``cert``/``key`` (plain http without); records the request paths.
+    alive, over https with ``cert``/``key`` (plain http without); records the request paths
+    and header names.
 
     It sets ``TCP_NODELAY`` on its connections, as production front ends (nginx, Go, envoy)
     do: without it, the TLS 1.3 session tickets it sends after the handshake hold its first
@@ -74,6 +89,7 @@ class BundleBackend:
         host: str = "127.0.0.1",
     ) -> None:
         self.paths: List[str] = []
+        self.header_names: List[str] = []
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -82,6 +98,7 @@ class BundleBackend:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 backend.paths.append(self.path)
+                backend.header_names.extend(self.headers.keys())
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -104,26 +104,6 @@ class _Connection:
         self._sock = sock
         return sock
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        headers: Dict[str, str],
-        body: bytes = b"",
-        timeout: Optional[float] = None,
-    ) -> Tuple[int, Dict[str, str], bytes]:
-        """Status, headers (lower-case names) and body; one retry on a stale kept-alive
-        connection. ``timeout`` None waits as long as it takes (a long poll)."""
-        for attempt in (1, 2):
-            reused = self._sock is not None
-            try:
-                self.send(method, path, headers, body, timeout)
-                return self.receive()
-            except RuntimeApiError:
-                if not reused or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
     def send(
         self,
         method: str,
@@ -132,7 +112,8 @@ class _Connection:
         body: bytes = b"",
         timeout: Optional[float] = None,
     ) -> None:
-        """Send a request; ``receive`` reads its answer (possibly in another thread)."""
+        """Send a request; ``receive`` reads its answer (possibly in another thread).
+        ``timeout`` None lets that answer take as long as it takes (a long poll)."""
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
@@ -396,13 +377,15 @@ def start_for(served_as: str, client: Client) -> Optional[Extension]:
 
 
 def _register(connection: _Connection) -> str:
-    status, headers, body = connection.request(
+    # The first request on a fresh connection: nothing stale to retry.
+    connection.send(
         "POST",
         REGISTER_PATH,
         {"Lambda-Extension-Name": EXTENSION_NAME, "Content-Type": "application/json"},
         b'{"events":["INVOKE"]}',
         timeout=_REGISTER_TIMEOUT_S,
     )
+    status, headers, body = connection.receive()
     identifier = headers.get("lambda-extension-identifier")
     if status != 200 or not identifier:
         connection.close()
