@@ -13,7 +13,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key"
@@ -113,3 +113,17 @@ def fresh_process_ms(
 def table(rows: Sequence[tuple[str, str]]) -> str:
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
+
+
+def lambda_context() -> Any:
+    """A real ``awslambdaric`` ``LambdaContext`` whose deadline is an hour away, so that re-used
+    for every timed invocation it never lets the timeout guard fire."""
+    from awslambdaric.lambda_context import LambdaContext  # type: ignore[import-untyped]
+
+    return LambdaContext(
+        "req-1",
+        None,
+        None,
+        int(time.time() * 1000) + 3_600_000,
+        "arn:aws:lambda:eu-central-1:123456789012:function:bench",
+    )

@@ -14,13 +14,20 @@ import functools
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import KEY, ROOT, acceptor_process, fresh_process_ms, median_us, table
+from bench._support import (
+    KEY,
+    ROOT,
+    acceptor_process,
+    fresh_process_ms,
+    lambda_context,
+    median_us,
+    table,
+)
 
 TRIGGERS = (
     "api_gateway_rest",
@@ -74,8 +81,6 @@ print((time.perf_counter() - t) * 1000)
 
 
 def warm_overheads() -> Dict[str, Any]:
-    from awslambdaric.lambda_context import LambdaContext  # type: ignore[import-untyped]
-
     import instana_serverless as instana
     from instana_serverless.aws_lambda import lambda_handler
     from tests.lambda_fixtures import load_event
@@ -85,13 +90,7 @@ def warm_overheads() -> Dict[str, Any]:
     )
     # No network: the flush only empties the buffer, so what is timed is the tracing work.
     client.flush = lambda: (client.buffer.drain(), True)[1]  # type: ignore[method-assign]
-    context = LambdaContext(
-        "req-1",
-        None,
-        None,
-        int(time.time() * 1000) + 3_600_000,
-        "arn:aws:lambda:eu-central-1:123456789012:function:bench",
-    )
+    context = lambda_context()
 
     def bare(event: Any, context: Any) -> Dict[str, Any]:
         return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"}

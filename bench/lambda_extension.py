@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import KEY, acceptor_process, median_us, table
+from bench._support import KEY, acceptor_process, lambda_context, median_us, table
 from demo.backend import SlowBackend, self_signed
 from demo.lambda_runtime import Invocation, RuntimeAPI, start_runtime
 
@@ -94,19 +94,11 @@ def guard_cost(url: str) -> Tuple[float, float, int]:
     """Warm invocation incl. its flush to a real backend (µs), timeout guard armed vs not (one
     client and handler, the margin switched between rounds), and how often the guard thread
     woke up meanwhile. The context is re-used, so every invocation has the same deadline."""
-    from awslambdaric.lambda_context import LambdaContext  # type: ignore[import-untyped]
-
     import instana_serverless as instana
     from instana_serverless.aws_lambda import lambda_handler
     from instana_serverless.aws_lambda.timeout_guard import guard
 
-    context = LambdaContext(
-        "req-1",
-        None,
-        None,
-        int(time.time() * 1000) + 3_600_000,
-        "arn:aws:lambda:eu-central-1:123456789012:function:bench",
-    )
+    context = lambda_context()
     client = instana.configure(instana.Options(endpoint_url=url, agent_key=KEY), environ={})
 
     @lambda_handler
