@@ -12,6 +12,7 @@ import pytest
 
 import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
+from instana_serverless.client import Client
 from instana_serverless.transport import resolve
 
 from .conftest import AGENT_KEY
@@ -39,16 +40,19 @@ def no_leak() -> Iterator[None]:
     instana.configure(environ={})
 
 
-def test_a_flush_waiting_for_another_keeps_its_own_deadline(no_leak: None) -> None:
-    server = SilentServer()
-    client = instana.configure(
+def configure_with_timeout(endpoint_url: str) -> Client:
+    """The global client, reporting to ``endpoint_url`` with an INSTANA_TIMEOUT of TIMEOUT_S."""
+    return instana.configure(
         instana.Options(
-            endpoint_url=f"http://127.0.0.1:{server.port}",
-            agent_key=AGENT_KEY,
-            timeout_ms=int(TIMEOUT_S * 1000),
+            endpoint_url=endpoint_url, agent_key=AGENT_KEY, timeout_ms=int(TIMEOUT_S * 1000)
         ),
         environ={},
     )
+
+
+def test_a_flush_waiting_for_another_keeps_its_own_deadline(no_leak: None) -> None:
+    server = SilentServer()
+    client = configure_with_timeout(f"http://127.0.0.1:{server.port}")
     elapsed: List[float] = []
 
     def flush() -> None:
@@ -91,14 +95,7 @@ def slow_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[List[float]]:
 def test_a_slow_name_lookup_stays_within_the_deadline(
     slow_resolver: List[float], acceptor: Acceptor, no_leak: None
 ) -> None:
-    client = instana.configure(
-        instana.Options(
-            endpoint_url=f"http://localhost:{acceptor.port}",
-            agent_key=AGENT_KEY,
-            timeout_ms=int(TIMEOUT_S * 1000),
-        ),
-        environ={},
-    )
+    client = configure_with_timeout(f"http://localhost:{acceptor.port}")
     with instana.entry_span("late", flush=False):
         pass
     started = time.monotonic()
