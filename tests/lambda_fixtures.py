@@ -1,10 +1,12 @@
-"""In-process Lambda helpers for the tests: the event fixtures and real ``awslambdaric``
-context objects. The Runtime API emulator for out-of-process runs is ``demo.lambda_runtime``."""
+"""Lambda helpers for the tests: the event fixtures, real ``awslambdaric`` context objects and
+a clean interpreter importing the layer. The Runtime API emulator for out-of-process runs is
+``demo.lambda_runtime``."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -51,3 +53,26 @@ def make_context(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def assert_layer_handler_runs(python: str, layer_python: Path, folder: Path) -> None:
+    """What Lambda does with a layer: ``python``, isolated from this environment, imports our
+    handler from ``layer_python`` (the layer's ``python/``: a folder or a path into the zip)
+    alone and calls a function ``fn.handler`` written to ``folder``; nothing heavy is imported."""
+    (folder / "fn.py").write_text("def handler(event, context):\n    return 'from zip'\n")
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]];"
+        "import instana_serverless.lambda_layer as l, instana_serverless as i;"
+        "assert i.__file__.startswith(sys.argv[1]), i.__file__;"
+        "assert 'boto3' not in sys.modules and 'requests' not in sys.modules;"
+        "print(l.handler({}, None))"
+    )
+    result = subprocess.run(
+        [python, "-I", "-B", "-c", code, str(layer_python), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"LAMBDA_HANDLER": "fn.handler", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "from zip"

@@ -13,7 +13,7 @@ import pytest
 
 from demo.lambda_runtime import ROOT
 from instana_serverless.aws_lambda import decorator
-from tests.lambda_fixtures import load_event, make_context
+from tests.lambda_fixtures import assert_layer_handler_runs, load_event, make_context
 from tests.modules import load_script
 
 layer_build = load_script("instana_lambda_layer_build", ROOT / "lambda_layer" / "build.py")
@@ -164,29 +164,7 @@ def test_layer_zip_is_reproducible(layer_zip: Path, tmp_path: Path) -> None:
 
 def test_layer_zip_imports_in_a_clean_interpreter(layer_zip: Path, tmp_path: Path) -> None:
     """What Lambda does with /opt/python: import our handler from the layer alone."""
-    (tmp_path / "fn.py").write_text("def handler(event, context):\n    return 'from zip'\n")
-    code = (
-        "import instana_serverless.lambda_layer as l, instana_serverless as i, sys;"
-        "assert i.__file__.startswith(sys.argv[1]), i.__file__;"
-        "assert 'boto3' not in sys.modules and 'requests' not in sys.modules;"
-        "print(l.handler({}, None))"
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-c",
-            f"import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; {code}",
-            f"{layer_zip}/python",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"LAMBDA_HANDLER": "fn.handler", "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "from zip"
+    assert_layer_handler_runs(sys.executable, layer_zip / "python", tmp_path)
 
 
 def test_build_script_prints_size(tmp_path: Path) -> None:

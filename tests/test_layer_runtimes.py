@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from demo.lambda_runtime import ROOT
+from tests.lambda_fixtures import assert_layer_handler_runs
 
 RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 
@@ -105,22 +106,7 @@ def test_each_runtime_gets_its_own_layer(version: str, tmp_path: Path) -> None:
     (tmp_path / "opt" / "python" / "instana_serverless" / "ids.py").write_text(
         "raise ImportError\n"
     )
-    (tmp_path / "fn.py").write_text("def handler(event, context):\n    return 'from zip'\n")
-    code = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]];"
-        "import instana_serverless.lambda_layer as l;"
-        "assert 'boto3' not in sys.modules;"
-        "print(l.handler({}, None))"
-    )
-    result = subprocess.run(
-        [python, "-I", "-B", "-c", code, str(tmp_path / "opt" / "python"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"LAMBDA_HANDLER": "fn.handler", "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "from zip"
+    assert_layer_handler_runs(python, tmp_path / "opt" / "python", tmp_path)
 
 
 def _template() -> Dict[str, Any]:
