@@ -16,7 +16,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple, Union
 from urllib.parse import parse_qsl, urlsplit
 
 from . import ui
@@ -33,16 +33,6 @@ _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
 
 Reply = Tuple[int, str, str]
-
-
-def _parse_json(body: bytes) -> Tuple[Any, Optional[Reply]]:
-    """The decoded document, or the 400 reply that says why it is not JSON."""
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant), None
-    except UnicodeDecodeError:
-        return None, (400, "invalid JSON: body is not UTF-8\n", _TEXT)
-    except (ValueError, RecursionError) as exc:
-        return None, (400, f"invalid JSON: {exc}\n", _TEXT)
 
 
 def _reject_constant(name: str) -> Any:
@@ -196,28 +186,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self, headers: Dict[str, str]) -> Reply:
         return self._discard_body(headers) or (405, "method not allowed\n", _TEXT)
 
-    def _read_body(self, headers: Dict[str, str], what: str) -> Union[bytes, Reply, None]:
-        """The whole request body, or the reply that refuses it (None: the client went away)."""
-        length = self._content_length(headers)
-        if not isinstance(length, int):
-            return length
-        if length > MAX_BODY_BYTES:
-            too_big = (413, f"{what} of {length} bytes exceeds {MAX_BODY_BYTES} bytes\n", _TEXT)
-            return self._discard_body(headers) or too_big
-        try:
-            body = self.rfile.read(length)
-        except OSError:
-            return None
-        if len(body) < length:
-            return None
-        return body
-
-    def _key_refused(self, headers: Dict[str, str]) -> Optional[Reply]:
-        key = self.server.acceptor.key
-        if key is not None and headers.get("x-instana-key") != key:
-            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
-        return None
-
     def _route_get(self, headers: Dict[str, str]) -> Reply:
         url = urlsplit(self.path)
         path = url.path
@@ -241,53 +209,65 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_post(self, headers: Dict[str, str]) -> Optional[Reply]:
         path = urlsplit(self.path).path
+        acceptor = self.server.acceptor
         if path.endswith("/profiles"):
-            return self._route_profiles(headers)
+            # AutoProfile profiles: a local-only extension (see ``profiles``).
+            return self._receive(headers, "profiles", validate_profiles, acceptor._add_profiles)
         if not path.endswith("/bundle"):
             return self._discard_body(headers) or (404, f"not found: {path}\n", _TEXT)
-        body = self._read_body(headers, "bundle")
-        if not isinstance(body, bytes):
-            return body
+        return self._receive(
+            headers,
+            "bundle",
+            validate_bundle,
+            lambda bundle: acceptor._accept(bundle, headers),
+            misbehave=True,
+        )
+
+    def _receive(
+        self,
+        headers: Dict[str, str],
+        what: str,
+        validate: Callable[[Any], List[str]],
+        accept: Callable[[Any], None],
+        misbehave: bool = False,
+    ) -> Optional[Reply]:
+        """Read, check and ``accept`` a JSON document; the reply (None: the client went away).
+        ``misbehave``: the delay and status override asked for apply."""
+        length = self._content_length(headers)
+        if not isinstance(length, int):
+            return length
+        if length > MAX_BODY_BYTES:
+            too_big = (413, f"{what} of {length} bytes: the limit is {MAX_BODY_BYTES}\n", _TEXT)
+            return self._discard_body(headers) or too_big
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            return None
+        if len(body) < length:
+            return None
 
         acceptor = self.server.acceptor
-        if acceptor.delay_s > 0:
-            time.sleep(acceptor.delay_s)
-        override = acceptor.status_override
-        if override is not None:
-            return (override, f"status override {override}\n", _TEXT)
-        refused = self._key_refused(headers)
-        if refused is not None:
-            return refused
-        bundle, invalid = _parse_json(body)
-        if invalid is not None:
-            return invalid
-        problems = validate_bundle(bundle)
+        if misbehave:
+            if acceptor.delay_s > 0:
+                time.sleep(acceptor.delay_s)
+            override = acceptor.status_override
+            if override is not None:
+                return (override, f"status override {override}\n", _TEXT)
+        if acceptor.key is not None and headers.get("x-instana-key") != acceptor.key:
+            return (401, "missing or wrong X-Instana-Key\n", _TEXT)
+        try:
+            document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError:
+            return (400, "invalid JSON: body is not UTF-8\n", _TEXT)
+        except (ValueError, RecursionError) as exc:
+            return (400, f"invalid JSON: {exc}\n", _TEXT)
+        problems = validate(document)
         if problems:
             shown = problems[:_MAX_REASONS]
             if len(problems) > len(shown):
                 shown.append(f"... and {len(problems) - len(shown)} more")
-            return (400, "invalid bundle: " + "; ".join(shown) + "\n", _TEXT)
-        acceptor._accept(bundle, headers)
-        return (204, "", _TEXT)
-
-    def _route_profiles(self, headers: Dict[str, str]) -> Optional[Reply]:
-        """AutoProfile profiles: a local-only extension (see ``profiles``)."""
-        body = self._read_body(headers, "profiles body")
-        if not isinstance(body, bytes):
-            return body
-        refused = self._key_refused(headers)
-        if refused is not None:
-            return refused
-        parsed, invalid = _parse_json(body)
-        if invalid is not None:
-            return invalid
-        problems = validate_profiles(parsed)
-        if problems:
-            return (400, "invalid profiles: " + "; ".join(problems[:_MAX_REASONS]) + "\n", _TEXT)
-        acceptor = self.server.acceptor
-        acceptor.profiles.add(parsed)
-        with acceptor._changed:
-            acceptor._changed.notify_all()
+            return (400, f"invalid {what}: " + "; ".join(shown) + "\n", _TEXT)
+        accept(document)
         return (204, "", _TEXT)
 
 
@@ -393,6 +373,11 @@ class Acceptor:
         tb: Optional[TracebackType],
     ) -> None:
         self.stop()
+
+    def _add_profiles(self, profiles: Any) -> None:
+        self.profiles.add(profiles)
+        with self._changed:
+            self._changed.notify_all()
 
     @property
     def bundles(self) -> List[Dict[str, Any]]:
