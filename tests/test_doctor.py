@@ -10,14 +10,14 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 
 from instana_serverless import config, doctor
 from instana_serverless.acceptor.server import Acceptor
 from tests.conftest import AGENT_KEY, free_port
-from tests.test_transport_tls import TlsBackend, certificate  # noqa: F401 (a fixture)
+from tests.tls_ca import BundleBackend, make_self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_HANDLER = "instana_serverless.lambda_layer.handler"
@@ -127,10 +127,8 @@ def test_bundle_goes_through_the_configured_proxy(acceptor: Acceptor) -> None:
     assert len(acceptor.bundles) == 1
 
 
-def test_untrusted_certificate_and_the_ca_check_switch(
-    certificate: Tuple[Path, Path],  # noqa: F811
-) -> None:
-    backend = TlsBackend(*certificate)
+def test_untrusted_certificate_and_the_ca_check_switch(tmp_path: Path) -> None:
+    backend = BundleBackend(*make_self_signed(tmp_path))
     try:
         url = f"https://localhost:{backend.port}"
         untrusted = doctor.diagnose(env_for(url))
