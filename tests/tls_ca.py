@@ -1,6 +1,7 @@
 """A throwaway certificate authority for https on loopback, made with the ``openssl`` CLI at run
 time: the CA, a server certificate it signed for ``localhost`` and ``127.0.0.1``, and the CA
-in a hashed directory (the layout ``SSL_CERT_DIR`` and Debian's ``/etc/ssl/certs`` use).
+in a hashed directory (the layout ``SSL_CERT_DIR`` and Debian's ``/etc/ssl/certs`` use); also a
+self-signed certificate that no CA vouches for.
 
 Shared by the TLS tests and ``bench/https.py``; nothing here is a mock: clients verify the
 server's certificate against this CA exactly as they would against a public one.
