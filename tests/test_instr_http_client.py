@@ -237,8 +237,8 @@ def test_http_client_is_never_imported_by_us_even_when_reporting(acceptor: Accep
     code = (
         "import sys, json\n"
         "import instana_serverless as instana\n"
-        f"instana.configure(instana.Options(endpoint_url={acceptor.url!r}, agent_key={AGENT_KEY!r}),"
-        " environ={})\n"
+        f"options = instana.Options(endpoint_url={acceptor.url!r}, agent_key={AGENT_KEY!r})\n"
+        "instana.configure(options, environ={})\n"
         "instana.instrument()\n"
         "with instana.entry_span('job'):\n"
         "    pass\n"
