@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from typing import Any, Dict, Iterator, List
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import requests
@@ -27,6 +29,8 @@ from instana_serverless.instrumentation import instrument, patched, uninstrument
 from tests.conftest import AGENT_KEY, configure_for, free_port
 from tests.http_service import Downstream
 from tests.lambda_fixtures import load_event, make_context
+from tests.test_transport_tls import ConnectProxy, TlsBackend
+from tests.test_transport_tls import certificate  # noqa: F401  (a fixture)
 
 TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
 
@@ -267,3 +271,35 @@ def test_connections_of_urllib3_pass_through_as_its_1_26_sends_them(
     assert response.status == 200
     assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
     assert not sent_context(downstream.requests[0])
+
+
+def test_https_through_a_connect_tunnel_names_the_real_host(
+    traced: Client,
+    acceptor: Acceptor,
+    certificate: Tuple[Path, Path],  # noqa: F811  (the fixture imported above)
+) -> None:
+    backend, proxy = TlsBackend(*certificate), ConnectProxy()
+    context = ssl.create_default_context(cafile=str(certificate[0]))
+    context.check_hostname = False
+    try:
+        conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=5, context=context)
+        conn.set_tunnel("127.0.0.1", backend.port)
+        with instana.entry_span("job"):
+            conn.request("POST", "/secure?page=1", body=b"{}")
+            response = conn.getresponse()
+            response.read()
+        conn.close()
+    finally:
+        backend.close()
+        proxy.close()
+    assert response.status == 204 and proxy.tunnels == [f"127.0.0.1:{backend.port}"]
+    (exit_span,) = http_exits(acceptor.wait_for_spans(2))
+    assert exit_span["data"]["http"] == {
+        "method": "POST",
+        "url": f"https://127.0.0.1:{backend.port}/secure",
+        "host": f"127.0.0.1:{backend.port}",
+        "path": "/secure",
+        "params": "page=1",
+        "status": 204,
+    }
+    assert "x-instana-t" in {name.lower() for name in backend.header_names}
