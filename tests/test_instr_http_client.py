@@ -29,8 +29,11 @@ from instana_serverless.instrumentation import instrument, patched, uninstrument
 from tests.conftest import AGENT_KEY, configure_for, free_port
 from tests.http_service import Downstream
 from tests.lambda_fixtures import load_event, make_context
-from tests.test_transport_tls import ConnectProxy, TlsBackend
-from tests.test_transport_tls import certificate  # noqa: F401  (a fixture)
+from tests.test_transport_tls import (
+    ConnectProxy,
+    TlsBackend,
+    certificate,  # noqa: F401  (a fixture)
+)
 
 TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
 
