@@ -137,18 +137,36 @@ def test_the_span_ends_with_the_response_not_with_the_request(
     assert exit_span["data"]["http"]["status"] == 200
 
 
-def test_a_response_never_read_ends_its_span_at_close_or_at_the_next_request(
+def test_a_response_never_read_ends_its_span_when_the_connection_closes(
     traced: Client, acceptor: Acceptor, downstream: Downstream
 ) -> None:
     with instana.entry_span("job"):
         conn = http.client.HTTPConnection(downstream.address, timeout=5)
         conn.request("GET", "/abandoned")
         conn.close()  # never asked for the response
-        conn.request("GET", "/again")
+        conn.request("GET", "/again")  # reconnects
         conn.close()
     spans = http_exits(acceptor.wait_for_spans(3))
     assert [s["data"]["http"]["path"] for s in spans] == ["/abandoned", "/again"]
     assert all("status" not in s["data"]["http"] and s["ec"] == 0 for s in spans)
+
+
+def test_a_second_request_refused_by_http_client_keeps_the_first_ones_span(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    conn = http.client.HTTPConnection(downstream.address, timeout=5)
+    with instana.entry_span("job"):
+        conn.request("GET", "/first")
+        with pytest.raises(http.client.CannotSendRequest):
+            conn.request("GET", "/second")  # the first response is still outstanding
+        response = conn.getresponse()
+        response.read()
+    conn.close()
+    assert response.status == 200
+    second, first = http_exits(acceptor.wait_for_spans(3))  # in the order they ended
+    assert first["data"]["http"]["path"] == "/first" and first["data"]["http"]["status"] == 200
+    assert second["data"]["http"]["path"] == "/second" and second["ec"] == 1
+    assert second["data"]["http"]["error"].startswith("CannotSendRequest")
 
 
 def test_connection_refused_is_recorded_and_urllib_raises_as_without_us(
