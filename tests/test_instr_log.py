@@ -19,6 +19,7 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import configure_for
+from tests.http_service import Downstream
 from tests.lambda_fixtures import load_event, make_context
 
 
@@ -181,3 +182,22 @@ def test_a_message_with_bad_arguments_keeps_its_text() -> None:
     with pytest.raises(TypeError):
         record.getMessage()  # logging reports this in its handlers; the span keeps the text
     assert log_instr._message(record) == "%d items"
+
+
+def test_a_handler_shipping_records_over_http_client_adds_no_http_span(
+    traced: Client, acceptor: Acceptor, app_logger: logging.Logger, downstream: Downstream
+) -> None:
+    """logging's HTTPHandler sends with http.client inside the log span: a low-level client
+    inside an exit passes through (no second span, no trace headers on the shipped record)."""
+    import logging.handlers
+
+    shipper = logging.handlers.HTTPHandler(downstream.address, "/logs", method="POST")
+    app_logger.addHandler(shipper)
+    try:
+        with instana.entry_span("job"):
+            app_logger.warning("shipped")
+    finally:
+        app_logger.removeHandler(shipper)
+    assert [s["n"] for s in acceptor.wait_for_spans(2) if s["k"] == 2] == ["log"]
+    (request,) = downstream.requests
+    assert request["path"] == "/logs" and "x-instana-t" not in request["headers"]
