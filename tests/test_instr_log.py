@@ -187,11 +187,16 @@ def test_a_message_with_bad_arguments_keeps_its_text() -> None:
 def test_a_handler_shipping_records_over_http_client_adds_no_http_span(
     traced: Client, acceptor: Acceptor, app_logger: logging.Logger, downstream: Downstream
 ) -> None:
-    """logging's HTTPHandler sends with http.client inside the log span: a low-level client
-    inside an exit passes through (no second span, no trace headers on the shipped record)."""
-    import logging.handlers
+    """A handler that ships records with urllib.request runs inside the log span: a low-level
+    client inside an exit passes through (no second span, no trace headers on the record)."""
+    import urllib.request
 
-    shipper = logging.handlers.HTTPHandler(downstream.address, "/logs", method="POST")
+    class Shipper(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            body = record.getMessage().encode()
+            urllib.request.urlopen(f"{downstream.url}/logs", data=body, timeout=5).read()
+
+    shipper = Shipper()
     app_logger.addHandler(shipper)
     try:
         with instana.entry_span("job"):

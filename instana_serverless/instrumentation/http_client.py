@@ -13,7 +13,8 @@ boto3 send through ``http.client`` underneath and already have their span. Conne
 urllib3 (and botocore, built on it) pass through even when those rows are disabled: disabling
 ``requests`` or ``boto3`` must not turn their calls into generic ``http`` spans, nor add
 headers to a signed AWS request. Callers that drive the connection with ``putrequest`` /
-``putheader`` / ``endheaders`` themselves (``xmlrpc.client``) are not traced.
+``putheader`` / ``endheaders`` themselves (``xmlrpc.client``, logging's ``HTTPHandler``) are
+not traced.
 
 Our own reporter sends on a socket of its own and never goes through ``http.client``.
 """
