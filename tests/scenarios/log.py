@@ -21,7 +21,7 @@ def _logger(name: str, handler: logging.Handler) -> logging.Logger:
     return logger
 
 
-class Warning_(Scenario):
+class WarningRecord(Scenario):
     label = "logging"
     fixture = "tmp_path"
     imports = ("logging",)
@@ -38,4 +38,4 @@ class Warning_(Scenario):
         _logger("scenario.broken", logging.Handler()).warning("no emit")
 
 
-SCENARIOS = [Warning_()]
+SCENARIOS = [WarningRecord()]
