@@ -1,4 +1,5 @@
-"""Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS.
+"""Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS,
+urllib.request / http.client, aiohttp, logging.
 
     .venv/bin/python bench/outbound.py
 
@@ -134,12 +135,17 @@ def tight_loop_us(
     from instana_serverless.instrumentation.registry import BY_NAME
 
     entry = BY_NAME[entry_name]
-    patch = import_module(f"instana_serverless.instrumentation.{entry_name}").PATCHES[module][index]
+    instrumentation = import_module(f"instana_serverless.instrumentation.{entry_name}")
+    patch = instrumentation.PATCHES[module][index]
+    # Custom wrappers (http.client, logging) call their module's start/inject/end
+    start = getattr(patch, "start", None) or instrumentation.start
+    inject = getattr(patch, "inject", getattr(instrumentation, "inject", None))
+    end = getattr(patch, "end", getattr(instrumentation, "end", None))
 
     def work() -> None:
-        call = _wrap.begin(entry, patch.start, patch.inject, args(), {})
+        call = _wrap.begin(entry, start, inject, args(), {})
         assert call is not None
-        _wrap.finish(entry, patch.end, call, result, None)
+        _wrap.finish(entry, end, call, result, None)
 
     return statistics.median(median_us(work, 1, inner=200) for _ in range(rounds))
 
@@ -199,7 +205,13 @@ class Row:
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "60"))
     import asyncio
+    import io
+    import logging
+    import urllib.request
+    from http.client import HTTPConnection
+    from types import SimpleNamespace
 
+    import aiohttp
     import boto3
     import httpx
     import requests
@@ -251,6 +263,36 @@ def main() -> None:
             ]
         )
         response = httpx.Response(200)
+        conn = HTTPConnection(f"127.0.0.1:{http_port}", timeout=5)
+        bare_response = SimpleNamespace(status=200, reason="OK", headers={})
+
+        def keep_alive_get() -> None:
+            conn.request("GET", "/orders?page=2", headers=headers)
+            conn.getresponse().read()
+
+        def urlopen_get() -> None:
+            with urllib.request.urlopen(f"{http_url}/orders?page=2", timeout=5) as answer:
+                answer.read()
+
+        async def new_session() -> aiohttp.ClientSession:
+            return aiohttp.ClientSession()
+
+        aiohttp_session = loop.run_until_complete(new_session())
+
+        async def aiohttp_get_async() -> None:
+            async with aiohttp_session.get(f"{http_url}/orders?page=2") as answer:
+                await answer.read()
+
+        def aiohttp_get() -> None:
+            loop.run_until_complete(aiohttp_get_async())
+
+        app_log = logging.getLogger("bench.app")
+        app_log.propagate = False
+        app_log.setLevel(logging.INFO)
+        app_log.addHandler(logging.StreamHandler(io.StringIO()))
+        record = app_log.makeRecord(
+            "bench.app", logging.WARNING, __file__, 1, "order %s", (7,), None
+        )
         params = {"QueueUrl": queue, "MessageBody": "x", "MessageAttributes": attributes}
         sqs_result: Any = {"MessageId": "m", "ResponseMetadata": {"HTTPStatusCode": 200}}
 
@@ -302,6 +344,51 @@ def main() -> None:
                 max(rounds // 4, 5),
                 imports=("boto3",),
             ),
+            Row(
+                "http.client keep-alive GET",
+                in_entry(keep_alive_get),
+                (
+                    "http_client",
+                    "http.client",
+                    0,
+                    lambda: (conn, "GET", "/orders?page=2", None, headers),
+                    bare_response,
+                ),
+                rounds,
+            ),
+            Row(
+                "urllib.request.urlopen",
+                in_entry(urlopen_get),
+                (
+                    "http_client",
+                    "http.client",
+                    0,
+                    lambda: (conn, "GET", "/orders?page=2", None, headers),
+                    bare_response,
+                ),
+                max(rounds // 2, 5),
+                imports=("urllib.request",),
+            ),
+            Row(
+                "aiohttp ClientSession.get",
+                in_entry(aiohttp_get),
+                (
+                    "aiohttp",
+                    "aiohttp.client",
+                    0,
+                    lambda: (aiohttp_session, "GET", f"{http_url}/orders?page=2"),
+                    bare_response,
+                ),
+                rounds,
+                imports=("aiohttp",),
+            ),
+            Row(
+                "logging warning (StringIO handler)",
+                in_entry(lambda: app_log.warning("order %s", 7)),
+                ("log", "logging", 0, lambda: (app_log, record), None),
+                rounds,
+                imports=("logging",),
+            ),
         ]
 
         same_bytes = {
@@ -330,6 +417,10 @@ def main() -> None:
         # The same request bytes without instrumentation: what the five extra headers cost the
         # network and the server, as opposed to our tracing work.
         _, get_headers_off = alternate(get_same_bytes, uninstrument, uninstrument, rounds)
+        # Records below WARNING make no span: what the level check costs them.
+        info_on, info_off = alternate(
+            in_entry(lambda: app_log.info("order %s", 7)), instrumented, uninstrument, rounds
+        )
 
         instrument(client)
         scope = instana.entry_span("bench", flush=False)
@@ -341,6 +432,8 @@ def main() -> None:
         scope.__exit__(None, None, None)
         uninstrument()
         httpx_client.close()
+        conn.close()
+        loop.run_until_complete(aiohttp_session.close())
         loop.run_until_complete(async_client.aclose())
         loop.close()
 
@@ -365,6 +458,7 @@ def main() -> None:
     lines += [
         ("requests.get, bare + the same 5 headers", f"{get_headers_off:.1f} us"),
         ("  instrumented minus that", f"{requests_on - get_headers_off:+.1f} us"),
+        ("logging info (below WARNING): bare / instrumented", f"{info_off:.2f} / {info_on:.2f} us"),
     ]
     for label, names, with_ms, without_ms in imports:
         lines.append(

@@ -142,6 +142,42 @@ ENTRIES: Tuple[Entry, ...] = (
         context="SQS/SNS `X_INSTANA_T/S/L` message attributes, Lambda `ClientContext.custom`",
         covers=("urllib3",),
     ),
+    Entry(
+        "http_client",
+        modules=("http.client",),
+        category=HTTP,
+        aliases=("urllib", "http.client"),
+        label="`urllib.request` / `http.client` (outside other exits)",
+        distribution="python",
+        versions=">= 3.9",
+        span="`http`",
+        data=_HTTP_DATA,
+        context=_HEADERS,
+        # the transport under requests, urllib3 and boto3: their calls already have a span
+        inside_exits=False,
+    ),
+    Entry(
+        "aiohttp",
+        modules=("aiohttp.client",),
+        category=HTTP,
+        label="`aiohttp` client",
+        distribution="aiohttp",
+        versions=">= 3.9",
+        min_version=(3, 9),
+        span="`aiohttp-client`",
+        data="`http.{url, method, status, params, header, error}`",
+        context=_HEADERS,
+    ),
+    Entry(
+        "log",
+        modules=("logging",),
+        category=LOGGING,
+        label="`logging` (WARNING and above, inside a trace)",
+        distribution="python",
+        versions=">= 3.9",
+        span="`log`",
+        data="`log.{message, parameters}`; ERROR and above count as errors",
+    ),
 )
 
 BY_NAME = {entry.name: entry for entry in ENTRIES}
