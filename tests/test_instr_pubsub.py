@@ -133,7 +133,9 @@ def push_event(message: Any) -> Dict[str, Any]:
 
 
 def test_publish_to_cloud_run_consumer_is_one_trace(
-    acceptor: Acceptor, pubsub_server: PubSubFake, ff: Serve
+    acceptor: Acceptor,
+    pubsub_server: PubSubFake,
+    ff: Serve,  # noqa: F811  (the Cloud Run tests' fixture, imported above)
 ) -> None:
     http = ff("on_event")  # a real functions-framework app with a @cloud_run CloudEvent function
     uninstrument()

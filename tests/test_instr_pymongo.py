@@ -117,13 +117,13 @@ def test_server_error_is_recorded_and_reraised(
     traced: Client, acceptor: Acceptor, mongo_server: MongoFake
 ) -> None:
     responder = fail_on(mongo_server)
+    client = connect(mongo_server)
     try:
-        with connect(mongo_server) as client:
-            with pytest.raises(pymongo.errors.OperationFailure) as raised:
-                with instana.entry_span("job"):
-                    client.shop.command(FAILING_COMMAND)
+        with pytest.raises(pymongo.errors.OperationFailure) as raised, instana.entry_span("job"):
+            client.shop.command(FAILING_COMMAND)
     finally:
         responder.cancel()
+        client.close()
     assert raised.value.code == 59
     (span,) = mongo_exits(acceptor.wait_for_spans(2))
     assert span["ec"] == 1

@@ -79,11 +79,10 @@ def test_pipeline_is_one_span_with_its_sub_commands(
     traced: Client, acceptor: Acceptor, redis_server: Redis
 ) -> None:
     cache = redis.Redis(host=redis_server.host, port=redis_server.port, db=2)
-    with instana.entry_span("job") as entry:
-        with cache.pipeline() as pipe:
-            pipe.set("a", 1).incr("a").get("a")
-            assert pipe.execute() == [True, 2, b"2"]
-            assert pipe.execute() == []  # empty: nothing sent, no span
+    with instana.entry_span("job") as entry, cache.pipeline() as pipe:
+        pipe.set("a", 1).incr("a").get("a")
+        assert pipe.execute() == [True, 2, b"2"]
+        assert pipe.execute() == []  # empty: nothing sent, no span
     (span,) = redis_exits(acceptor.wait_for_spans(2))
     assert span["p"] == entry.span_id
     assert span["data"]["redis"] == {
