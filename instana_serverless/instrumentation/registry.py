@@ -193,6 +193,7 @@ ENTRIES: Tuple[Entry, ...] = (
         span="as boto3 / botocore",
         data="as boto3 / botocore",
         context="as boto3 / botocore",
+        # aiobotocore sends with aiohttp: covers=("aiohttp",) once that row exists
     ),
 )
 
