@@ -14,6 +14,7 @@ import os
 
 from .aws_lambda import lambda_handler
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
+from .wrapping import on_wrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ __all__ = [
 
 def make_handler(spec: Optional[str] = None) -> Callable[[Any, Any], Any]:
     """The traced handler for ``spec`` (default: the ``LAMBDA_HANDLER`` variable)."""
+    # Instrument before the user's module runs, not only when its handler gets wrapped:
+    # clients it creates at import time are then traced too (pymongo hands a client the
+    # listeners registered when the client is created).
+    on_wrap()
     return lambda_handler(load_handler(os.environ.get(HANDLER_VARIABLE) if spec is None else spec))
 
 

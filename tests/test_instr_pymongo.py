@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -23,6 +24,7 @@ from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from instana_serverless.instrumentation import pymongo as pymongo_instr
+from tests.conftest import configure_for
 from tests.scenarios.pymongo import FAILING_COMMAND, fail_on
 from tests.servers import MongoFake
 
@@ -209,3 +211,53 @@ def test_a_failure_of_ours_leaves_the_command_alone(
         client.shop.orders.insert_one({"sku": "b"})
         assert client.shop.orders.find_one({"sku": "b"})["sku"] == "b"
     assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+
+
+def test_instrumenting_after_pymongo_was_imported_says_what_is_not_traced(
+    acceptor: Acceptor, all_logs: List[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_for(acceptor, log_level="info")
+    uninstrument()
+    monkeypatch.delattr(pymongo.monitoring, "_instana_serverless_listener", raising=False)
+    try:
+        instrument()  # pymongo is imported already: its clients may exist
+        said = [r for r in all_logs if "created before instrument()" in r.getMessage()]
+        assert [r.levelname for r in said] == ["INFO"]
+    finally:
+        uninstrument()
+        instana.configure(environ={})
+
+
+def test_the_layer_traces_a_client_made_when_the_handler_module_loads(
+    acceptor: Acceptor,
+    client: Client,
+    mongo_server: MongoFake,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "1")
+    monkeypatch.setenv("ORDERS_MONGO_URI", mongo_server.uri)
+    (tmp_path / "orders_app.py").write_text(
+        "import os, pymongo\n"
+        "CLIENT = pymongo.MongoClient(os.environ['ORDERS_MONGO_URI'])  # at module load\n"
+        "def handler(event, context):\n"
+        "    return CLIENT.shop.orders.find_one({'sku': 'z'})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    uninstrument()
+    try:
+        monkeypatch.setenv("LAMBDA_HANDLER", "orders_app.handler")
+        sys.modules.pop("instana_serverless.lambda_layer", None)
+        handler = importlib.import_module("instana_serverless.lambda_layer").handler
+        context = LambdaContext("r", None, None, int(time.time() * 1000) + 9000, FUNCTION_ARN)
+        assert handler({}, context) is None
+        spans = acceptor.wait_for_spans(2)
+        (entry,) = [s for s in spans if s["k"] == 1]
+        (span,) = mongo_exits(spans)
+        assert span["p"] == entry["s"] and span["data"]["mongo"]["namespace"] == "shop.orders"
+    finally:
+        uninstrument()
+        sys.modules.pop("orders_app", None)
+        sys.modules.pop("instana_serverless.lambda_layer", None)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 
+from .. import log
 from ..secrets import MASK
 from ..span import EXIT
 from . import _wrap
@@ -212,6 +213,13 @@ def install(entry: Entry, monitoring: ModuleType) -> Any:
     if listener is None:
         listener = _listener(entry, monitoring)
         setattr(monitoring, _LISTENER_ATTR, listener)
+        if hasattr(sys.modules.get("pymongo"), "MongoClient"):
+            # pymongo was imported before instrument() (on a first import the hook runs
+            # before pymongo binds MongoClient): clients made until now cannot be traced.
+            log.logger().info(
+                "instana_serverless: pymongo clients created before instrument() are not "
+                "traced; create them after it (or after the decorated handler)"
+            )
     registered = monitoring._LISTENERS.command_listeners
     if any(item is listener for item in registered):
         return None
