@@ -163,3 +163,45 @@ def test_publish_to_cloud_run_consumer_is_one_trace(
     assert entry["p"] == exit_span["s"]  # ... continued from the publish span
     assert entry["data"]["gcps"]["op"] == "consume"
     assert entry["data"]["gcps"]["top"] == "orders"
+
+
+def test_publish_to_a_background_function_is_one_trace(
+    client: Client, acceptor: Acceptor, pubsub_server: PubSubFake
+) -> None:
+    """The same chain into a legacy ``(data, context)`` Pub/Sub function (Cloud Functions gen1
+    style push message)."""
+    from google.cloud.functions.context import Context  # type: ignore[import-untyped]
+
+    from instana_serverless.gcp import cloud_run
+    from tests.test_cloudrun_decorator import not_on_cloud_run
+
+    uninstrument()
+    instrument()
+    try:
+        publisher = publisher_for(pubsub_server)
+        with instana.entry_span("producer"):
+            publisher.publish(TOPIC, b"order 8").result(timeout=10)
+        close(publisher)
+    finally:
+        uninstrument()
+    (exit_span,) = gcps_exits(acceptor.wait_for_spans(2))
+    (message,) = pubsub_server.messages
+
+    with not_on_cloud_run():
+
+        @cloud_run
+        def on_message(data: Any, context: Any) -> None:
+            return None
+
+        context = Context(
+            eventId=message.message_id,
+            timestamp="2024-03-20T17:24:10.381Z",
+            eventType="google.pubsub.topic.publish",
+            resource={"service": "pubsub.googleapis.com", "name": message.topic},
+        )
+        data = {"attributes": message.attributes, "data": base64.b64encode(message.data).decode()}
+        on_message(data, context)
+    consumer = [s for s in acceptor.wait_for_spans(3) if s["n"] == "gcps" and s["k"] == 1]
+    (entry,) = consumer
+    assert entry["t"] == exit_span["t"] and entry["p"] == exit_span["s"]
+    assert entry["data"]["gcps"]["projid"] == "demo-project"
