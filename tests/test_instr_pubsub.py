@@ -7,9 +7,12 @@ CloudEvent in a real functions-framework app and continues the trace.
 from __future__ import annotations
 
 import base64
+import textwrap
 import time
+from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
+import functions_framework
 import pytest
 from awslambdaric.lambda_context import LambdaContext
 
@@ -17,16 +20,23 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
+from instana_serverless.gcp import cloud_run, runtime
+from instana_serverless.gcp.runtime import CloudRunInstance
 from instana_serverless.instrumentation import instrument, uninstrument
 from instana_serverless.instrumentation import pubsub as pubsub_instr
 from tests.scenarios.pubsub import TOPIC, close, publisher_for
 from tests.servers import PubSubFake
-from tests.test_cloudrun_decorator import (  # noqa: F401  (fixtures of the Cloud Run tests)
-    Serve,
-    ff,
-    instance,
-)
-from tests.test_cloudrun_metadata import PROJECT_ID
+
+SUBSCRIPTION = "projects/demo-project/subscriptions/orders-push"
+CONSUMER = """
+import functions_framework
+from instana_serverless.gcp import cloud_run
+
+@cloud_run
+@functions_framework.cloud_event
+def on_event(cloud_event):
+    return None
+"""
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:publisher"
 
@@ -37,6 +47,27 @@ def traced(client: Client) -> Iterator[Client]:
     instrument()
     yield client
     uninstrument()
+
+
+@pytest.fixture
+def not_on_cloud_run() -> Iterator[None]:
+    """No Cloud Run identity (no metadata server needed): each invocation is flushed as is."""
+    runtime._reset_for_tests(CloudRunInstance({}))
+    yield
+    runtime._reset_for_tests(None)
+
+
+@pytest.fixture
+def consumer(
+    client: Client, not_on_cloud_run: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """The test client of a real functions-framework app serving a ``@cloud_run`` CloudEvent
+    function, in process."""
+    source = tmp_path / "pubsub_consumer.py"
+    source.write_text(textwrap.dedent(CONSUMER))
+    monkeypatch.setenv("FUNCTION_TARGET", "on_event")
+    app = functions_framework.create_app("on_event", str(source))  # type: ignore[no-untyped-call]
+    return app.test_client()
 
 
 def gcps_exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -127,17 +158,15 @@ def push_event(message: Any) -> Dict[str, Any]:
                 "attributes": message.attributes,
                 "messageId": message.message_id,
             },
-            "subscription": f"projects/{PROJECT_ID}/subscriptions/orders-push",
+            "subscription": SUBSCRIPTION,
         },
     }
 
 
 def test_publish_to_cloud_run_consumer_is_one_trace(
-    acceptor: Acceptor,
-    pubsub_server: PubSubFake,
-    ff: Serve,  # noqa: F811  (the Cloud Run tests' fixture, imported above)
+    acceptor: Acceptor, pubsub_server: PubSubFake, consumer: Any
 ) -> None:
-    http = ff("on_event")  # a real functions-framework app with a @cloud_run CloudEvent function
+    http = consumer  # a real functions-framework app with a @cloud_run CloudEvent function
     uninstrument()
     instrument()
     try:
@@ -166,14 +195,11 @@ def test_publish_to_cloud_run_consumer_is_one_trace(
 
 
 def test_publish_to_a_background_function_is_one_trace(
-    client: Client, acceptor: Acceptor, pubsub_server: PubSubFake
+    client: Client, acceptor: Acceptor, pubsub_server: PubSubFake, not_on_cloud_run: None
 ) -> None:
     """The same chain into a legacy ``(data, context)`` Pub/Sub function (Cloud Functions gen1
     style push message)."""
     from google.cloud.functions.context import Context  # type: ignore[import-untyped]
-
-    from instana_serverless.gcp import cloud_run
-    from tests.test_cloudrun_decorator import not_on_cloud_run
 
     uninstrument()
     instrument()
@@ -187,20 +213,18 @@ def test_publish_to_a_background_function_is_one_trace(
     (exit_span,) = gcps_exits(acceptor.wait_for_spans(2))
     (message,) = pubsub_server.messages
 
-    with not_on_cloud_run():
+    @cloud_run
+    def on_message(data: Any, context: Any) -> None:
+        return None
 
-        @cloud_run
-        def on_message(data: Any, context: Any) -> None:
-            return None
-
-        context = Context(
-            eventId=message.message_id,
-            timestamp="2024-03-20T17:24:10.381Z",
-            eventType="google.pubsub.topic.publish",
-            resource={"service": "pubsub.googleapis.com", "name": message.topic},
-        )
-        data = {"attributes": message.attributes, "data": base64.b64encode(message.data).decode()}
-        on_message(data, context)
+    context = Context(
+        eventId=message.message_id,
+        timestamp="2024-03-20T17:24:10.381Z",
+        eventType="google.pubsub.topic.publish",
+        resource={"service": "pubsub.googleapis.com", "name": message.topic},
+    )
+    data = {"attributes": message.attributes, "data": base64.b64encode(message.data).decode()}
+    on_message(data, context)
     consumer = [s for s in acceptor.wait_for_spans(3) if s["n"] == "gcps" and s["k"] == 1]
     (entry,) = consumer
     assert entry["t"] == exit_span["t"] and entry["p"] == exit_span["s"]
