@@ -87,12 +87,15 @@ def alternate(
     return statistics.median(with_us), statistics.median(without_us)
 
 
-def in_situ_us(call: Callable[[], object], count: int) -> float:
+def in_situ_us(call: Callable[[], object], count: int, steps: Any = None) -> float:
     """Median µs of the shared wrapper's own steps (guard, start, inject, activate; then end,
-    finish), timed inside real calls (caches as cold as they really are, unlike a tight loop)."""
+    finish), timed inside real calls (caches as cold as they really are, unlike a tight loop).
+    ``steps``: (owner, begin attribute, finish attribute) of a library hook (a listener) that
+    makes its spans without the wrapper."""
     from instana_serverless.instrumentation import _wrap
 
-    begin, finish = _wrap.begin, _wrap.finish
+    owner, begin_attr, finish_attr = steps or (_wrap, "begin", "finish")
+    begin, finish = getattr(owner, begin_attr), getattr(owner, finish_attr)
     samples: List[float] = []
 
     def timed_begin(*args: Any) -> Any:
@@ -107,14 +110,17 @@ def in_situ_us(call: Callable[[], object], count: int) -> float:
         try:
             finish(*args)
         finally:
-            samples[-1] += time.perf_counter() - start
+            if samples:
+                samples[-1] += time.perf_counter() - start
 
-    _wrap.begin, _wrap.finish = timed_begin, timed_finish  # type: ignore[assignment]
+    setattr(owner, begin_attr, timed_begin)
+    setattr(owner, finish_attr, timed_finish)
     try:
         for _ in range(count):
             call()
     finally:
-        _wrap.begin, _wrap.finish = begin, finish  # type: ignore[assignment]
+        setattr(owner, begin_attr, begin)
+        setattr(owner, finish_attr, finish)
     return statistics.median(samples) * 1e6 if samples else float("nan")
 
 
@@ -191,10 +197,14 @@ class Row:
         self,
         label: str,
         call: Callable[[], object],
-        work: Tuple[str, str, int, Callable[[], Tuple[Any, ...]], Any],
+        work: Any,
         rounds: int,
         imports: Tuple[str, ...] = (),
+        steps: Any = None,
     ) -> None:
+        #: ``work`` is the tuple above, or a callable(rounds) -> µs for a library hook;
+        #: ``steps`` what ``in_situ_us`` times for such a hook
+        self.steps = steps
         self.imports = imports
         self.label = label
         self.call = call
@@ -296,6 +306,72 @@ def main() -> None:
         params = {"QueueUrl": queue, "MessageBody": "x", "MessageAttributes": attributes}
         sqs_result: Any = {"MessageId": "m", "ResponseMetadata": {"HTTPStatusCode": 200}}
 
+        # redis-server in its own process; MockupDB and the gRPC Pub/Sub fake are in-process
+        # test servers (tests/servers.py), so their share of our GIL is in both columns.
+        from tests import servers as test_servers
+
+        redis_server = test_servers.start_redis()
+        mongo_fake = test_servers.start_mongo_fake()
+        pubsub_fake = test_servers.start_pubsub_fake()
+        stops: List[Callable[[], object]] = [redis_server.stop, mongo_fake.stop, pubsub_fake.stop]
+        import aiobotocore.session
+        import grpc
+        import pymongo
+        import redis
+        from google.cloud import pubsub_v1
+        from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+
+        cache = redis.Redis(host=redis_server.host, port=redis_server.port)
+        mongo = pymongo.MongoClient(mongo_fake.uri)  # made before instrument(): untraced
+        publisher = pubsub_v1.PublisherClient(
+            transport=PublisherGrpcTransport(
+                channel=grpc.insecure_channel(pubsub_fake.emulator_host)
+            )
+        )
+        topic = "projects/bench/topics/orders"
+        aio_session = aiobotocore.session.get_session()
+        aio_sqs = loop.run_until_complete(
+            aio_session.create_client(
+                "sqs", endpoint_url=moto_url, region_name="us-east-1"
+            ).__aenter__()
+        )
+        stops.append(lambda: loop.run_until_complete(aio_sqs.__aexit__(None, None, None)))
+
+        from instana_serverless.instrumentation import patched as patched_names
+
+        # pymongo gives a client the listeners registered when it is created: the bare call
+        # uses a client made before instrument(), the traced one a client made after.
+        mongo_clients = {False: mongo}
+
+        def mongo_find() -> None:
+            on = "pymongo" in patched_names()
+            if on and True not in mongo_clients:
+                mongo_clients[True] = pymongo.MongoClient(mongo_fake.uri)
+            mongo_clients[on].bench.orders.find_one({"sku": 1})
+
+        def mongo_work(rounds: int) -> float:
+            """The listener's started + succeeded around a find, without the network."""
+            from datetime import timedelta
+
+            from pymongo import monitoring
+
+            listener = monitoring._instana_serverless_listener  # type: ignore[attr-defined]
+            command = {"find": "orders", "filter": {"sku": 1}, "limit": 1, "$db": "bench"}
+            address = ("127.0.0.1", mongo_fake.port)
+            started = monitoring.CommandStartedEvent(command, "bench", 7, address, 7)
+            reply = {"ok": 1, "cursor": {"id": 0, "firstBatch": []}}
+            done = monitoring.CommandSucceededEvent(
+                timedelta(microseconds=50), reply, "find", 7, address, 7
+            )
+
+            def work() -> None:
+                listener.started(started)
+                listener.succeeded(done)
+
+            return statistics.median(median_us(work, 1, inner=200) for _ in range(rounds))
+
+        from instana_serverless.instrumentation import pymongo as pymongo_instr
+
         # Add a library: one Row (its call against the same kind of server, and the arguments
         # its patched callable receives) -- see docs/INSTRUMENTATION.md.
         rows = [
@@ -389,6 +465,65 @@ def main() -> None:
                 rounds,
                 imports=("logging",),
             ),
+            Row(
+                "redis GET (redis-server)",
+                in_entry(lambda: cache.get("bench")),
+                ("redis", "redis.client", 0, lambda: (cache, "GET", "bench"), b"v"),
+                rounds,
+                imports=("redis",),
+            ),
+            Row(
+                "redis pipeline SET+GET",
+                in_entry(lambda: cache.pipeline().set("bench", "v").get("bench").execute()),
+                (
+                    "redis",
+                    "redis.client",
+                    2,
+                    lambda: (cache.pipeline().set("bench", "v").get("bench"),),
+                    [True, b"v"],
+                ),
+                rounds,
+            ),
+            Row(
+                "pymongo find_one (MockupDB)",
+                in_entry(mongo_find),
+                mongo_work,
+                max(rounds // 2, 5),
+                imports=("pymongo",),
+                steps=(pymongo_instr._Spans, "started", "ended"),
+            ),
+            Row(
+                "pubsub publish().result() (gRPC fake)",
+                in_entry(lambda: publisher.publish(topic, b"x", tenant="a").result(10)),
+                (
+                    "pubsub",
+                    "google.cloud.pubsub_v1.publisher.client",
+                    0,
+                    lambda: (publisher, topic, b"x"),
+                    None,
+                ),
+                max(rounds // 2, 5),
+                imports=("google.cloud.pubsub_v1",),
+            ),
+            Row(
+                "aiobotocore sqs.send_message (moto)",
+                in_entry(
+                    lambda: loop.run_until_complete(
+                        aio_sqs.send_message(
+                            QueueUrl=queue, MessageBody="x", MessageAttributes=attributes
+                        )
+                    )
+                ),
+                (
+                    "aiobotocore",
+                    "aiobotocore.client",
+                    0,
+                    lambda: (aio_sqs, "SendMessage", params),
+                    sqs_result,
+                ),
+                max(rounds // 4, 5),
+                imports=("aiobotocore.session",),
+            ),
         ]
 
         same_bytes = {
@@ -411,7 +546,7 @@ def main() -> None:
         for row in rows:
             on, off = alternate(row.call, instrumented, uninstrument, row.rounds)
             instrument(client)
-            situ = in_situ_us(row.call, row.rounds * 10)
+            situ = in_situ_us(row.call, row.rounds * 10, row.steps)
             uninstrument()
             results.append((row, on, off, situ))
         # The same request bytes without instrumentation: what the five extra headers cost the
@@ -427,7 +562,10 @@ def main() -> None:
         scope.__enter__()
         tight = []
         for row in rows:
-            tight.append(tight_loop_us(*row.work, rounds=rounds))
+            if callable(row.work):
+                tight.append(row.work(rounds))
+            else:
+                tight.append(tight_loop_us(*row.work, rounds=rounds))
             client.buffer.drain()
         scope.__exit__(None, None, None)
         uninstrument()
@@ -435,6 +573,12 @@ def main() -> None:
         conn.close()
         loop.run_until_complete(aiohttp_session.close())
         loop.run_until_complete(async_client.aclose())
+        publisher.stop()
+        for mongo_client in mongo_clients.values():
+            mongo_client.close()
+        cache.close()
+        for stop in stops[::-1]:
+            stop()
         loop.close()
 
     import_runs = max(rounds // 4, 5)

@@ -14,6 +14,7 @@ import os
 
 from .aws_lambda.decorator import wrap
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
+from .wrapping import instrument_exits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,6 +34,11 @@ def make_handler(spec: Optional[str] = None) -> Callable[[Any, Any], Any]:
     """The traced handler for ``spec`` (default: the ``LAMBDA_HANDLER`` variable), served as
     this module's ``handler`` (so, where that is the function's handler, its invocations are
     sent after the response by the Lambda extension)."""
+    # Instrument before the user's module runs, not only when its handler gets wrapped:
+    # clients it creates at import time are then traced too (pymongo hands a client the
+    # listeners registered when the client is created). The background prewarm waits for
+    # wrap(), which registers the Lambda extension first.
+    instrument_exits()
     original = load_handler(os.environ.get(HANDLER_VARIABLE) if spec is None else spec)
     return wrap(original, LAYER_HANDLER)
 

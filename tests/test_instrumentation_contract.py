@@ -24,7 +24,7 @@ from instana_serverless.instrumentation import (
     skipped,
     uninstrument,
 )
-from instana_serverless.instrumentation._patches import Custom, Function, Method
+from instana_serverless.instrumentation._patches import Custom, Function, Install, Method
 from tests.conftest import configure_for
 from tests.scenarios import Scenario, scenarios_for
 
@@ -87,6 +87,14 @@ def originals(entry: registry.Entry) -> Dict[str, Any]:
     return found
 
 
+def installs_only(entry: registry.Entry) -> bool:
+    """The entry only installs library hooks (a listener …): nothing to compare by identity."""
+    from importlib import import_module
+
+    declared = import_module(f"instana_serverless.instrumentation.{entry.name}").PATCHES
+    return all(isinstance(p, Install) for patches in declared.values() for p in patches)
+
+
 # --- the registry itself ---------------------------------------------------------------------
 
 
@@ -131,6 +139,7 @@ def test_every_entry_module_avoids_typing_and_contextlib_at_run_time() -> None:
 
 _IMPORT_PROBE = """
 import json, sys
+startup = set(sys.modules)  # e.g. namespace packages (google, google.cloud) set up by site
 import instana_serverless as instana
 instana.configure(instana.Options(endpoint_url="http://127.0.0.1:9", agent_key="k"), environ={})
 from instana_serverless.instrumentation import instrument, patched
@@ -138,7 +147,9 @@ if INSTRUMENT:
     instrument()
     instrument()
 watched = WATCHED
-before_import = sorted(m for m in sys.modules if m in watched or m.split(".")[0] in watched)
+before_import = sorted(
+    m for m in set(sys.modules) - startup if m in watched or m.split(".")[0] in watched
+)
 loaded = set(sys.modules)
 for name in IMPORTS:
     __import__(name)
@@ -192,7 +203,8 @@ def test_patched_at_once_when_already_imported_and_idempotent(
     entry, scenario, target = case
     uninstrument()
     before = originals(entry)
-    assert before and not any(getattr(v, "__instana_wrapped__", False) for v in before.values())
+    assert before or installs_only(entry)
+    assert not any(getattr(v, "__instana_wrapped__", False) for v in before.values())
     instrument()
     try:
         changes = patched()[entry.name]
@@ -274,6 +286,9 @@ def test_a_bug_of_ours_stays_invisible(
         assert scenario.call(target) == expected
     assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["contract"]
     monkeypatch.undo()
+    if installs_only(entry):
+        uninstrument()
+        return  # a listener has no start/end functions: its own tests break its internals
     # start and end functions themselves failing, patched in afresh
     from importlib import import_module
 

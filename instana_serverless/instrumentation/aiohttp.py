@@ -32,9 +32,17 @@ def _pairs(headers: Any) -> List[Tuple[Any, Any]]:
     return list(items)
 
 
+def _aws_signed(pairs: List[Tuple[Any, Any]]) -> bool:
+    """A request signed for AWS (SigV4): aiobotocore's own, the AWS span's business (or
+    untraced when that is disabled), never a second, generic span with headers added."""
+    return any(str(name).lower() == "x-amz-date" for name, _ in pairs)
+
+
 def start(call: Call) -> StartResult:
     args, kwargs = call.args, call.kwargs
     pairs = _pairs(kwargs.get("headers"))
+    if _aws_signed(pairs):
+        return None
     call.state = pairs
     if not call.recording:
         return "aiohttp-client", None, ("http",)
