@@ -338,3 +338,16 @@ def test_instrument_without_tracing_changes_nothing(acceptor: Acceptor) -> None:
         )
     finally:
         instana.configure(environ={})
+
+
+def test_credentials_in_an_absolute_url_are_masked(
+    traced: Client, acceptor: Acceptor, downstream: Downstream
+) -> None:
+    hostport = downstream.url.removeprefix("http://")
+    host, _, port = hostport.partition(":")
+    pool = urllib3.HTTPConnectionPool(host, int(port))
+    with instana.entry_span("job"):
+        # an absolute URL, as urllib3 receives it through a plain-http proxy
+        pool.urlopen("GET", f"http://user:pw-5e1@{hostport}/x", retries=False)
+    (exit_span,) = by_name(acceptor.wait_for_spans(2), "urllib3")
+    assert exit_span["data"]["http"]["url"] == f"http://<redacted>@{hostport}/x"

@@ -8,6 +8,7 @@ retries re-enter ``urlopen`` inside it and pass through (an entry covers itself)
 from __future__ import annotations
 
 from ..http_data import captured_headers, record_status, render_params
+from ..secrets import mask_url_credentials
 from ..tracer import context_headers
 from ._common import CONTEXT_HEADERS, config
 from ._patches import Method
@@ -64,7 +65,7 @@ def start(call: Call) -> StartResult:
     full_url, host, path, query = _target(pool, str(url))
     http: Dict[str, Any] = {
         "method": str(method).upper(),
-        "url": full_url,
+        "url": mask_url_credentials(full_url),
         "host": host,
         "path": path,
     }
