@@ -99,6 +99,10 @@ class Entry:
 
 _HTTP_DATA = "`http.{url, method, status, host, path, params, header, error}`"
 _HEADERS = "Instana and W3C headers"
+_PG_DATA = "`pg.{stmt, host, port, db, user, error}`"
+_MYSQL_DATA = "`mysql.{stmt, host, port, db, user, error}`"
+# the drivers SQLAlchemy calls: no driver span inside a sqlalchemy span
+_SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pymysql")
 
 ENTRIES: Tuple[Entry, ...] = (
     Entry(
@@ -141,6 +145,63 @@ ENTRIES: Tuple[Entry, ...] = (
         "`lambda.{function, type}`, `boto3.{op, ep, reg, payload, http_status}`; `error`",
         context="SQS/SNS `X_INSTANA_T/S/L` message attributes, Lambda `ClientContext.custom`",
         covers=("urllib3",),
+    ),
+    Entry(
+        "psycopg2",
+        modules=("psycopg2",),
+        category=DATABASES,
+        label="psycopg2",
+        distribution="psycopg2, psycopg2-binary",
+        versions=">= 2.8",
+        min_version=(2, 8),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "psycopg",
+        modules=("psycopg.cursor", "psycopg.cursor_async"),
+        category=DATABASES,
+        label="psycopg 3 (sync and async)",
+        distribution="psycopg",
+        versions=">= 3.1",
+        min_version=(3, 1),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "asyncpg",
+        modules=("asyncpg.connection",),
+        category=DATABASES,
+        label="asyncpg (connections and pools)",
+        distribution="asyncpg",
+        versions=">= 0.27",
+        min_version=(0, 27),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "pymysql",
+        modules=("pymysql.cursors",),
+        category=DATABASES,
+        label="PyMySQL",
+        distribution="PyMySQL",
+        versions=">= 1.0",
+        min_version=(1, 0),
+        span="`mysql`",
+        data=_MYSQL_DATA,
+    ),
+    Entry(
+        "sqlalchemy",
+        modules=("sqlalchemy.engine",),
+        category=DATABASES,
+        label="SQLAlchemy (any driver, sync and async engines)",
+        distribution="SQLAlchemy",
+        versions=">= 1.4",
+        min_version=(1, 4),
+        version_module="sqlalchemy",
+        span="`sqlalchemy`",
+        data="`sqlalchemy.{sql, eng, url, err}` (URL without credentials)",
+        covers=_SQL_DRIVERS,
     ),
 )
 
