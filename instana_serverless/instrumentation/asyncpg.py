@@ -1,6 +1,7 @@
 """Exit spans ``postgres`` for asyncpg: ``Connection.execute``, ``executemany``, ``fetch``,
 ``fetchrow`` and ``fetchval`` (a pool's ``fetch`` & co. and its acquired connections reach the
 same methods, so pools are traced too; a nested call of the same connection stays one span).
+The reset query a pool runs on each released connection is left out.
 
 Host and port come from the address the connection was made to, database and user from its
 connection parameters (a DSN or URL connection included); the password is never read.
@@ -36,11 +37,14 @@ def _facts(connection: Any) -> Dict[str, Any]:
 
 
 def start(call: Call) -> StartResult:
-    if not call.recording:
-        return "postgres", None, ("pg",)
     args = call.args
     query = args[1] if len(args) > 1 else call.kwargs.get("query", call.kwargs.get("command"))
-    facts = connection_facts(args[0], _facts)
+    connection = args[0]
+    if query is not None and query is getattr(connection, "_reset_query", None):
+        return None  # a pool resetting a released connection: housekeeping, not the function's
+    if not call.recording:
+        return "postgres", None, ("pg",)
+    facts = connection_facts(connection, _facts)
     return "postgres", span_data("pg", query, facts), ("pg",)
 
 

@@ -65,6 +65,7 @@ class _Classes:
         self.base_cursor = base_cursor
         self.cursors: Dict[type, type] = {}
         self.connections: Dict[type, type] = {}
+        self.hook: Any = None
 
     def cursor_class(self, cls: type) -> type:
         traced = self.cursors.get(cls)
@@ -79,38 +80,39 @@ class _Classes:
             self.cursors[cls] = traced
         return traced
 
-    def connection_class(self, cls: type) -> type:
+    def connection_class(self, cls: Any) -> Any:
         traced = self.connections.get(cls)
         if traced is not None:
             return traced
         if getattr(cls, "__instana_traced__", False):
             return cls
+        if self.hook is None:
+            self.hook = self._hook()
+        # The hook sits right above libpq's connection in the method order, so a factory's
+        # own cursor() (DictConnection picks DictCursor) still decides, then the hook traces it.
+        bases = (self.hook,) if cls is self.base_connection else (cls, self.hook)
+        traced = type(cls.__name__, bases, {"__instana_traced__": True})
+        traced.__module__ = cls.__module__
+        self.connections[cls] = traced
+        return traced
+
+    def _hook(self) -> Any:
         classes = self
         base_cursor = self.base_cursor
-        # A factory whose own cursor() picks the cursor class (DictConnection & co.) is left
-        # to do so; its cursor then becomes the traced subclass of what it picked.
-        picks_own = getattr(cls, "cursor", None) is not self.base_connection.cursor
+        make_cursor = self.base_connection.cursor  # what super() finds above the hook
 
         def cursor(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if picks_own:
-                made = super(traced, self).cursor(*args, **kwargs)  # type: ignore[arg-type]
-                try:  # noqa: SIM105  (no contextlib on the cold path)
-                    made.__class__ = classes.cursor_class(type(made))
-                except TypeError:
-                    pass  # a C cursor class: left untraced rather than re-made
-                return made
             if len(args) >= 2:  # cursor(name, cursor_factory, ...)
                 factory = args[1] or self.cursor_factory or base_cursor
                 args = (args[0], classes.cursor_class(factory), *args[2:])
             else:
                 factory = kwargs.get("cursor_factory") or self.cursor_factory or base_cursor
                 kwargs["cursor_factory"] = classes.cursor_class(factory)
-            return super(traced, self).cursor(*args, **kwargs)  # type: ignore[arg-type]
+            return make_cursor(self, *args, **kwargs)
 
-        traced = type(cls.__name__, (cls,), {"cursor": cursor, "__instana_traced__": True})
-        traced.__module__ = cls.__module__
-        self.connections[cls] = traced
-        return traced
+        hook = type("connection", (self.base_connection,), {"cursor": cursor})
+        hook.__module__ = __name__
+        return hook
 
 
 def _traced_connect(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:

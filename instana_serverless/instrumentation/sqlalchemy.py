@@ -39,7 +39,8 @@ def _url(url: Any) -> str:
     text = _urls.get(url)
     if text is None:
         try:
-            text = url.set(username=None, password=None).render_as_string(hide_password=True)
+            bare = url._replace(username=None, password=None)  # URL is a NamedTuple (1.4+)
+            text = bare.render_as_string(hide_password=True)
         except Exception:  # not a URL object of a known version: mask whatever it prints
             text = mask_url_credentials(str(url))
         if len(_urls) < _MAX_URLS:
