@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 #: longer statements are cut: a bulk INSERT with inlined values must not fill the buffer
 MAX_STATEMENT = 4000
 #: where a connection object that allows it keeps what ``compute`` found
-_CACHE_ATTR = "_instana_db_facts"
+FACTS_ATTR = "_instana_db_facts"
 
 
 def statement_text(statement: Any) -> str:
@@ -41,11 +41,11 @@ def compact(values: Dict[str, Any]) -> Dict[str, Any]:
 def connection_facts(connection: Any, compute: Callable[[Any], Dict[str, Any]]) -> Dict[str, Any]:
     """``compute(connection)``, kept on the connection when it takes attributes (they do not
     change for its lifetime); a fresh dict the caller may extend."""
-    facts: Optional[Dict[str, Any]] = getattr(connection, _CACHE_ATTR, None)
+    facts: Optional[Dict[str, Any]] = getattr(connection, FACTS_ATTR, None)
     if facts is None:
         facts = compute(connection)
         try:  # noqa: SIM105  (no contextlib on the cold path)
-            setattr(connection, _CACHE_ATTR, facts)
+            setattr(connection, FACTS_ATTR, facts)
         except (AttributeError, TypeError):
             pass  # __slots__ or a C type: computed on each call (cheap attribute reads)
     return dict(facts)

@@ -102,7 +102,7 @@ _HEADERS = "Instana and W3C headers"
 _PG_DATA = "`pg.{stmt, host, port, db, user, error}`"
 _MYSQL_DATA = "`mysql.{stmt, host, port, db, user, error}`"
 # the drivers SQLAlchemy calls: no driver span inside a sqlalchemy span
-_SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pymysql")
+_SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pg8000", "pymysql", "mysqlclient")
 
 ENTRIES: Tuple[Entry, ...] = (
     Entry(
@@ -180,6 +180,17 @@ ENTRIES: Tuple[Entry, ...] = (
         data=_PG_DATA,
     ),
     Entry(
+        "pg8000",
+        modules=("pg8000.core", "pg8000.legacy", "pg8000.dbapi", "pg8000.native"),
+        category=DATABASES,
+        label="pg8000 (legacy, DB-API and native)",
+        distribution="pg8000",
+        versions=">= 1.29",
+        min_version=(1, 29),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
         "pymysql",
         modules=("pymysql.cursors",),
         category=DATABASES,
@@ -187,6 +198,18 @@ ENTRIES: Tuple[Entry, ...] = (
         distribution="PyMySQL",
         versions=">= 1.0",
         min_version=(1, 0),
+        span="`mysql`",
+        data=_MYSQL_DATA,
+    ),
+    Entry(
+        "mysqlclient",
+        modules=("MySQLdb.connections", "MySQLdb.cursors"),
+        category=DATABASES,
+        label="mysqlclient (`MySQLdb`)",
+        distribution="mysqlclient",
+        versions=">= 2.0",
+        min_version=(2, 0),
+        version_module="MySQLdb.release",
         span="`mysql`",
         data=_MYSQL_DATA,
     ),
