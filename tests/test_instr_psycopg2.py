@@ -158,3 +158,13 @@ def test_a_connection_made_while_traced_goes_quiet_after_uninstrument(
         assert in_entry(acceptor, body, expected_spans=1)[2] == []
     finally:
         conn.close()
+
+
+def test_the_doctor_reads_the_version_of_psycopg2_binary() -> None:
+    from importlib import metadata
+
+    from instana_serverless import doctor
+    from instana_serverless.instrumentation.registry import BY_NAME
+
+    installed = metadata.version("psycopg2-binary")  # what the dev extras install
+    assert doctor._installed_version(BY_NAME["psycopg2"]) == (True, installed)

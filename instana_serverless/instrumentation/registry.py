@@ -75,7 +75,8 @@ class Entry:
         self.min_version = min_version
         #: module whose ``__version__`` is read (default: the first module's top package)
         self.version_module = version_module or modules[0].partition(".")[0]
-        #: PyPI distribution(s) and the version range, for the README and the doctor
+        #: PyPI distribution(s) (comma-separated: the first installed counts) and the version
+        #: range, for the README and the doctor
         self.distribution = distribution
         self.versions = versions
         #: how the README names the library
