@@ -1,4 +1,5 @@
-"""Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS.
+"""Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS, and
+the database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB).
 
     .venv/bin/python bench/outbound.py
 
@@ -18,6 +19,7 @@ The HTTP service and moto run in separate processes so they do not share our GIL
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -29,6 +31,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _databases
 from bench._support import median_us, table
 from demo.harness import free_port, wait_for_port
 
@@ -134,12 +137,17 @@ def tight_loop_us(
     from instana_serverless.instrumentation.registry import BY_NAME
 
     entry = BY_NAME[entry_name]
-    patch = import_module(f"instana_serverless.instrumentation.{entry_name}").PATCHES[module][index]
+    patch_module = import_module(f"instana_serverless.instrumentation.{entry_name}")
+    patch = patch_module.PATCHES[module][index]
+    # Custom/Install patches (psycopg2, SQLAlchemy) run their module's start/end
+    start = getattr(patch, "start", None) or patch_module.start
+    inject = getattr(patch, "inject", None)
+    end = patch.end if hasattr(patch, "end") else getattr(patch_module, "end", None)
 
     def work() -> None:
-        call = _wrap.begin(entry, patch.start, patch.inject, args(), {})
+        call = _wrap.begin(entry, start, inject, args(), {})
         assert call is not None
-        _wrap.finish(entry, patch.end, call, result, None)
+        _wrap.finish(entry, end, call, result, None)
 
     return statistics.median(median_us(work, 1, inner=200) for _ in range(rounds))
 
@@ -229,7 +237,7 @@ def main() -> None:
     moto = process(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_port
     )
-    with http as http_url, moto as moto_url:
+    with http as http_url, moto as moto_url, contextlib.ExitStack() as databases:
         session = requests.Session()
         httpx_client = httpx.Client()
         async_client = httpx.AsyncClient()
@@ -303,6 +311,9 @@ def main() -> None:
                 imports=("boto3",),
             ),
         ]
+
+        rows += _databases.rows(Row, in_entry, rounds, databases)
+        uninstrument()
 
         same_bytes = {
             "X-INSTANA-T": "1234567890abcdef",

@@ -19,7 +19,7 @@ from ..secrets import mask_url_credentials
 from ..span import MAX_ERROR_LENGTH, describe_exception
 from ._common import tracer_bug
 from ._patches import Install
-from ._wrap import begin, finish
+from . import _wrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,20 +69,20 @@ def _listeners(entry: Entry) -> Tuple[Any, Any, Any]:
     def before_cursor_execute(
         conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any
     ) -> None:
-        call = begin(entry, start, None, (conn, cursor, statement), {})
+        call = _wrap.begin(entry, start, None, (conn, cursor, statement), {})
         if call is not None and context is not None:
             try:
                 setattr(context, _CALL_ATTR, call)
             except Exception:
                 tracer_bug("keeping a sqlalchemy span")
-                finish(entry, end, call, None, None)
+                _wrap.finish(entry, end, call, None, None)
 
     def after_cursor_execute(
         conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any
     ) -> None:
         call: Optional[Call] = context.__dict__.pop(_CALL_ATTR, None) if context else None
         if call is not None:
-            finish(entry, end, call, None, None)
+            _wrap.finish(entry, end, call, None, None)
 
     def handle_error(exception_context: Any) -> None:
         context = exception_context.execution_context
@@ -99,7 +99,7 @@ def _listeners(entry: Entry) -> Tuple[Any, Any, Any]:
                 if raised is not None:
                     error = f"{type(raised).__name__}: {error}"
                 span.data["sqlalchemy"]["err"] = error[:MAX_ERROR_LENGTH]
-            finish(entry, end, call, None, None)
+            _wrap.finish(entry, end, call, None, None)
 
     return before_cursor_execute, after_cursor_execute, handle_error
 
