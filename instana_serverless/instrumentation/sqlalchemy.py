@@ -17,9 +17,9 @@ import sys
 
 from ..secrets import mask_url_credentials
 from ..span import MAX_ERROR_LENGTH, describe_exception
+from . import _wrap
 from ._common import tracer_bug
 from ._patches import Install
-from . import _wrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
