@@ -218,7 +218,7 @@ ENTRIES: Tuple[Entry, ...] = (
         "sqlalchemy",
         modules=("sqlalchemy.engine",),
         category=DATABASES,
-        label="SQLAlchemy (any driver, sync and async engines)",
+        label="SQLAlchemy (engines, any driver)",
         distribution="SQLAlchemy",
         versions=">= 1.4",
         min_version=(1, 4),
