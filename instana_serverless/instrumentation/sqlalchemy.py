@@ -20,6 +20,7 @@ from ..span import MAX_ERROR_LENGTH, describe_exception
 from . import _wrap
 from ._common import tracer_bug
 from ._patches import Install
+from ._sql import statement_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def start(call: Call) -> StartResult:
     connection, _cursor, statement = call.args[:3]
     engine = connection.engine
     data = {
-        "sql": statement if isinstance(statement, str) else str(statement),
+        "sql": statement_text(statement),
         "eng": engine.name,
         "url": _url(engine.url),
     }
@@ -63,6 +64,12 @@ def start(call: Call) -> StartResult:
 
 #: nothing to add after the call (finish() is called with it)
 end: Optional[End] = None
+
+
+def _take(context: Any) -> Optional[Call]:
+    """The call ``before_cursor_execute`` kept on the execution context, removed from it."""
+    kept = getattr(context, "__dict__", None)
+    return kept.pop(_CALL_ATTR, None) if kept is not None else None
 
 
 def _listeners(entry: Entry) -> Tuple[Any, Any, Any]:
@@ -80,14 +87,20 @@ def _listeners(entry: Entry) -> Tuple[Any, Any, Any]:
     def after_cursor_execute(
         conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any
     ) -> None:
-        call: Optional[Call] = context.__dict__.pop(_CALL_ATTR, None) if context else None
+        call = _take(context)
         if call is not None:
-            _wrap.finish(entry, end, call, None, None)
+            _wrap.finish(entry, end, call, None, None)  # never raises
 
     def handle_error(exception_context: Any) -> None:
-        context = exception_context.execution_context
-        call: Optional[Call] = context.__dict__.pop(_CALL_ATTR, None) if context else None
-        if call is not None:
+        # SQLAlchemy lets a listener's exception through to the caller: nothing may escape
+        try:
+            call = _take(exception_context.execution_context)
+        except Exception:
+            tracer_bug("ending a sqlalchemy span")
+            return
+        if call is None:
+            return
+        try:
             span = call.span
             if span.recording:
                 # counted here rather than by finish(): sqlalchemy's key is "err"
@@ -99,7 +112,9 @@ def _listeners(entry: Entry) -> Tuple[Any, Any, Any]:
                 if raised is not None:
                     error = f"{type(raised).__name__}: {error}"
                 span.data["sqlalchemy"]["err"] = error[:MAX_ERROR_LENGTH]
-            _wrap.finish(entry, end, call, None, None)
+        except Exception:
+            tracer_bug("recording a sqlalchemy error")
+        _wrap.finish(entry, end, call, None, None)
 
     return before_cursor_execute, after_cursor_execute, handle_error
 
