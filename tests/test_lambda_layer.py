@@ -18,7 +18,9 @@ from tests.modules import load_script
 
 layer_build = load_script("instana_lambda_layer_build", ROOT / "lambda_layer" / "build.py")
 
-MAX_LAYER_BYTES = 300 * 1024
+# The instrumentation modules ship in the layer (they are what functions call): the seven
+# database modules and _sql.py add ~29 KB compressed (source and bytecode).
+MAX_LAYER_BYTES = 320 * 1024
 
 
 @pytest.fixture
