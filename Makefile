@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck unit bench layer clean servers
 
-# Debian packages of the real servers the tests start (tests/servers.py) and what building
+# Debian packages of the real servers the tests start (demo/servers.py) and what building
 # mysqlclient needs; installed only when one is missing and we are root (as in CI). Services
 # are never started (a policy-rc.d forbids it during the install when none is in place): the
 # test fixtures start their own throwaway instances.

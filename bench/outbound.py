@@ -1,5 +1,6 @@
 """Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS,
-urllib.request / http.client, aiohttp, logging.
+urllib.request / http.client, aiohttp, logging, redis, pymongo, Pub/Sub, aiobotocore, and the
+database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB).
 
     .venv/bin/python bench/outbound.py
 
@@ -19,6 +20,7 @@ The HTTP service and moto run in separate processes so they do not share our GIL
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -30,6 +32,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _databases
 from bench._support import median_us, table
 from demo.harness import free_port, wait_for_port
 
@@ -143,7 +146,8 @@ def tight_loop_us(
     entry = BY_NAME[entry_name]
     instrumentation = import_module(f"instana_serverless.instrumentation.{entry_name}")
     patch = instrumentation.PATCHES[module][index]
-    # Custom wrappers (http.client, logging) call their module's start/inject/end
+    # Custom/Install patches (http.client, logging, psycopg2, SQLAlchemy) run their module's
+    # start/inject/end
     start = getattr(patch, "start", None) or instrumentation.start
     inject = getattr(patch, "inject", getattr(instrumentation, "inject", None))
     end = getattr(patch, "end", getattr(instrumentation, "end", None))
@@ -251,7 +255,7 @@ def main() -> None:
     moto = process(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_port
     )
-    with http as http_url, moto as moto_url:
+    with http as http_url, moto as moto_url, contextlib.ExitStack() as databases:
         session = requests.Session()
         httpx_client = httpx.Client()
         async_client = httpx.AsyncClient()
@@ -525,6 +529,9 @@ def main() -> None:
                 imports=("aiobotocore.session",),
             ),
         ]
+
+        rows += _databases.rows(Row, in_entry, rounds, databases)
+        uninstrument()
 
         same_bytes = {
             "X-INSTANA-T": "1234567890abcdef",

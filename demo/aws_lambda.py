@@ -9,6 +9,11 @@ against a Runtime API on loopback; SQS and S3 are moto in server mode on loopbac
 The functions run in extension mode, as on Lambda: the layer registers an internal extension
 with the Extensions API, the caller gets the response at once, and the spans leave after it,
 before the emulator freezes the sandbox (SIGSTOP) until the next invocation.
+
+A third function, ``stock-report``, queries PostgreSQL and Redis and calls the pricing API with
+httpx: one trace with a postgres, a redis and an http exit. Its PostgreSQL and Redis are
+throwaway servers from Debian's packages (demo/servers.py); where those are not installed the
+demo says so and leaves this function out.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import subprocess
 import time
 from typing import Any, Dict, Final, List, Mapping, Optional, Tuple
 
+from demo import servers
 from demo.aws_events import ACCOUNT, api_gateway_request, sqs_event
 from demo.harness import ROOT, Harness, progress
 from demo.lambda_runtime import Invocation, RuntimeAPI, start_runtime
@@ -40,6 +46,9 @@ CREDENTIALS = {
 
 API = "orders-api"
 WORKER = "order-worker"
+REPORT = "stock-report"
+STOCK = {"tea": 7, "coffee": 3, "cocoa": 0}
+PRICES = {"tea": 4, "coffee": 9, "cocoa": 5}
 
 
 def arn(function: str) -> str:
@@ -139,7 +148,12 @@ def _context_of(headers: Mapping[str, str]) -> str:
 def one_trace(spans: List[Dict[str, Any]]) -> str:
     """The trace id both functions' entry spans share; raises if they do not share one, or if
     ``order-worker`` does not continue from the SQS exit of ``orders-api``."""
-    entries = [s for s in spans if s.get("n") == "aws.lambda.entry"]
+    entries = [
+        s
+        for s in spans
+        if s.get("n") == "aws.lambda.entry"
+        and ((s.get("data") or {}).get("lambda") or {}).get("functionName") != REPORT
+    ]
     sends = {s.get("s") for s in spans if s.get("n") == "sqs" and s.get("k") == 2}
     names = [((s.get("data") or {}).get("lambda") or {}).get("functionName") for s in entries]
     traces = sorted({str(s.get("t")) for s in entries})
@@ -216,3 +230,45 @@ def run(harness: Harness) -> None:
 
     trace = one_trace(harness.acceptor.spans()[before:])
     progress(f"Lambda: {API} and {WORKER} are one trace, {trace}, across the SQS queue")
+
+    with contextlib.ExitStack() as stack:
+        stock_report(harness, stack)
+
+
+def _prices(path: str, headers: Mapping[str, str]) -> Tuple[int, Any, Mapping[str, str]]:
+    return 200, PRICES, {}
+
+
+def _seed(postgres: servers.Postgres) -> None:
+    import psycopg2  # the demo process itself is not instrumented
+
+    with psycopg2.connect(postgres.dsn) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE stock (item text PRIMARY KEY, available int)")
+        cursor.executemany("INSERT INTO stock VALUES (%s, %s)", list(STOCK.items()))
+    conn.close()
+
+
+def stock_report(harness: Harness, stack: contextlib.ExitStack) -> None:
+    """``stock-report`` against throwaway PostgreSQL and Redis servers, or a note why not."""
+    progress(f"Lambda: starting PostgreSQL and Redis for {REPORT}…")
+    try:
+        postgres = servers.start_postgres()
+        stack.callback(postgres.stop)
+        cache = servers.start_redis()
+        stack.callback(cache.stop)
+    except servers.ServerMissing as missing:
+        progress(f"Lambda: {REPORT} left out: {missing}")
+        return
+    _seed(postgres)
+    pricing = stack.enter_context(JsonService(_prices))
+    settings = {
+        "DATABASE_URL": postgres.url,
+        "REDIS_URL": cache.url,
+        "PRICING_URL": pricing.url,
+    }
+    function = _deploy(harness, stack, REPORT, "stock.report", settings)
+    progress(f"Lambda: invoking {REPORT} via awslambdaric (API Gateway GET /stock)…")
+    response = function.invoke(harness, api_gateway_request("GET", "/stock", None, REGION))
+    progress(f"Lambda: {REPORT} answered {response['statusCode']} {response['body']}")
+    if response["statusCode"] != 200:
+        raise RuntimeError(f"{REPORT} failed")

@@ -36,7 +36,7 @@ class Scenario(NamedTuple):
 ALL: List[Scenario] = [
     Scenario(
         "AWS Lambda",
-        f"{aws_lambda.API} → SQS → {aws_lambda.WORKER} (awslambdaric, moto)",
+        f"{aws_lambda.API} → SQS → {aws_lambda.WORKER}; {aws_lambda.REPORT} (Postgres, Redis)",
         aws_lambda.run,
     ),
     Scenario("Google Cloud Run", "cloudrun/main.py on functions-framework", cloud_run.run),

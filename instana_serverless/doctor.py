@@ -488,10 +488,12 @@ def _installed_version(entry: Any) -> Tuple[bool, Optional[str]]:
         installed = False
     if not installed:
         return False, None
-    try:
-        return True, metadata.version(entry.distribution)
-    except metadata.PackageNotFoundError:
-        return True, None
+    for distribution in entry.distribution.split(","):  # "psycopg2, psycopg2-binary"
+        try:
+            return True, metadata.version(distribution.strip())
+        except metadata.PackageNotFoundError:
+            continue
+    return True, None
 
 
 def check_instrumentation(config: Config) -> Section:

@@ -153,9 +153,18 @@ def test_every_platform_shows_traces(run: Run) -> None:
     assert "instana-serverless acceptor" in run.output
 
 
+def _report_trace(spans: List[Dict[str, Any]]) -> Optional[str]:
+    """The trace of the ``stock-report`` function (None: it was left out)."""
+    for span in spans:
+        if span["k"] == 1 and span["data"].get("lambda", {}).get("functionName") == "stock-report":
+            return str(span["t"])
+    return None
+
+
 def test_lambda_trace_spans_both_functions(run: Run) -> None:
     spans = _spans(run.out / "bundles.jsonl")
-    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws"]
+    report = _report_trace(spans)
+    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws" and s["t"] != report]
     entries = {s["data"]["lambda"]["functionName"]: s for s in lambda_spans if s["k"] == 1}
     assert set(entries) == {"orders-api", "order-worker"}, run.output
     api, worker = entries["orders-api"], entries["order-worker"]
@@ -176,6 +185,44 @@ def test_lambda_trace_spans_both_functions(run: Run) -> None:
     assert {s["t"] for s in lambda_spans} == {api["t"]}
     assert api["f"]["e"].endswith(":function:orders-api:1")
     assert worker["f"]["e"].endswith(":function:order-worker:1")
+
+
+def test_stock_report_is_one_trace_of_postgres_redis_and_http(run: Run) -> None:
+    from tests.servers import missing
+
+    spans = _spans(run.out / "bundles.jsonl")
+    trace = _report_trace(spans)
+    if trace is None:
+        assert "stock-report left out" in run.output, run.output
+        missing("stock-report left out: PostgreSQL or Redis not installed")
+    report = [s for s in spans if s["t"] == trace]
+    (entry,) = [s for s in report if s["k"] == 1]
+    assert entry["data"]["lambda"]["trigger"] == "aws:api.gateway"
+    exits = {s["n"]: s for s in report if s["k"] == 2}
+    assert all(s["p"] == entry["s"] for s in exits.values())
+    pg = exits["postgres"]["data"]["pg"]
+    assert pg["stmt"] == "SELECT item, available FROM stock WHERE available > %s ORDER BY item"
+    assert pg["db"] == "instana_test" and pg["host"] == "127.0.0.1"
+    assert exits["http"]["data"]["http"]["path"] == "/prices"
+    assert set(exits) == {"postgres", "redis", "http"}, exits
+    assert exits["redis"]["data"]["redis"]["command"] == "INCRBY"  # what redis-py sends for incr
+    assert '"value": 55' in run.output
+
+
+def test_the_demo_leaves_stock_report_out_without_the_servers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+
+    from demo import aws_lambda, servers
+
+    def not_installed() -> Any:
+        raise servers.ServerMissing("PostgreSQL server not found (Debian package postgresql)")
+
+    monkeypatch.setattr(servers, "start_postgres", not_installed)
+    with contextlib.ExitStack() as stack:
+        aws_lambda.stock_report(None, stack)  # type: ignore[arg-type]  # never reached
+    assert "stock-report left out: PostgreSQL server not found" in capsys.readouterr().out
 
 
 def test_other_platforms_bundles(run: Run) -> None:

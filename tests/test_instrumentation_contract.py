@@ -257,7 +257,15 @@ def test_every_name_alias_and_category_disables(
         configure_for(acceptor, disabled_instrumentations=[key])  # ... then disabled
         with instana.entry_span("contract"):
             scenario.call(target)
-        assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["contract"]
+        # with an ORM disabled but not its driver, the driver's own spans show instead
+        revealed = {
+            covered.span_name
+            for name in entry.covers
+            if key not in registry.BY_NAME[name].keys
+            for covered in scenarios_for(name)
+        }
+        spans = acceptor.wait_for_spans(1)
+        assert [s["n"] for s in spans if s["n"] not in revealed] == ["contract"]
         context = scenario.sent_context(target)
         assert not context, context
         uninstrument()
@@ -294,32 +302,37 @@ def test_a_bug_of_ours_stays_invisible(
 
     module = import_module(f"instana_serverless.instrumentation.{entry.name}")
     declared = module.PATCHES
-    # Custom wrappers built on _wrap.begin/finish look their module's start/end up per call
-    custom = any(isinstance(p, Custom) for patches in declared.values() for p in patches)
+    # Custom wrappers (built on _wrap.begin/finish) and modules whose wrappers are built at
+    # connect time or run from listeners read their module's start/end per call: those break too
+    own = any(isinstance(p, Custom) for ps in declared.values() for p in ps) or not any(
+        isinstance(p, (Method, Function)) for ps in declared.values() for p in ps
+    )
+    if own and hasattr(module, "end"):
+        monkeypatch.setattr(module, "end", broken)
     for patches in declared.values():
         for patch in patches:
             if isinstance(patch, (Method, Function)):
                 monkeypatch.setattr(patch, "end", broken)
-    if custom and hasattr(module, "end"):
-        monkeypatch.setattr(module, "end", broken)
     uninstrument()
     instrument()
     with instana.entry_span("contract"):
         assert scenario.call(target) == expected
     traced.flush()
     assert len(exits(acceptor.spans())) == 1  # started, ended by us despite the broken end
+    if own and hasattr(module, "start"):
+        monkeypatch.setattr(module, "start", broken)
     for patches in declared.values():
         for patch in patches:
             if isinstance(patch, (Method, Function)):
                 monkeypatch.setattr(patch, "start", broken)
-    if custom and hasattr(module, "start"):
-        monkeypatch.setattr(module, "start", broken)
     uninstrument()
     instrument()
     with instana.entry_span("contract"):
         assert scenario.call(target) == expected
     traced.flush()
-    assert len(exits(acceptor.spans())) == 1
+    # an ORM that could not start its span leaves its driver's span to show the call
+    revealed = {s.span_name for name in entry.covers for s in scenarios_for(name)}
+    assert len([s for s in exits(acceptor.spans()) if s["n"] not in revealed]) == 1
     monkeypatch.undo()
     uninstrument()
 
@@ -365,7 +378,7 @@ def test_library_errors_are_recorded_and_reraised_unchanged(
     error = exit_span["data"]
     for key in scenario.error_path:
         error = error[key]
-    assert type(raised.value).__name__ in error["error"]
+    assert type(raised.value).__name__ in error[scenario.error_key]
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])

@@ -75,7 +75,8 @@ class Entry:
         self.min_version = min_version
         #: module whose ``__version__`` is read (default: the first module's top package)
         self.version_module = version_module or modules[0].partition(".")[0]
-        #: PyPI distribution(s) and the version range, for the README and the doctor
+        #: PyPI distribution(s) (comma-separated: the first installed counts) and the version
+        #: range, for the README and the doctor
         self.distribution = distribution
         self.versions = versions
         #: how the README names the library
@@ -99,6 +100,10 @@ class Entry:
 
 _HTTP_DATA = "`http.{url, method, status, host, path, params, header, error}`"
 _HEADERS = "Instana and W3C headers"
+_PG_DATA = "`pg.{stmt, host, port, db, user, error}`"
+_MYSQL_DATA = "`mysql.{stmt, host, port, db, user, error}`"
+# the drivers SQLAlchemy calls: no driver span inside a sqlalchemy span
+_SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pg8000", "pymysql", "mysqlclient")
 
 ENTRIES: Tuple[Entry, ...] = (
     Entry(
@@ -231,6 +236,86 @@ ENTRIES: Tuple[Entry, ...] = (
         context="as boto3 / botocore",
         # aiobotocore sends with aiohttp: its requests are part of the AWS span
         covers=("aiohttp",),
+    ),
+    Entry(
+        "psycopg2",
+        modules=("psycopg2",),
+        category=DATABASES,
+        label="psycopg2",
+        distribution="psycopg2, psycopg2-binary",
+        versions=">= 2.8",
+        min_version=(2, 8),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "psycopg",
+        modules=("psycopg.cursor", "psycopg.cursor_async"),
+        category=DATABASES,
+        label="psycopg 3 (sync and async)",
+        distribution="psycopg",
+        versions=">= 3.1",
+        min_version=(3, 1),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "asyncpg",
+        modules=("asyncpg.connection",),
+        category=DATABASES,
+        label="asyncpg (connections and pools)",
+        distribution="asyncpg",
+        versions=">= 0.27",
+        min_version=(0, 27),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "pg8000",
+        modules=("pg8000.core", "pg8000.legacy", "pg8000.dbapi", "pg8000.native"),
+        category=DATABASES,
+        label="pg8000 (legacy, DB-API and native)",
+        distribution="pg8000",
+        versions=">= 1.29",
+        min_version=(1, 29),
+        span="`postgres`",
+        data=_PG_DATA,
+    ),
+    Entry(
+        "pymysql",
+        modules=("pymysql.cursors",),
+        category=DATABASES,
+        label="PyMySQL",
+        distribution="PyMySQL",
+        versions=">= 1.0",
+        min_version=(1, 0),
+        span="`mysql`",
+        data=_MYSQL_DATA,
+    ),
+    Entry(
+        "mysqlclient",
+        modules=("MySQLdb.connections", "MySQLdb.cursors"),
+        category=DATABASES,
+        label="mysqlclient (`MySQLdb`)",
+        distribution="mysqlclient",
+        versions=">= 2.0",
+        min_version=(2, 0),
+        version_module="MySQLdb.release",
+        span="`mysql`",
+        data=_MYSQL_DATA,
+    ),
+    Entry(
+        "sqlalchemy",
+        modules=("sqlalchemy.engine",),
+        category=DATABASES,
+        label="SQLAlchemy (engines, any driver)",
+        distribution="SQLAlchemy",
+        versions=">= 1.4",
+        min_version=(1, 4),
+        version_module="sqlalchemy",
+        span="`sqlalchemy`",
+        data="`sqlalchemy.{sql, eng, url, err}` (URL without credentials)",
+        covers=_SQL_DRIVERS,
     ),
 )
 

@@ -24,6 +24,8 @@ class Scenario:
     #: the exit span one ``call`` gives, and where its error message goes
     span_name: str = ""
     error_path: Tuple[str, ...] = ()
+    #: the key under ``error_path`` holding the message (``err`` for sqlalchemy)
+    error_key: str = "error"
     #: the library's own exception ``failing_call`` raises, re-raised unchanged by us
     error: Type[BaseException] = Exception
     #: a readable id for the test names
