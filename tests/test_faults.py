@@ -26,8 +26,10 @@ from .raw_server import read_request
 
 TIMEOUT_MS = 100
 # What a flush may overrun the timeout by: the last socket operation's wake-up and thread
-# scheduling on a loaded 2-core machine. The bound itself is the timeout.
-SLACK_S = 0.025
+# scheduling on a loaded 2-core machine, where the flooding backend thread competes with the
+# client for the GIL (quiet: 1.4 ms at worst; under the full suite up to 45 ms was seen). The
+# bound itself is the timeout: a flush that ignored it would take the whole flood.
+SLACK_S = 0.06
 SEED = 12
 
 FAULTS = [
