@@ -1,4 +1,5 @@
-"""Regenerates the README's tables from the tables in the code, or checks them.
+"""Regenerates the README's tables from the tables in the code, or checks them: the settings
+(``instana_serverless/settings.py``) and the exit spans (``instrumentation/registry.py``).
 
 ``python docs/tables.py --write`` rewrites every generated section of README.md;
 ``--check`` (what ``tests/test_settings.py`` does) exits 1 when one is stale. A generated
@@ -27,7 +28,26 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
-GENERATORS: Dict[str, Callable[[], str]] = {"settings": settings_table}
+def exit_span_table() -> str:
+    from instana_serverless.instrumentation.registry import ENTRIES
+
+    lines = [
+        "| library | versions | span | data | context carried onward | disable with |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in ENTRIES:
+        disable = ", ".join(f"`{word}`" for word in (entry.name, *entry.aliases, entry.category))
+        lines.append(
+            f"| {entry.label} | `{entry.distribution}` {entry.versions} | {entry.span} | "
+            f"{entry.data} | {entry.context} | {disable} |"
+        )
+    return "\n".join(lines)
+
+
+GENERATORS: Dict[str, Callable[[], str]] = {
+    "settings": settings_table,
+    "exit-spans": exit_span_table,
+}
 
 
 def render(text: str) -> str:
