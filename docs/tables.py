@@ -1,7 +1,8 @@
 """Regenerates the README's tables from the tables in the code, or checks them: the settings
 (``instana_serverless/settings.py``) and the exit spans (``instrumentation/registry.py``).
 
-``python docs/tables.py --write`` rewrites every generated section of README.md;
+``python docs/tables.py --write`` rewrites every generated section of README.md and
+docs/CONTRACT.md;
 ``--check`` (what ``tests/test_settings.py`` does) exits 1 when one is stale. A generated
 section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -50,33 +51,45 @@ GENERATORS: Dict[str, Callable[[], str]] = {
 }
 
 
-def render(text: str) -> str:
-    """``text`` with every generated section replaced by what its generator makes now."""
-    for name, generate in GENERATORS.items():
+# Which generated sections each document has.
+DOCUMENTS: Dict[Path, Tuple[str, ...]] = {
+    README: ("settings", "exit-spans"),
+    ROOT / "docs" / "CONTRACT.md": ("settings",),
+}
+
+
+def render(text: str, sections: Tuple[str, ...] = ("settings", "exit-spans")) -> str:
+    """``text`` with its generated ``sections`` replaced by what their generators make now."""
+    for name in sections:
         begin, end = f"<!-- generated:{name} -->", f"<!-- /generated:{name} -->"
         head, found, rest = text.partition(begin)
         if not found:
-            raise SystemExit(f"README.md has no {begin} section")
+            raise SystemExit(f"no {begin} section")
         _, found, tail = rest.partition(end)
         if not found:
-            raise SystemExit(f"README.md has no {end} after {begin}")
-        text = f"{head}{begin}\n{generate()}\n{end}{tail}"
+            raise SystemExit(f"no {end} after {begin}")
+        text = f"{head}{begin}\n{GENERATORS[name]()}\n{end}{tail}"
     return text
 
 
 def main(argv: list[str]) -> int:
-    current = README.read_text(encoding="utf-8")
-    wanted = render(current)
-    if argv[1:] == ["--write"]:
-        README.write_text(wanted, encoding="utf-8")
-        return 0
-    if argv[1:] == ["--check"]:
-        if wanted != current:
-            print("README.md is stale: run python docs/tables.py --write", file=sys.stderr)
-            return 1
-        return 0
-    print("usage: python docs/tables.py --write|--check", file=sys.stderr)
-    return 2
+    if argv[1:] not in (["--write"], ["--check"]):
+        print("usage: python docs/tables.py --write|--check", file=sys.stderr)
+        return 2
+    stale = []
+    for path, sections in DOCUMENTS.items():
+        current = path.read_text(encoding="utf-8")
+        wanted = render(current, sections)
+        if wanted == current:
+            continue
+        if argv[1:] == ["--write"]:
+            path.write_text(wanted, encoding="utf-8")
+        else:
+            stale.append(path.relative_to(ROOT).as_posix())
+    if stale:
+        print(f"stale: {', '.join(stale)}: run python docs/tables.py --write", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

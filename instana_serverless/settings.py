@@ -136,8 +136,7 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_AUTO_PROFILE",
         ("auto_profile",),
         "`false`",
-        "AutoProfile: stack sampler, inferred spans and profiles "
-        "([AutoProfile](#autoprofile-where-the-time-went), `docs/PROFILING.md`)",
+        "AutoProfile: stack sampler, inferred spans and profiles (`docs/PROFILING.md`)",
         env_wins=True,
         unset_note="AutoProfile off",
     ),
