@@ -80,6 +80,21 @@ def test_send_gets_an_http_exit_span_and_trace_headers(
 
 
 @pytest.mark.parametrize("get", [sync_get, async_get], ids=["sync", "async"])
+def test_suppressed_trace_drops_the_callers_stale_context(
+    traced: Client, downstream: Downstream, get: Any
+) -> None:
+    # A suppressed trace sends fewer headers than a recorded one: the caller's stale
+    # X-INSTANA-T/S must not travel on next to our X-INSTANA-L: 0.
+    stale = {"X-Instana-T": "1111111111111111", "X-INSTANA-S": "2222222222222222"}
+    with instana.entry_span("job", headers={"X-INSTANA-L": "0"}):
+        assert get(f"{downstream.url}/orders/7", headers=stale).status_code == 200
+    raw = downstream.requests[0]["raw_headers"]
+    sent = sorted(k.lower() for k, _ in raw if k.lower() in TRACE_HEADERS)
+    assert sent == ["traceparent", "x-instana-l"]
+    assert downstream.requests[0]["headers"]["x-instana-l"] == "0"
+
+
+@pytest.mark.parametrize("get", [sync_get, async_get], ids=["sync", "async"])
 def test_server_error_marks_the_span(
     traced: Client, acceptor: Acceptor, downstream: Downstream, get: Any
 ) -> None:

@@ -13,7 +13,8 @@ An instrumentation module supplies two functions and this module does the rest:
 and optionally ``inject(call)``, run once ``call.span`` exists, which may replace ``call.args``
 / ``call.kwargs`` with copies carrying the trace context (never mutate the caller's objects
 unless the library's own request object is one-shot). ``call.state`` carries anything from
-``start`` to ``inject`` and ``end``.
+``start`` to ``inject`` and ``end``; ``call.config`` is the configuration the guard read (secrets,
+extra headers), so start and end need not look the client up again.
 
 Our own failures (in start, inject, end, or here) are logged at debug and the user's call goes
 on exactly as without us; the library's exceptions are re-raised unchanged.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from contextvars import Token
     from typing import Any, Callable, Dict, Optional, Tuple
 
+    from ..config import Config
     from ..span import Span
     from .registry import Entry
 
@@ -50,12 +52,24 @@ _covering: ContextVar[Optional[Tuple[Span, Entry]]] = ContextVar(
 class Call:
     """One traced call of a wrapped callable, as start/inject/end see it."""
 
-    __slots__ = ("args", "cover_token", "kwargs", "recording", "span", "state", "token")
+    __slots__ = (
+        "args",
+        "config",
+        "cover_token",
+        "kwargs",
+        "recording",
+        "span",
+        "state",
+        "token",
+    )
 
-    def __init__(self, args: Tuple[Any, ...], kwargs: Dict[str, Any], recording: bool) -> None:
+    def __init__(
+        self, args: Tuple[Any, ...], kwargs: Dict[str, Any], recording: bool, config: Config
+    ) -> None:
         self.args = args
         self.kwargs = kwargs
         self.recording = recording
+        self.config = config
         self.state: Any = None
         self.span: Span = None  # type: ignore[assignment]  # set before inject/end run
         self.token: Optional[Token[Optional[Span]]] = None
@@ -66,6 +80,13 @@ def parent_for(entry: Entry) -> Optional[Span]:
     """The span a call of ``entry`` would be an exit of, or None to pass through untouched:
     no trace active, tracing off, the entry disabled (by name, alias or category, checked on
     every call so a later ``configure`` counts), or inside an exit that covers it."""
+    guarded = _guard(entry)
+    return None if guarded is None else guarded[0]
+
+
+def _guard(entry: Entry) -> Optional[Tuple[Span, Config]]:
+    """``parent_for``, also giving the configuration it read: ``begin`` hands it to start
+    and end on the ``Call`` (one client lookup per call instead of three)."""
     parent = current_span()
     if parent is None:
         return None
@@ -79,9 +100,10 @@ def parent_for(entry: Entry) -> Optional[Span]:
         if owner is entry or entry.name in owner.covers:
             return None
     client = get_client()
-    if not client.tracing or not entry.keys.isdisjoint(client.config.disabled_instrumentations):
+    config = client.config
+    if not client.tracing or not entry.keys.isdisjoint(config.disabled_instrumentations):
         return None
-    return parent
+    return parent, config
 
 
 def begin(
@@ -93,10 +115,11 @@ def begin(
 ) -> Optional[Call]:
     """Guard, start the exit span, inject, activate. None: call the original untouched."""
     try:
-        parent = parent_for(entry)
-        if parent is None:
+        guarded = _guard(entry)
+        if guarded is None:
             return None
-        call = Call(args, kwargs, parent.recording)
+        parent, config = guarded
+        call = Call(args, kwargs, parent.recording, config)
         started = start(call)
         if started is None:
             return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..http_data import captured_headers, render_params
 from ..secrets import mask_url_credentials
 from ..tracer import context_headers
-from ._common import CONTEXT_HEADERS, config
+from ._common import CONTEXT_HEADERS
 from ._patches import Method
 
 TYPE_CHECKING = False
@@ -51,7 +51,7 @@ def start(call: Call) -> StartResult:
     if getattr(session, "_base_url", None) is not None:
         target = session._build_url(target)
     url, _, query = str(target).partition("#")[0].partition("?")
-    settings = config()
+    settings = call.config
     http: Dict[str, Any] = {
         "url": mask_url_credentials(url),
         "method": str(args[1] if len(args) > 1 else kwargs["method"]).upper(),
@@ -87,7 +87,7 @@ def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
         http["status"] = status
         if status >= 500:
             span.mark_error(f"{status} {getattr(response, 'reason', '') or ''}".rstrip())
-    settings = config()
+    settings = call.config
     if settings.extra_http_headers:
         captured = captured_headers(getattr(response, "headers", None), settings)
         if captured:

@@ -25,7 +25,7 @@ from ..http_data import captured_headers, record_status, render_params
 from ..secrets import mask_url_credentials
 from ..tracer import context_headers, restore
 from . import _wrap
-from ._common import CONTEXT_HEADERS, config
+from ._common import CONTEXT_HEADERS
 from ._patches import Custom
 
 TYPE_CHECKING = False
@@ -97,7 +97,7 @@ def start(call: Call) -> StartResult:
     call.state = headers
     if not call.recording:
         return "http", None, ("http",)
-    settings = config()
+    settings = call.config
     url, host, path, query = _target(conn, scheme, str(_arg(call, 2, "url")))
     http: Dict[str, Any] = {
         "method": str(_arg(call, 1, "method")).upper(),
@@ -135,7 +135,7 @@ def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
         return
     span = call.span
     record_status(span, getattr(response, "status", None))
-    settings = config()
+    settings = call.config
     if settings.extra_http_headers:
         captured = captured_headers(getattr(response, "headers", None), settings)
         if captured:

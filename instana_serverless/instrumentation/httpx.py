@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..http_data import captured_headers, record_status, render_params
 from ..tracer import context_headers
-from ._common import CONTEXT_HEADERS, config
+from ._common import CONTEXT_HEADERS
 from ._patches import Method
 
 TYPE_CHECKING = False
@@ -34,7 +34,7 @@ def start(call: Call) -> StartResult:
     call.state = request
     if not call.recording:
         return "http", None, ("http",)
-    settings = config()
+    settings = call.config
     url = request.url
     scheme = url.scheme
     host = url.host
@@ -62,10 +62,16 @@ def start(call: Call) -> StartResult:
 
 def inject(call: Call) -> None:
     headers = call.state.headers
-    if any(name.lower() in _RAW_CONTEXT_HEADERS for name, _ in headers.raw):
+    context = context_headers(call.span)
+    # A suppressed trace sends fewer headers: drop the caller's others (a stale X-INSTANA-T
+    # must not travel with our X-INSTANA-L: 0). Otherwise setting each of ours below replaces
+    # any the caller set, and the scan of all the request's headers is not needed.
+    if len(context) < len(CONTEXT_HEADERS) and any(
+        name.lower() in _RAW_CONTEXT_HEADERS for name, _ in headers.raw
+    ):
         for name in [name for name in headers if name.lower() in CONTEXT_HEADERS]:
             del headers[name]
-    for name, value in context_headers(call.span).items():
+    for name, value in context.items():
         headers[name] = value
 
 
@@ -74,7 +80,7 @@ def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
         return
     span = call.span
     record_status(span, getattr(response, "status_code", None))
-    settings = config()
+    settings = call.config
     if settings.extra_http_headers:
         captured = captured_headers(getattr(response, "headers", None), settings)
         if captured:

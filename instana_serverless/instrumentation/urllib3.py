@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..http_data import captured_headers, record_status, render_params
 from ..secrets import mask_url_credentials
 from ..tracer import context_headers
-from ._common import CONTEXT_HEADERS, config
+from ._common import CONTEXT_HEADERS
 from ._patches import Method
 
 TYPE_CHECKING = False
@@ -61,7 +61,7 @@ def start(call: Call) -> StartResult:
     call.state = base
     if not call.recording:
         return "urllib3", None, ("http",)
-    settings = config()
+    settings = call.config
     full_url, host, path, query = _target(pool, str(url))
     http: Dict[str, Any] = {
         "method": str(method).upper(),
@@ -99,7 +99,7 @@ def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
         return
     span = call.span
     record_status(span, getattr(response, "status", None))
-    settings = config()
+    settings = call.config
     if settings.extra_http_headers:
         captured = captured_headers(getattr(response, "headers", None), settings)
         if captured:
