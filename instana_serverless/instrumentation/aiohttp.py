@@ -15,6 +15,7 @@ from ..http_data import captured_headers, render_params
 from ..secrets import mask_url_credentials
 from ..tracer import context_headers
 from ._common import CONTEXT_HEADERS
+from ._http import add_response_headers
 from ._patches import Method
 
 TYPE_CHECKING = False
@@ -87,11 +88,7 @@ def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
         http["status"] = status
         if status >= 500:
             span.mark_error(f"{status} {getattr(response, 'reason', '') or ''}".rstrip())
-    settings = call.config
-    if settings.extra_http_headers:
-        captured = captured_headers(getattr(response, "headers", None), settings)
-        if captured:
-            http.setdefault("header", {}).update(captured)
+    add_response_headers(call, getattr(response, "headers", None))
 
 
 PATCHES = {

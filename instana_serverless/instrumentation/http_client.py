@@ -21,11 +21,11 @@ Our own reporter sends on a socket of its own and never goes through ``http.clie
 
 from __future__ import annotations
 
-from ..http_data import captured_headers, record_status, render_params
 from ..secrets import mask_url_credentials
 from ..tracer import context_headers, restore
 from . import _wrap
 from ._common import CONTEXT_HEADERS
+from ._http import add_request_details, end
 from ._patches import Custom
 
 TYPE_CHECKING = False
@@ -105,14 +105,7 @@ def start(call: Call) -> StartResult:
         "host": host,
         "path": path,
     }
-    if query:
-        params = render_params(query, settings)
-        if params:
-            http["params"] = params
-    if settings.extra_http_headers and headers:
-        captured = captured_headers(headers, settings)
-        if captured:
-            http["header"] = captured
+    add_request_details(http, query, headers, settings)
     return "http", {"http": http}, ("http",)
 
 
@@ -128,18 +121,6 @@ def inject(call: Call) -> None:
         call.args = (*args[:_HEADERS_AT], outgoing, *args[_HEADERS_AT + 1 :])
     else:
         call.kwargs = {**call.kwargs, "headers": outgoing}
-
-
-def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
-    if response is None:
-        return
-    span = call.span
-    record_status(span, getattr(response, "status", None))
-    settings = call.config
-    if settings.extra_http_headers:
-        captured = captured_headers(getattr(response, "headers", None), settings)
-        if captured:
-            span.data["http"].setdefault("header", {}).update(captured)
 
 
 def _deactivate(call: Call) -> None:

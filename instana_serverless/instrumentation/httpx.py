@@ -9,9 +9,9 @@ builds a new one per request, and its redirects carry them on.
 
 from __future__ import annotations
 
-from ..http_data import captured_headers, record_status, render_params
 from ..tracer import context_headers
 from ._common import CONTEXT_HEADERS
+from ._http import add_request_details, record_response
 from ._patches import Method
 
 TYPE_CHECKING = False
@@ -48,15 +48,8 @@ def start(call: Call) -> StartResult:
         "host": host,
         "path": path,
     }
-    query = url.query
-    if query:
-        params = render_params(query.decode("ascii", "replace"), settings)
-        if params:
-            http["params"] = params
-    if settings.extra_http_headers:
-        captured = captured_headers(request.headers, settings)
-        if captured:
-            http["header"] = captured
+    query = url.query.decode("ascii", "replace")
+    add_request_details(http, query, request.headers, settings)
     return "http", {"http": http}, ("http",)
 
 
@@ -78,13 +71,9 @@ def inject(call: Call) -> None:
 def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
     if response is None:
         return
-    span = call.span
-    record_status(span, getattr(response, "status_code", None))
-    settings = call.config
-    if settings.extra_http_headers:
-        captured = captured_headers(getattr(response, "headers", None), settings)
-        if captured:
-            span.data["http"].setdefault("header", {}).update(captured)
+    record_response(
+        call, getattr(response, "status_code", None), getattr(response, "headers", None)
+    )
 
 
 PATCHES = {

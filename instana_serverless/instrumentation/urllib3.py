@@ -7,15 +7,15 @@ retries re-enter ``urlopen`` inside it and pass through (an entry covers itself)
 
 from __future__ import annotations
 
-from ..http_data import captured_headers, record_status, render_params
 from ..secrets import mask_url_credentials
 from ..tracer import context_headers
 from ._common import CONTEXT_HEADERS
+from ._http import add_request_details, end
 from ._patches import Method
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional, Tuple
+    from typing import Any, Dict, Mapping, Tuple
 
     from ._wrap import Call, StartResult
 
@@ -69,14 +69,7 @@ def start(call: Call) -> StartResult:
         "host": host,
         "path": path,
     }
-    if query:
-        params = render_params(query, settings)
-        if params:
-            http["params"] = params
-    if settings.extra_http_headers:
-        captured = captured_headers(base, settings)
-        if captured:
-            http["header"] = captured
+    add_request_details(http, query, base, settings)
     return "urllib3", {"http": http}, ("http",)
 
 
@@ -92,18 +85,6 @@ def inject(call: Call) -> None:
         call.args = (*args, outgoing)
     else:
         call.kwargs = {**call.kwargs, "headers": outgoing}
-
-
-def end(call: Call, response: Any, exc: Optional[BaseException]) -> None:
-    if response is None:
-        return
-    span = call.span
-    record_status(span, getattr(response, "status", None))
-    settings = call.config
-    if settings.extra_http_headers:
-        captured = captured_headers(getattr(response, "headers", None), settings)
-        if captured:
-            span.data["http"].setdefault("header", {}).update(captured)
 
 
 PATCHES = {
