@@ -6,9 +6,14 @@ Bound parameter values are never read: only the statement text, with its placeho
 
 from __future__ import annotations
 
+from ._common import tracer_bug
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Optional
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    from ._wrap import Call, StartResult
+    from .registry import Entry
 
 #: longer statements are cut: a bulk INSERT with inlined values must not fill the buffer
 MAX_STATEMENT = 4000
@@ -54,3 +59,36 @@ def connection_facts(connection: Any, compute: Callable[[Any], Dict[str, Any]]) 
 def span_data(section: str, statement: Any, facts: Dict[str, Any]) -> Dict[str, Any]:
     facts["stmt"] = statement_text(statement)
     return {section: facts}
+
+
+def noting_init(
+    driver: str, note: Callable[[Tuple[Any, ...], Dict[str, Any]], Dict[str, Any]]
+) -> Callable[[Entry, Callable[..., Any]], Callable[..., Any]]:
+    """A ``Custom`` maker for the ``__init__`` of a connection that does not keep its address:
+    after the original, ``note(args, kwargs)`` (the facts from the arguments, never the
+    password) is kept on the connection for ``connection_facts``."""
+    what = f"noting a {driver} connection's address"
+
+    def make(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            try:
+                setattr(self, FACTS_ATTR, compact(note(args, kwargs)))
+            except Exception:
+                tracer_bug(what)
+
+        return __init__
+
+    return make
+
+
+def mysql_start(call: Call, compute: Callable[[Any], Dict[str, Any]]) -> StartResult:
+    """``start`` of a MySQL DB-API cursor's ``execute(query)``, ``executemany(query, ...)``
+    and ``callproc(procname)`` (PyMySQL and mysqlclient alike)."""
+    if not call.recording:
+        return "mysql", None, ("mysql",)
+    args = call.args
+    cursor = args[0]
+    statement = args[1] if len(args) > 1 else call.kwargs.get("query", call.kwargs.get("procname"))
+    facts = connection_facts(cursor.connection, compute)
+    return "mysql", span_data("mysql", statement, facts), ("mysql",)

@@ -8,41 +8,32 @@ note them (with port and user) as the connection is made; the password is never 
 
 from __future__ import annotations
 
-from ._common import tracer_bug
 from ._patches import Custom, Method
-from ._sql import FACTS_ATTR, compact, connection_facts, span_data
+from ._sql import compact, connection_facts, noting_init, span_data
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict
+    from typing import Any, Dict, Tuple
 
     from ._wrap import Call, StartResult
-    from .registry import Entry
 
 # CoreConnection.__init__(self, user, host, database, port, ...)
 _POSITIONAL = ("user", "host", "database", "port")
 
 
-def _noted_init(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        try:
-            given = dict(zip(_POSITIONAL, args))
-            for name in _POSITIONAL:
-                if name in kwargs:
-                    given[name] = kwargs[name]
-            unix_sock = kwargs.get("unix_sock")
-            facts = {
-                "host": unix_sock or given.get("host", "localhost"),
-                "port": None if unix_sock else given.get("port", 5432),
-                "db": given.get("database") or given.get("user"),
-                "user": given.get("user"),
-            }
-            setattr(self, FACTS_ATTR, compact(facts))
-        except Exception:
-            tracer_bug("noting a pg8000 connection's address")
-
-    return __init__
+def _note(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Host, port, database and user from ``CoreConnection(...)``'s arguments."""
+    given = dict(zip(_POSITIONAL, args))
+    for name in _POSITIONAL:
+        if name in kwargs:
+            given[name] = kwargs[name]
+    unix_sock = kwargs.get("unix_sock")
+    return {
+        "host": unix_sock or given.get("host", "localhost"),
+        "port": None if unix_sock else given.get("port", 5432),
+        "db": given.get("database") or given.get("user"),
+        "user": given.get("user"),
+    }
 
 
 def _facts(connection: Any) -> Dict[str, Any]:
@@ -71,7 +62,7 @@ def start_run(call: Call) -> StartResult:
 
 
 PATCHES = {
-    "pg8000.core": (Custom("CoreConnection", "__init__", _noted_init),),
+    "pg8000.core": (Custom("CoreConnection", "__init__", noting_init("pg8000", _note)),),
     "pg8000.legacy": (
         Method("Cursor", "execute", start_cursor),
         Method("Cursor", "executemany", start_cursor),

@@ -7,7 +7,7 @@ Host, port, database and user are the connection's attributes; the password is n
 from __future__ import annotations
 
 from ._patches import Method
-from ._sql import compact, connection_facts, span_data
+from ._sql import compact, mysql_start
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,13 +28,7 @@ def _facts(connection: Any) -> Dict[str, Any]:
 
 
 def start(call: Call) -> StartResult:
-    if not call.recording:
-        return "mysql", None, ("mysql",)
-    args = call.args
-    cursor = args[0]
-    statement = args[1] if len(args) > 1 else call.kwargs.get("query", call.kwargs.get("procname"))
-    facts = connection_facts(cursor.connection, _facts)
-    return "mysql", span_data("mysql", statement, facts), ("mysql",)
+    return mysql_start(call, _facts)
 
 
 PATCHES = {
