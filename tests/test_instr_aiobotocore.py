@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any
 
 import aioboto3
 import aiobotocore.session
@@ -18,22 +18,12 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
-from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import AWS_REGION
+from tests.instr_support import exits, traced
+
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:async-worker"
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
-
-
-def exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["k"] == 2]
 
 
 def client_for(url: str, service: str) -> Any:

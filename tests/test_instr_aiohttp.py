@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Dict, Iterator, List
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,21 +20,10 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import configure_for, free_port
 from tests.http_service import Downstream
+from tests.instr_support import TRACE_HEADERS, exits, traced
 from tests.lambda_fixtures import load_event, make_context
 
-TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
-
-
-def exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["k"] == 2]
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 async def fetch(url: str, **kwargs: Any) -> int:

@@ -12,8 +12,8 @@ import pytest
 
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
+from tests.instr_support import exits, in_entry, in_lambda, sent, traced
 from tests.servers import Postgres
-from tests.sql_support import exits, in_entry, in_lambda, sent, traced
 
 __all__ = ["traced"]
 

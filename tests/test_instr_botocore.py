@@ -6,7 +6,7 @@ import base64
 import contextlib
 import json
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import boto3
 import botocore.exceptions
@@ -20,6 +20,9 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import aws_context, instrument, uninstrument
 from instana_serverless.instrumentation import botocore as botocore_instr
 from tests.conftest import AGENT_KEY
+from tests.instr_support import traced
+
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 REGION = "us-east-1"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:receiver"
@@ -42,13 +45,6 @@ class Aws:
 @pytest.fixture(scope="module")
 def aws(moto_url: str) -> Aws:
     return Aws(moto_url)
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    instrument()
-    yield client
-    uninstrument()
 
 
 _queues = iter(range(10_000))

@@ -17,7 +17,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 import requests
@@ -28,23 +28,12 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, patched, uninstrument
 from tests.conftest import AGENT_KEY, configure_for, free_port
 from tests.http_service import Downstream
+from tests.instr_support import TRACE_HEADERS, exits, traced
 from tests.lambda_fixtures import load_event, make_context
 from tests.test_transport_tls import ConnectProxy
 from tests.tls_ca import BundleBackend, make_self_signed
 
-TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
-
-
-def http_exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["k"] == 2]
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 def sent_context(request: Dict[str, Any]) -> Dict[str, str]:
@@ -69,7 +58,7 @@ def test_urlopen_in_a_lambda_handler_is_an_http_exit_with_trace_headers(
         uninstrument()
     spans = acceptor.wait_for_spans(2)
     (entry,) = [s for s in spans if s["k"] == 1]
-    (exit_span,) = http_exits(spans)
+    (exit_span,) = exits(spans)
     assert exit_span["n"] == "http" and exit_span["ec"] == 0
     assert exit_span["t"] == entry["t"] and exit_span["p"] == entry["s"]
     assert exit_span["data"]["http"] == {
@@ -106,7 +95,7 @@ def test_a_kept_alive_connection_gives_one_span_per_request(
     conn.close()
     assert statuses == [200, 503, 200]
     assert caller_headers == {"Accept": "application/json"}  # the caller's dict untouched
-    spans = http_exits(acceptor.wait_for_spans(4))
+    spans = exits(acceptor.wait_for_spans(4))
     assert [(s["data"]["http"]["path"], s["data"]["http"]["status"], s["ec"]) for s in spans] == [
         ("/a", 200, 0),
         ("/b", 503, 1),
@@ -130,7 +119,7 @@ def test_the_span_ends_with_the_response_not_with_the_request(
         response = conn.getresponse()
         response.read()
     conn.close()
-    (exit_span,) = http_exits(acceptor.wait_for_spans(2))
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
     assert exit_span["data"]["http"]["status"] == 200
 
 
@@ -143,7 +132,7 @@ def test_a_response_never_read_ends_its_span_when_the_connection_closes(
         conn.close()  # never asked for the response
         conn.request("GET", "/again")  # reconnects
         conn.close()
-    spans = http_exits(acceptor.wait_for_spans(3))
+    spans = exits(acceptor.wait_for_spans(3))
     assert [s["data"]["http"]["path"] for s in spans] == ["/abandoned", "/again"]
     assert all("status" not in s["data"]["http"] and s["ec"] == 0 for s in spans)
 
@@ -160,7 +149,7 @@ def test_a_second_request_refused_by_http_client_keeps_the_first_ones_span(
         response.read()
     conn.close()
     assert response.status == 200
-    second, first = http_exits(acceptor.wait_for_spans(3))  # in the order they ended
+    second, first = exits(acceptor.wait_for_spans(3))  # in the order they ended
     assert first["data"]["http"]["path"] == "/first" and first["data"]["http"]["status"] == 200
     assert second["data"]["http"]["path"] == "/second" and second["ec"] == 1
     assert second["data"]["http"]["error"].startswith("CannotSendRequest")
@@ -175,7 +164,7 @@ def test_connection_refused_is_recorded_and_urllib_raises_as_without_us(
     with pytest.raises(urllib.error.URLError) as raised, instana.entry_span("job"):
         urllib.request.urlopen(url, timeout=5)
     assert type(raised.value.reason) is type(untraced.value.reason) is ConnectionRefusedError
-    (exit_span,) = http_exits(acceptor.wait_for_spans(2))
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
     assert exit_span["ec"] == 1
     assert exit_span["data"]["http"]["error"].startswith("ConnectionRefusedError")
     assert "status" not in exit_span["data"]["http"]
@@ -187,7 +176,7 @@ def test_http_error_status_raised_by_urlopen_still_gives_the_status(
     downstream.script["/missing"] = [(404, {})]
     with pytest.raises(urllib.error.HTTPError), instana.entry_span("job"):
         urllib.request.urlopen(f"{downstream.url}/missing", timeout=5)
-    (exit_span,) = http_exits(acceptor.wait_for_spans(2))
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
     assert exit_span["data"]["http"]["status"] == 404 and exit_span["ec"] == 0
 
 
@@ -202,7 +191,7 @@ def test_extra_http_headers_are_captured(acceptor: Acceptor, downstream: Downstr
         )
         with instana.entry_span("job"):
             urllib.request.urlopen(request, timeout=5).read()
-        (exit_span,) = http_exits(acceptor.wait_for_spans(2))
+        (exit_span,) = exits(acceptor.wait_for_spans(2))
         assert exit_span["data"]["http"]["header"] == {"x-tenant": "acme", "x-served-by": "node-3"}
     finally:
         uninstrument()
@@ -214,7 +203,7 @@ def test_requests_through_http_client_is_one_urllib3_span_never_a_second_http_on
 ) -> None:
     with instana.entry_span("job"):
         requests.get(f"{downstream.url}/via-requests", timeout=5).raise_for_status()
-    assert [s["n"] for s in http_exits(acceptor.wait_for_spans(2))] == ["urllib3"]
+    assert [s["n"] for s in exits(acceptor.wait_for_spans(2))] == ["urllib3"]
 
 
 def test_requests_disabled_is_not_turned_into_a_generic_http_span(
@@ -228,7 +217,7 @@ def test_requests_disabled_is_not_turned_into_a_generic_http_span(
         with instana.entry_span("job"):
             requests.get(f"{downstream.url}/via-requests", timeout=5).raise_for_status()
             urllib.request.urlopen(f"{downstream.url}/via-urllib", timeout=5).read()
-        spans = http_exits(acceptor.wait_for_spans(2))
+        spans = exits(acceptor.wait_for_spans(2))
         assert [(s["n"], s["data"]["http"]["path"]) for s in spans] == [("http", "/via-urllib")]
         assert not sent_context(downstream.requests[0])  # requests' headers left alone
     finally:
@@ -252,7 +241,7 @@ def test_our_reporter_is_never_traced(
             pass  # each entry span is flushed (POSTed) while http.client is patched
     assert len(acceptor.wait_for_spans(3)) == 3
     assert sent == []  # the reporter's POSTs never touched http.client
-    assert not http_exits(acceptor.spans())
+    assert not exits(acceptor.spans())
 
 
 def test_http_client_is_never_imported_by_us_even_when_reporting(acceptor: Acceptor) -> None:
@@ -312,7 +301,7 @@ def test_https_through_a_connect_tunnel_names_the_real_host(
         backend.close()
         proxy.close()
     assert response.status == 204 and proxy.tunnels == [f"127.0.0.1:{backend.port}"]
-    (exit_span,) = http_exits(acceptor.wait_for_spans(2))
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
     assert exit_span["data"]["http"] == {
         "method": "POST",
         "url": f"https://127.0.0.1:{backend.port}/secure",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import httpx
 import pytest
@@ -19,16 +19,9 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import configure_for
 from tests.http_service import Downstream
+from tests.instr_support import TRACE_HEADERS, traced
 
-TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 def http_exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

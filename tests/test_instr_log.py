@@ -20,7 +20,10 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import configure_for
 from tests.http_service import Downstream
+from tests.instr_support import traced
 from tests.lambda_fixtures import load_event, make_context
+
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 class Keep(logging.Handler):
@@ -41,14 +44,6 @@ def app_logger() -> Iterator[logging.Logger]:
     logger.addHandler(handler)
     yield logger
     logger.removeHandler(handler)
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
 
 
 def log_spans(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

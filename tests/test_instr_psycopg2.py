@@ -16,22 +16,10 @@ import pytest
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import uninstrument
+from tests.instr_support import db_data, exits, in_entry, in_lambda, sent, traced
 from tests.servers import Postgres
-from tests.sql_support import exits, in_entry, in_lambda, sent, traced
 
 __all__ = ["traced"]
-
-
-def pg(server: Postgres, stmt: str) -> Any:
-    return {
-        "pg": {
-            "stmt": stmt,
-            "host": server.host,
-            "port": server.port,
-            "db": server.dbname,
-            "user": server.user,
-        }
-    }
 
 
 @pytest.mark.parametrize("form", ["dsn", "url", "keywords"])
@@ -66,7 +54,7 @@ def test_execute_in_a_lambda_handler_is_a_postgres_exit(
     assert result == "bound-value-7x"
     assert span["n"] == "postgres" and span["k"] == 2 and span["ec"] == 0
     assert span["p"] == entry["s"] and span["t"] == entry["t"]
-    assert span["data"] == pg(server, "SELECT %s::text || 'x'")
+    assert span["data"] == db_data("pg", server, "SELECT %s::text || 'x'")
     assert "bound-value-7" not in sent(acceptor)
     assert server.password not in sent(acceptor)
 

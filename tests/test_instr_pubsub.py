@@ -24,8 +24,12 @@ from instana_serverless.gcp import cloud_run, runtime
 from instana_serverless.gcp.runtime import CloudRunInstance
 from instana_serverless.instrumentation import instrument, uninstrument
 from instana_serverless.instrumentation import pubsub as pubsub_instr
+from tests.instr_support import traced
 from tests.scenarios.pubsub import TOPIC, close, publisher_for
 from tests.servers import PubSubFake
+
+__all__ = ["traced"]  # a fixture, used by name as a test argument
+
 
 SUBSCRIPTION = "projects/demo-project/subscriptions/orders-push"
 CONSUMER = """
@@ -39,14 +43,6 @@ def on_event(cloud_event):
 """
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:publisher"
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
 
 
 @pytest.fixture

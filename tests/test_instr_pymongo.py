@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pymongo
 import pymongo.errors
@@ -25,18 +25,13 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from instana_serverless.instrumentation import pymongo as pymongo_instr
 from tests.conftest import configure_for
+from tests.instr_support import traced
 from tests.scenarios.pymongo import FAILING_COMMAND, fail_on
 from tests.servers import MongoFake
 
+__all__ = ["traced"]  # a fixture, used by name as a test argument
+
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
 
 
 def mongo_exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

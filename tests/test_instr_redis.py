@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 import redis
@@ -21,18 +21,12 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
-from instana_serverless.instrumentation import instrument, uninstrument
+from tests.instr_support import traced
 from tests.servers import Redis, RedisCluster
 
+__all__ = ["traced"]  # a fixture, used by name as a test argument
+
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cache"
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
 
 
 def redis_exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

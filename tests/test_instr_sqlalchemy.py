@@ -16,7 +16,7 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, patched, uninstrument
 from instana_serverless.tracer import activate, restore
-from tests.sql_support import exits, in_entry, in_lambda, sent, traced
+from tests.instr_support import exits, in_entry, in_lambda, sent, traced
 
 __all__ = ["traced"]
 

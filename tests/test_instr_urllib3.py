@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 import requests
@@ -18,15 +18,9 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import AGENT_KEY, configure_for, free_port
 from tests.http_service import Downstream
+from tests.instr_support import TRACE_HEADERS, traced
 
-TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    instrument()
-    yield client
-    uninstrument()
+__all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 def by_name(spans: List[Dict[str, Any]], name: str) -> List[Dict[str, Any]]:

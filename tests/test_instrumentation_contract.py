@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -26,7 +26,11 @@ from instana_serverless.instrumentation import (
 )
 from instana_serverless.instrumentation._patches import Custom, Function, Install, Method
 from tests.conftest import configure_for
+from tests.instr_support import exits, traced
 from tests.scenarios import Scenario, scenarios_for
+
+__all__ = ["traced"]  # a fixture, used by name as a test argument
+
 
 ENTRIES = registry.ENTRIES
 CASES: List[Tuple[registry.Entry, Scenario]] = [
@@ -40,18 +44,6 @@ KEYS = [(entry, scenario, key) for entry, scenario in CASES for key in sorted(en
 def case(request: pytest.FixtureRequest) -> Tuple[registry.Entry, Scenario, Any]:
     entry, scenario = request.param
     return entry, scenario, request.getfixturevalue(scenario.fixture)
-
-
-@pytest.fixture
-def traced(client: Client) -> Iterator[Client]:
-    uninstrument()
-    instrument()
-    yield client
-    uninstrument()
-
-
-def exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["k"] == 2]
 
 
 def traced_call(client: Client, acceptor: Acceptor, scenario: Scenario, target: Any) -> Any:

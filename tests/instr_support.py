@@ -1,5 +1,6 @@
-"""What the database exit-span tests share: a traced client, one invocation of a real
-``@lambda_handler`` function, and the exit spans that arrived."""
+"""What the exit-span tests (tests/test_instr_*.py and the contract suite) share: a traced
+client, one invocation of a real ``@lambda_handler`` function, the exit spans that arrived,
+the trace header names, and a database span's data."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from tests.lambda_fixtures import make_context
+
+# The trace context headers (lower case) an instrumented request carries.
+TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
 
 
 @pytest.fixture
@@ -59,3 +63,16 @@ def sent(acceptor: Acceptor) -> str:
     """Every span's data the backend received, as text (to check no secret or value leaked;
     the bundles' metrics hold arbitrary numbers, so only span data is searched)."""
     return json.dumps([span.get("data") for span in acceptor.spans()])
+
+
+def db_data(section: str, server: Any, stmt: str) -> Dict[str, Any]:
+    """A database exit's ``data`` for ``stmt`` sent to a ``server`` of tests/servers.py."""
+    return {
+        section: {
+            "stmt": stmt,
+            "host": server.host,
+            "port": server.port,
+            "db": server.dbname,
+            "user": server.user,
+        }
+    }
