@@ -11,7 +11,7 @@ import pytest
 
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
-from tests.instr_support import exits, in_entry, in_lambda, sent, traced
+from tests.instr_support import db_data, exits, in_entry, in_lambda, sent, traced
 from tests.servers import MariaDB
 
 __all__ = ["traced"]
@@ -37,15 +37,7 @@ def test_execute_in_a_lambda_handler_is_a_mysql_exit(
     result, entry, (span,) = in_lambda(acceptor, body)
     assert result == "bound-value-7x"
     assert span["n"] == "mysql" and span["k"] == 2 and span["p"] == entry["s"]
-    assert span["data"] == {
-        "mysql": {
-            "stmt": "SELECT CONCAT(%s, 'x') AS v",
-            "host": mariadb_server.host,
-            "port": mariadb_server.port,
-            "db": mariadb_server.dbname,
-            "user": mariadb_server.user,
-        }
-    }
+    assert span["data"] == db_data("mysql", mariadb_server, "SELECT CONCAT(%s, 'x') AS v")
     assert "bound-value-7" not in sent(acceptor)
     assert mariadb_server.password not in sent(acceptor)
 

@@ -12,7 +12,7 @@ import pytest
 
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
-from tests.instr_support import exits, in_entry, in_lambda, sent, traced
+from tests.instr_support import db_data, exits, in_entry, in_lambda, sent, traced
 from tests.servers import Postgres
 
 __all__ = ["traced"]
@@ -52,15 +52,7 @@ def test_each_api_in_a_lambda_handler_is_a_postgres_exit(
     assert result == "bound-value-7x"
     assert span["n"] == "postgres" and span["k"] == 2 and span["p"] == entry["s"]
     stmt = "SELECT :v || 'x'" if api == "native" else "SELECT %s || 'x'"
-    assert span["data"] == {
-        "pg": {
-            "stmt": stmt,
-            "host": postgres_server.host,
-            "port": postgres_server.port,
-            "db": postgres_server.dbname,
-            "user": postgres_server.user,
-        }
-    }
+    assert span["data"] == db_data("pg", postgres_server, stmt)
     assert "bound-value-7" not in sent(acceptor)
     assert postgres_server.password not in sent(acceptor)
 
