@@ -82,13 +82,21 @@ def noting_init(
     return make
 
 
-def mysql_start(call: Call, compute: Callable[[Any], Dict[str, Any]]) -> StartResult:
-    """``start`` of a MySQL DB-API cursor's ``execute(query)``, ``executemany(query, ...)``
-    and ``callproc(procname)`` (PyMySQL and mysqlclient alike)."""
+def cursor_start(
+    call: Call, span_name: str, section: str, compute: Callable[[Any], Dict[str, Any]]
+) -> StartResult:
+    """``start`` of a DB-API cursor's ``execute(query)``, ``executemany(query, ...)`` and
+    ``callproc(procname)`` (psycopg2, PyMySQL and mysqlclient alike): the statement and the
+    facts ``compute`` reads from the cursor's connection, under ``data.<section>``."""
     if not call.recording:
-        return "mysql", None, ("mysql",)
+        return span_name, None, (section,)
     args = call.args
     cursor = args[0]
     statement = args[1] if len(args) > 1 else call.kwargs.get("query", call.kwargs.get("procname"))
     facts = connection_facts(cursor.connection, compute)
-    return "mysql", span_data("mysql", statement, facts), ("mysql",)
+    return span_name, span_data(section, statement, facts), (section,)
+
+
+def mysql_start(call: Call, compute: Callable[[Any], Dict[str, Any]]) -> StartResult:
+    """``cursor_start`` for the MySQL drivers' ``mysql`` spans."""
+    return cursor_start(call, "mysql", "mysql", compute)

@@ -16,7 +16,7 @@ import sys
 
 from ._common import tracer_bug
 from ._patches import Custom
-from ._sql import compact, connection_facts, span_data
+from ._sql import compact, cursor_start
 from ._wrap import wrap
 
 TYPE_CHECKING = False
@@ -42,13 +42,7 @@ _library: Any = None
 def start(call: Call) -> StartResult:
     if not getattr(getattr(_library, "connect", None), "__instana_wrapped__", False):
         return None
-    if not call.recording:
-        return "postgres", None, ("pg",)
-    args = call.args
-    cursor = args[0]
-    statement = args[1] if len(args) > 1 else call.kwargs.get("query", call.kwargs.get("procname"))
-    facts = connection_facts(cursor.connection, _facts)
-    return "postgres", span_data("pg", statement, facts), ("pg",)
+    return cursor_start(call, "postgres", "pg", _facts)
 
 
 #: nothing to add after the call (module-level so the wrappers made at connect time read it)
