@@ -1,0 +1,54 @@
+"""open_entry(): the entry span a consumer or server instrumentation opens per unit of work."""
+
+from __future__ import annotations
+
+import pytest
+
+import instana_serverless as instana
+from instana_serverless.acceptor.server import Acceptor
+from instana_serverless.client import Client
+from instana_serverless.instrumentation._entry import open_entry
+
+TRACE = "1234567890abcdef"
+PARENT = "fedcba0987654321"
+
+
+def test_continues_the_carried_context_and_flushes_when_it_ends(
+    client: Client, acceptor: Acceptor
+) -> None:
+    carrier = {"x-instana-t": TRACE, "x-instana-s": PARENT}
+    with open_entry("kafka", carrier, data={"kafka": {"access": "consume"}}, error_path=("kafka",)):
+        pass
+    (span,) = acceptor.wait_for_spans(1)  # flushed by the end of the entry itself
+    assert (span["n"], span["k"], span["t"], span["p"]) == ("kafka", 1, TRACE, PARENT)
+    assert span["data"]["kafka"] == {"access": "consume"}
+
+
+def test_without_context_it_joins_the_active_trace_and_leaves_the_send_to_it(
+    client: Client, acceptor: Acceptor
+) -> None:
+    with instana.entry_span("poller", flush=False) as outer:
+        with open_entry("kafka", {}, error_path=("kafka",)) as inner:
+            assert inner.trace is outer.trace
+        assert acceptor.spans() == []  # nested: the outer unit of work sends it
+    instana.flush()
+    spans = {s["n"]: s for s in acceptor.wait_for_spans(2)}
+    assert spans["kafka"]["p"] == spans["poller"]["s"]
+    assert spans["kafka"]["t"] == spans["poller"]["t"]
+
+
+def test_an_error_marks_the_entry_and_is_reraised(client: Client, acceptor: Acceptor) -> None:
+    with pytest.raises(ValueError, match="bad message"), open_entry(
+        "rabbitmq", None, data={"rabbitmq": {"sort": "consume"}}, error_path=("rabbitmq",)
+    ):
+        raise ValueError("bad message")
+    (span,) = acceptor.wait_for_spans(1)
+    assert span["ec"] == 1
+    assert "bad message" in span["data"]["rabbitmq"]["error"]
+
+
+def test_a_suppressed_carrier_records_nothing(client: Client, acceptor: Acceptor) -> None:
+    with open_entry("kafka", {"x-instana-l": "0"}) as span:
+        assert not span.recording
+    instana.flush()
+    assert acceptor.spans() == []
