@@ -38,8 +38,11 @@ def test_without_context_it_joins_the_active_trace_and_leaves_the_send_to_it(
 
 
 def test_an_error_marks_the_entry_and_is_reraised(client: Client, acceptor: Acceptor) -> None:
-    with pytest.raises(ValueError, match="bad message"), open_entry(
-        "rabbitmq", None, data={"rabbitmq": {"sort": "consume"}}, error_path=("rabbitmq",)
+    with (
+        pytest.raises(ValueError, match="bad message"),
+        open_entry(
+            "rabbitmq", None, data={"rabbitmq": {"sort": "consume"}}, error_path=("rabbitmq",)
+        ),
     ):
         raise ValueError("bad message")
     (span,) = acceptor.wait_for_spans(1)

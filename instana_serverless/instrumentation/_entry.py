@@ -39,10 +39,11 @@ def open_entry(
     client = get_client()
     incoming = extract(carrier, w3c_correlation=client.w3c_correlation) if carrier else None
     outer = current_span()
-    if outer is not None and (incoming is None or not incoming.continues_trace):
-        if incoming is None or not incoming.suppressed:
-            joined = start_child(name, ENTRY, data=data, error_path=error_path, parent=outer)
-            if joined is not None:
-                return Invocation(client, joined, flush=False)
+    if outer is not None and (
+        incoming is None or not (incoming.continues_trace or incoming.suppressed)
+    ):
+        joined = start_child(name, ENTRY, data=data, error_path=error_path, parent=outer)
+        if joined is not None:
+            return Invocation(client, joined, flush=False)
     span = client.start_entry(name, incoming, data=data, error_path=error_path)
     return Invocation(client, span, flush=outer is None)
