@@ -155,6 +155,7 @@ class FunctionsHost:
         self.stderr = stderr
         self.proc: Optional[subprocess.Popen[str]] = None
         self.functions: Dict[str, Dict[str, Any]] = {}
+        self.worker_metadata: Dict[str, Any] = {}
         self._ids = itertools.count(1)
 
     def start(self) -> Dict[str, Dict[str, Any]]:
@@ -187,6 +188,7 @@ class FunctionsHost:
             timeout=START_TIMEOUT_S,
         )["worker_init_response"]
         self._check(init, "worker_init_request")
+        self.worker_metadata = dict(init.get("worker_metadata") or {})
         metadata = self.request(
             {"functions_metadata_request": {"function_app_directory": str(self.app_dir)}}
         )["function_metadata_response"]
@@ -210,6 +212,14 @@ class FunctionsHost:
         if result.get("status") != "Success":
             message = (result.get("exception") or {}).get("message", "")
             raise WorkerError(f"{what} failed: {message}")
+
+    def describe(self) -> str:
+        """Which worker runs the app, from its ``WorkerInitResponse``."""
+        meta = self.worker_metadata
+        return (
+            f"azure-functions-runtime {meta.get('worker_version', '?')} (Microsoft's library "
+            f"worker) on Python {meta.get('runtime_version', '?')}"
+        )
 
     def request(self, content: Mapping[str, Any], timeout: float = REQUEST_TIMEOUT_S) -> Any:
         """Send one ``StreamingMessage`` and return the worker's answer to it."""
