@@ -68,6 +68,11 @@ def json_data(value: Any) -> Dict[str, Any]:
     return {"json": json.dumps(value)}
 
 
+def strings(values: List[str]) -> Dict[str, Any]:
+    """A batch (cardinality "many") of string messages."""
+    return {"collection_string": {"string": list(values)}}
+
+
 def bytes_data(value: bytes) -> Dict[str, Any]:
     return {"bytes": base64.b64encode(value).decode("ascii")}
 
@@ -103,6 +108,8 @@ def value_of(typed: Optional[Mapping[str, Any]]) -> Any:
         return base64.b64decode(value)
     if kind == "json":
         return json.loads(value)
+    if kind == "collection_string":
+        return list(value.get("string") or [])
     if kind == "int":
         return int(value)
     if kind == "http":

@@ -134,6 +134,7 @@ def test_the_worker_indexes_every_wrapped_function_with_its_trigger(app: Functio
         "on_queue": ["queueTrigger"],
         "on_bus": ["serviceBusTrigger"],
         "on_hub": ["eventHubTrigger"],
+        "on_hub_batch": ["eventHubTrigger"],
         "on_blob": ["blobTrigger"],
         "on_grid": ["eventGridTrigger"],
         "on_cosmos": ["cosmosDBTrigger"],
@@ -436,6 +437,44 @@ def test_event_hub_properties_carry_the_trace(app: FunctionsHost, acceptor: Acce
     span = one_span(acceptor)
     assert span["data"]["azf"]["triggername"] == "Event Hubs"
     assert (span["t"], span["p"]) == ("00000000000000d1", "00000000000000d2")
+
+
+def test_event_hub_batch_first_events_properties_carry_the_trace(
+    app: FunctionsHost, acceptor: Acceptor
+) -> None:
+    first = {"X-INSTANA-T": "00000000000000e1", "X-INSTANA-S": "00000000000000e2"}
+    second = {"X-INSTANA-T": "00000000000000f1", "X-INSTANA-S": "00000000000000f2"}
+    invocation = ok(
+        app.invoke(
+            "on_hub_batch",
+            {"events": azure_host.strings(["reading 1", "reading 2"])},
+            trigger_metadata={
+                "PropertiesArray": json_data([first, second]),
+                "SystemPropertiesArray": json_data([{"SequenceNumber": 1}, {"SequenceNumber": 2}]),
+                "SequenceNumberArray": json_data([1, 2]),
+                "OffsetArray": json_data(["1", "2"]),
+                "PartitionKeyArray": json_data(["p", "p"]),
+                "EnqueuedTimeUtcArray": json_data(["2026-12-06T16:00:00Z"] * 2),
+            },
+        )
+    )
+    seen = invocation.output_json("seen")
+    assert (seen["type"], seen["item_type"]) == ("list", "EventHubEvent")
+    assert seen["bodies"] == ["reading 1", "reading 2"]
+    span = one_span(acceptor)
+    assert span["data"]["azf"]["triggername"] == "Event Hubs"
+    assert (span["t"], span["p"]) == ("00000000000000e1", "00000000000000e2")
+
+
+@pytest.mark.parametrize("function", ["on_queue", "on_blob"])
+def test_host_trace_context_continues_message_triggers(
+    app: FunctionsHost, acceptor: Acceptor, function: str
+) -> None:
+    inputs = {"msg": string("job")} if function == "on_queue" else {"blob": bytes_data(b"x")}
+    metadata = _queue_metadata("q-9") if function == "on_queue" else {}
+    ok(app.invoke(function, inputs, trigger_metadata=metadata, trace_parent=TRACEPARENT))
+    span = one_span(acceptor)
+    assert (span["t"], span["p"], span["tp"]) == ("8448eb211c80319c", "b7ad6b7169203331", True)
 
 
 # -- the sample app --------------------------------------------------------------------------

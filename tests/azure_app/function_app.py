@@ -111,6 +111,18 @@ def on_hub(event: func.EventHubEvent, seen: func.Out[str], context: func.Context
     report(seen, event, context, body=event.get_body().decode())
 
 
+@app.event_hub_message_trigger(
+    arg_name="events", event_hub_name="batch", connection="Hub", cardinality="many"
+)
+@app.queue_output(arg_name="seen", queue_name="seen", connection="AzureWebJobsStorage")
+@azure_function
+def on_hub_batch(
+    events: List[func.EventHubEvent], seen: func.Out[str], context: func.Context
+) -> None:
+    bodies = [event.get_body().decode() for event in events]
+    report(seen, events, context, bodies=bodies, item_type=type(events[0]).__name__)
+
+
 @app.blob_trigger(arg_name="blob", path="uploads/{name}", connection="AzureWebJobsStorage")
 @app.queue_output(arg_name="seen", queue_name="seen", connection="AzureWebJobsStorage")
 @azure_function
