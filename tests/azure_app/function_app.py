@@ -83,6 +83,7 @@ async def http_fail_async(req: func.HttpRequest) -> func.HttpResponse:
 @app.queue_output(arg_name="seen", queue_name="seen", connection="AzureWebJobsStorage")
 @azure_function
 def tick(timer: func.TimerRequest, seen: func.Out[str], context: func.Context) -> None:
+    print("tick: the worker sends print() to the log, not to the host")
     report(seen, timer, context, past_due=timer.past_due)
 
 
