@@ -221,9 +221,12 @@ def _wrap_async(func: Callable[..., Any], target: FunctionTarget) -> Callable[..
 
 def _line_table_of_one_line(code: Any) -> Dict[str, Any]:
     """The line table putting every instruction of ``code`` on its first line (without
-    columns where there are any), in the format of the running Python."""
+    columns where there are any), in the format of the running Python; for a Python whose
+    format we do not know, nothing (its lines stay relative to the first line, just spread)."""
     size = len(code.co_code)
     table = bytearray()
+    if sys.version_info >= (3, 15):
+        return {}
     if sys.version_info >= (3, 11):
         # Entries of "no column info" (kind 13) for up to 8 code units, line delta 0.
         units = size // 2
