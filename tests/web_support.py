@@ -55,6 +55,7 @@ class Expect:
 FLASK = Expect("/users/{int:user_id}", "503 Service Unavailable: db down")
 DJANGO = Expect("users/<int:user_id>", "HTTP 503 Service Unavailable")
 FASTAPI = Expect("/users/{user_id}", "db down")
+AIOHTTP = Expect("/users/{user_id}", "503 Service Unavailable: db down")
 
 
 @dataclass

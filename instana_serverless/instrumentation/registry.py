@@ -364,6 +364,20 @@ ENTRIES += (
         data="`http.path_tpl` (`/users/{user_id}`), `http.error` (exception, 5xx `detail`)",
         enriches=True,
     ),
+    Entry(
+        "aiohttp_server",
+        modules=("aiohttp.web_app", "aiohttp.web_urldispatcher"),
+        category=FRAMEWORKS,
+        aliases=("aiohttp-server",),
+        label="aiohttp server (the entry, route template, errors)",
+        distribution="aiohttp",
+        versions=">= 3.9",
+        min_version=(3, 9),
+        span="`aiohttp-server` (or enriches the active entry)",
+        data="`http.{method, url, path, host, params, header, status, path_tpl, error}`",
+        context=_HEADERS + " (continued)",
+        enriches=True,
+    ),
 )
 
 BY_NAME = {entry.name: entry for entry in ENTRIES}
