@@ -160,3 +160,21 @@ def test_asgi_middleware_alone_still_opens_its_entry(traced: Client, acceptor: A
     assert status == 200
     (span,) = entries(acceptor, traced)
     assert span["n"] == "asgi" and span["data"]["http"]["path_tpl"] == "/users/{user_id}"
+
+
+def test_exception_through_middleware_and_decorator_counts_once(
+    traced: Client, acceptor: Acceptor
+) -> None:
+    from apig_wsgi import make_lambda_handler
+
+    def raw(environ: Any, start_response: Any) -> Any:
+        raise ValueError(BROKEN)
+
+    handler = instana.lambda_handler(make_lambda_handler(WSGIMiddleware(raw)))
+    with pytest.raises(ValueError, match=BROKEN):
+        handler(rest_event("/users/1"), make_context())
+    (span,) = entries(acceptor, traced)
+    assert span["ec"] == 1
+    message = f"ValueError: {BROKEN}"
+    assert span["data"]["lambda"]["error"] == span["data"]["http"]["error"] == message
+    assert span["data"]["http"]["status"] == 500
