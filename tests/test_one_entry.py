@@ -178,3 +178,19 @@ def test_exception_through_middleware_and_decorator_counts_once(
     message = f"ValueError: {BROKEN}"
     assert span["data"]["lambda"]["error"] == span["data"]["http"]["error"] == message
     assert span["data"]["http"]["status"] == 500
+
+
+def test_http_api_default_route_gets_the_framework_template(
+    traced: Client, acceptor: Acceptor
+) -> None:
+    # an HTTP API's $default route gives no template of its own: the framework's is the one
+    event = load_event("api_gateway_http_v2")
+    event.update(routeKey="$default", rawPath="/users/9", rawQueryString="", body=None)
+    event.pop("queryStringParameters", None)
+    event["requestContext"].update(routeKey="$default")
+    event["requestContext"]["http"].update(method="GET", path="/users/9")
+    handler = instana.lambda_handler(Mangum(fastapi_app.app, lifespan="off"))
+    result = handler(event, make_context())
+    assert result["statusCode"] == 200 and json.loads(result["body"]) == {"id": 9}
+    (span,) = entries(acceptor, traced)
+    assert span["data"]["http"]["path_tpl"] == "/users/{user_id}"
