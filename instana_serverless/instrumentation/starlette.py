@@ -41,11 +41,15 @@ def unhandled(span: Span, args: Tuple[Any, ...], exc: BaseException) -> None:
         set_error(span, exc)
 
 
-def http_exception_handler(row: Entry, handler: Callable[..., Any]) -> Callable[..., Any]:
+def http_exception_handler(
+    row: Entry, handler: Callable[..., Any], owner: Any
+) -> Callable[..., Any]:
     """An exception handler for ``HTTPException`` that first notes a 5xx's ``detail``."""
 
     def note(exc: Any) -> None:
         try:
+            if not getattr(owner.__init__, "__instana_wrapped__", False):
+                return  # uninstrumented since this app was built: its handlers stay quiet
             span = entry_for(row)
             status = getattr(exc, "status_code", None)
             if span is not None and isinstance(status, int) and status >= 500:
@@ -82,7 +86,7 @@ def exception_middleware_init(row: Entry, original: Callable[..., Any]) -> Calla
             base = getattr(original, "__globals__", {}).get("HTTPException")
             for key, handler in list(handlers.items()):
                 if isinstance(key, type) and base is not None and issubclass(key, base):
-                    handlers[key] = http_exception_handler(row, handler)
+                    handlers[key] = http_exception_handler(row, handler, type(self))
         except Exception:
             from ._common import tracer_bug
 
