@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import statistics
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
@@ -234,15 +235,21 @@ def main() -> None:
             ("Django", django_once, 200, 1),
             ("FastAPI", fastapi_run, 5, 50),
         ):
+            # on and off alternate, so a change in the machine's load hits both sides
+            on: List[float] = []
+            off: List[float] = []
+            for _ in range(int(os.environ.get("BENCH_FRAMEWORK_PAIRS", "9"))):
+                instrument()
+                on.append(timed(run, inner) / per)
+                uninstrument()
+                off.append(timed(run, inner) / per)
             instrument()
-            with_rows = min(timed(run, inner) / per for _ in range(3))
-            uninstrument()
-            without = min(timed(run, inner) / per for _ in range(3))
-            instrument()
+            added = statistics.median(a - b for a, b in zip(on, off))
             framework_rows.append(
                 (
                     f"{label} + middleware: framework row on / off; added",
-                    f"{with_rows:.1f} / {without:.1f} us; {with_rows - without:.1f} us",
+                    f"{statistics.median(on):.1f} / {statistics.median(off):.1f} us; "
+                    f"{added:.1f} us",
                 )
             )
         loop.close()
