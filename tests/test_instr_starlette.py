@@ -53,3 +53,24 @@ def test_http_exception_detail_and_uninstrument(client: Client, acceptor: Accept
         assert second["ec"] == 0 and "http" not in second["data"]
     finally:
         uninstrument()
+
+
+def test_route_inside_a_mount_keeps_the_mount_path(client: Client, acceptor: Acceptor) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    import instana_serverless as instana
+    from instana_serverless.instrumentation import instrument, uninstrument
+    from tests.scenarios._web import call_asgi
+    from tests.webapps import fastapi_app
+
+    instrument()
+    try:
+        outer = Starlette(routes=[Mount("/api", app=fastapi_app.app)])
+        with instana.entry_span("job"):
+            assert call_asgi(outer, "/api/users/42")[0] == 200
+        client.flush()
+        (span,) = acceptor.spans()
+        assert span["data"]["http"]["path_tpl"] == "/api/users/{user_id}"
+    finally:
+        uninstrument()
