@@ -37,6 +37,8 @@ def exit_span_table() -> str:
         "|---|---|---|---|---|---|",
     ]
     for entry in ENTRIES:
+        if entry.enriches:
+            continue  # the web frameworks have a table of their own
         disable = ", ".join(f"`{word}`" for word in (entry.name, *entry.aliases, entry.category))
         lines.append(
             f"| {entry.label} | `{entry.distribution}` {entry.versions} | {entry.span} | "
@@ -45,20 +47,41 @@ def exit_span_table() -> str:
     return "\n".join(lines)
 
 
+def framework_table() -> str:
+    from instana_serverless.instrumentation.registry import ENTRIES
+
+    lines = [
+        "| framework | versions | span | data | disable with |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in ENTRIES:
+        if not entry.enriches:
+            continue
+        disable = ", ".join(f"`{word}`" for word in (entry.name, *entry.aliases, entry.category))
+        lines.append(
+            f"| {entry.label} | `{entry.distribution}` {entry.versions} | {entry.span} | "
+            f"{entry.data} | {disable} |"
+        )
+    return "\n".join(lines)
+
+
 GENERATORS: Dict[str, Callable[[], str]] = {
     "settings": settings_table,
     "exit-spans": exit_span_table,
+    "web-frameworks": framework_table,
 }
 
 
 # Which generated sections each document has.
 DOCUMENTS: Dict[Path, Tuple[str, ...]] = {
-    README: ("settings", "exit-spans"),
+    README: ("settings", "exit-spans", "web-frameworks"),
     ROOT / "docs" / "CONTRACT.md": ("settings",),
 }
 
 
-def render(text: str, sections: Tuple[str, ...] = ("settings", "exit-spans")) -> str:
+def render(
+    text: str, sections: Tuple[str, ...] = ("settings", "exit-spans", "web-frameworks")
+) -> str:
     """``text`` with its generated ``sections`` replaced by what their generators make now."""
     for name in sections:
         begin, end = f"<!-- generated:{name} -->", f"<!-- /generated:{name} -->"
