@@ -10,15 +10,20 @@ host, captured headers, status); the trace continues from Instana, W3C or
 ``X-Cloud-Trace-Context`` headers; responses get ``Server-Timing: intid;desc=<trace id>``; a 5xx
 or an exception marks the span erroneous (exceptions are re-raised unchanged).
 
-When the span ends depends on the platform (detected from the environment when the
-middleware is built; ``flush=`` overrides):
+When the span ends and is sent depends on the platform (detected from the environment when
+the middleware is built; ``flush=`` overrides):
 
-- Fargate: nothing is flushed per request; the background reporter (started here, restarted
+- Fargate: nothing is sent per request; the background reporter (started here, restarted
   after a fork) sends every second.
-- Cloud Run and everything else: the span ends and is flushed before the response is
-  complete: for ASGI before the last body message is passed on; for WSGI when the app returns
-  a list body, else when the server has consumed the body iterator (or closes it). The WSGI
-  body is wrapped, which disables ``wsgi.file_wrapper`` ``sendfile`` shortcuts.
+- Cloud Run and everything else: the span ends while the response is still incomplete, and
+  the send rule (``sending.work_done``; Cloud Run's in ``gcp.runtime``) runs right then, so a
+  blocking send holds back the response's last byte and no request's spans can wait for a
+  later request. The last byte is: for a list body, the whole body (the span ends when the
+  app returns it); for a ``Content-Length`` response, the chunk (WSGI) or body message (ASGI)
+  that completes the declared length; otherwise the end of the body (WSGI: when the server
+  asks for the next chunk and there is none, before it writes the chunked terminator or
+  closes; ASGI: the message without ``more_body``). The WSGI body is wrapped, which disables
+  ``wsgi.file_wrapper`` ``sendfile`` shortcuts.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .gcp.context import HEADER as CLOUD_TRACE_HEADER
 from .gcp.context import cloud_trace_as_traceparent
 from .http_data import http_entry_data, record_status, server_timing_value
 from .propagation import IncomingContext, extract
+from .sending import work_done, work_done_async
 from .span import Span
 from .tracer import activate, restore
 from .wrapping import on_wrap
@@ -173,7 +179,8 @@ def asgi_request(
 
 
 def request_hook(flush: Optional[bool] = None) -> Tuple[Optional[Hook], bool]:
-    """(what to run after each request, whether it blocks on the network) for this platform."""
+    """(what to run after each request, whether it may block on the network): the platform's
+    send rule (``work_done``), or on Fargate the background reporter's liveness check."""
     from .platform import CLOUD_RUN, FARGATE, detect
 
     if flush is False:
@@ -187,9 +194,8 @@ def request_hook(flush: Optional[bool] = None) -> Tuple[Optional[Hook], bool]:
     if kind == CLOUD_RUN:
         from .gcp import runtime
 
-        runtime.start()
-        return runtime.after_request, True
-    return Client.flush, True
+        runtime.start()  # installs Cloud Run's send rule
+    return work_done, True
 
 
 def end_span(
@@ -221,16 +227,38 @@ def _with_server_timing(headers: List[Tuple[str, str]], span: Span) -> List[Tupl
     return headers
 
 
+def declared_length(headers: Any) -> int:
+    """The response's ``Content-Length`` (name/value pairs, str or bytes); -1 when absent."""
+    try:
+        for name, value in headers:
+            if name.lower() in ("content-length", b"content-length"):
+                return int(value)
+    except Exception:
+        pass
+    return -1
+
+
 class _TracedBody:
-    """The app's body iterable; ends the span when exhausted, failed or closed."""
+    """The app's body iterable; ends the span before the response's last byte is released:
+    ahead of the chunk that completes ``Content-Length``, else when exhausted, failed or
+    closed."""
 
-    __slots__ = ("_body", "_client", "_hook", "_iterator", "_span")
+    __slots__ = ("_body", "_client", "_hook", "_iterator", "_left", "_span")
 
-    def __init__(self, body: Iterable[bytes], client: Client, span: Span, hook: Optional[Hook]):
+    def __init__(
+        self,
+        body: Iterable[bytes],
+        client: Client,
+        span: Span,
+        hook: Optional[Hook],
+        length: List[int],
+    ):
         self._body = body
         self._client = client
         self._span = span
         self._hook = hook
+        # Shared with start_response, which a generator body calls only on its first step.
+        self._left = length
         self._iterator: Optional[Iterator[bytes]] = None
 
     def __iter__(self) -> _TracedBody:
@@ -241,7 +269,13 @@ class _TracedBody:
             self._iterator = iter(self._body)
         token = activate(self._span)
         try:
-            return next(self._iterator)
+            chunk = next(self._iterator)
+            left = self._left
+            if left[0] >= 0:
+                left[0] -= len(chunk)
+                if left[0] <= 0:
+                    end_span(self._client, self._span, None, self._hook)
+            return chunk
         except StopIteration:
             end_span(self._client, self._span, None, self._hook)
             raise
@@ -284,12 +318,14 @@ class WSGIMiddleware:
             log.logger().debug("could not start the WSGI entry span: %r", exc)
             return self.app(environ, start_response)
         hook = self._hook
+        left = [-1]  # bytes of the declared Content-Length not yet passed on
 
         def traced_start_response(
             status: str, headers: List[Tuple[str, str]], *exc_info: Any
         ) -> Any:
             try:
                 record_status(span, str(status).split(" ", 1)[0])
+                left[0] = declared_length(headers)
                 if span.recording and isinstance(headers, list):
                     _with_server_timing(headers, span)
             except Exception as exc:
@@ -308,7 +344,7 @@ class WSGIMiddleware:
             # Nothing runs while a list is written: end now, so the flush precedes the response.
             end_span(client, span, None, hook)
             return body
-        return _TracedBody(body, client, span, hook)
+        return _TracedBody(body, client, span, hook, left)
 
 
 class ASGIMiddleware:
@@ -338,13 +374,21 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
 
+        left: Optional[int] = None  # bytes of the declared Content-Length not yet passed on
+
         async def traced_send(message: Any) -> None:
+            nonlocal left
             try:
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "http.response.start":
+                    length = declared_length(message.get("headers") or ())
+                    left = length if length >= 0 else None
                     message = self._on_start(span, message)
-                elif kind == "http.response.body" and not message.get("more_body", False):
-                    await self._end(client, span, None)
+                elif kind == "http.response.body":
+                    if left is not None:
+                        left -= len(message.get("body") or b"")
+                    if (left is not None and left <= 0) or not message.get("more_body", False):
+                        await self._end(client, span, None)
             except Exception as exc:
                 log.logger().debug("could not trace the ASGI response: %r", exc)
             await send(message)
@@ -378,6 +422,11 @@ class ASGIMiddleware:
     async def _end(self, client: Client, span: Span, exc: Optional[BaseException]) -> None:
         if span.finished:
             return
+        if self._hook is work_done:
+            end_span(client, span, exc, None)
+            if span.recording:
+                await work_done_async(client)
+            return
         if not self._blocking or self._hook is None:
             end_span(client, span, exc, self._hook)
             return
@@ -397,6 +446,7 @@ __all__ = [
     "ASGIMiddleware",
     "WSGIMiddleware",
     "asgi_request",
+    "declared_length",
     "end_span",
     "incoming_context",
     "request_hook",
