@@ -81,17 +81,23 @@ async def work_done_async(client: Client) -> None:
         log.logger().debug("sending after the unit of work failed: %r", exc)
 
 
+LINGER_S = 0.002
+
+
 class BackgroundSender:
     """A daemon thread that runs ``action(client)`` whenever woken, off every request path.
 
-    Wake-ups while a send runs coalesce into one more send, so under load the spans of many
-    requests share a bundle. The thread starts on the first wake-up and again in a forked
-    child (a fork copies no threads). Spans still buffered when the process exits are sent
-    by an ``atexit`` hook (Cloud Run sends SIGTERM and allows 10 s before SIGKILL).
+    It is woken while the response's last bytes are still being written, so it lets them go
+    first: it starts ``linger_s`` later (encoding a bundle holds the GIL the writing thread
+    needs). Wake-ups meanwhile, or while a send runs, coalesce into one send, so under load
+    the spans of many requests share a bundle. The thread starts on the first wake-up and
+    again in a forked child (a fork copies no threads). Spans still buffered when the process
+    exits are sent by an ``atexit`` hook (Cloud Run sends SIGTERM, then SIGKILL 10 s later).
     """
 
-    def __init__(self, action: Callable[[Client], object]) -> None:
+    def __init__(self, action: Callable[[Client], object], linger_s: float = LINGER_S) -> None:
         self._action = action
+        self._linger_s = linger_s
         self._client: Optional[Client] = None
         self._pid = 0
         self._wakeup: Optional[threading.Event] = None  # ``threading`` imported on first use
@@ -128,8 +134,12 @@ class BackgroundSender:
             return wakeup
 
     def _run(self, wakeup: threading.Event) -> None:
+        from time import sleep
+
         while True:
             wakeup.wait()
+            if self._linger_s > 0:
+                sleep(self._linger_s)
             wakeup.clear()
             self.drain()
 
