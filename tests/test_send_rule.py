@@ -366,3 +366,19 @@ def test_background_sender_starts_a_thread_again_in_a_forked_child(client: Clien
     assert os.read(read, 1) == b"x"  # written by the child's own new thread
     os.close(read)
     os.close(write)
+
+
+def test_cpu_always_allocated_sends_at_once_when_no_thread_can_start(
+    monkeypatch: pytest.MonkeyPatch, acceptor: Acceptor, emulator: MetadataEmulator
+) -> None:
+    configure_for(acceptor, cloud_run_cpu_always_allocated=True)
+    cloud_run_instance(emulator)
+    runtime.start()
+
+    def no_thread(self: Any, client: Client) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(sending.BackgroundSender, "wake", no_thread)
+    with open_entry("rpc-server", None):
+        pass
+    assert len(acceptor.spans()) == 1  # sent before open_entry returned

@@ -178,10 +178,13 @@ class CloudRunSendRule(SendRule):
         return not client.config.cloud_run_cpu_always_allocated
 
     def send(self, client: Client) -> None:
-        if self.blocks(client):
-            after_request(client)
-        else:
-            self.background.wake(client)
+        if not self.blocks(client):
+            try:
+                self.background.wake(client)
+                return
+            except Exception as exc:  # no thread to be had: send now rather than never
+                log.logger().debug("background sender unavailable: %r", exc)
+        after_request(client)
 
 
 _instance: Optional[CloudRunInstance] = None
