@@ -347,8 +347,30 @@ class WSGIMiddleware:
         return _TracedBody(body, client, span, hook, left)
 
 
+def _sending_at_shutdown(receive: Receive) -> Receive:
+    """``receive`` of the lifespan scope, sending what is still buffered (spans a failed send
+    left) when the server announces its shutdown: uvicorn ends a SIGTERM by re-raising it,
+    which skips ``atexit``."""
+
+    async def lifespan_receive() -> Any:
+        message = await receive()
+        try:
+            if isinstance(message, dict) and message.get("type") == "lifespan.shutdown":
+                client = get_client()
+                if client.reporting and len(client.buffer):
+                    import asyncio
+
+                    await asyncio.get_running_loop().run_in_executor(None, client.flush)
+        except Exception as exc:
+            log.logger().debug("sending at shutdown failed: %r", exc)
+        return message
+
+    return lifespan_receive
+
+
 class ASGIMiddleware:
-    """Traces every HTTP request to the ASGI ``app`` (lifespan and websockets pass through)."""
+    """Traces every HTTP request to the ASGI ``app`` (lifespan and websockets pass through;
+    at the lifespan shutdown, spans still buffered are sent)."""
 
     def __init__(self, app: ASGIApp, *, flush: Optional[bool] = None) -> None:
         self.app = app
@@ -361,6 +383,8 @@ class ASGIMiddleware:
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         if not isinstance(scope, dict) or scope.get("type") != "http":
+            if isinstance(scope, dict) and scope.get("type") == "lifespan":
+                receive = _sending_at_shutdown(receive)
             await self.app(scope, receive, send)
             return
         client = get_client()

@@ -190,3 +190,24 @@ def test_cpu_always_allocated_sends_after_the_response(
         while not all(arrived(acceptor, kind, n) for n in range(count)):
             assert time.monotonic() < deadline, "spans missing"
             time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["flask-gunicorn", "fastapi-uvicorn"])
+def test_cpu_always_allocated_sends_what_is_left_when_the_instance_stops(
+    kind: str, acceptor: Acceptor, emulator: MetadataEmulator
+) -> None:
+    """Spans the background sender could not deliver (the backend answered 503) leave when
+    Cloud Run stops the instance (SIGTERM), before the process exits."""
+    env = {"INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED": "true"}
+    acceptor.status_override = 503
+    with cloud_run(kind, acceptor, emulator, throttle=False, env=env) as front:
+        get(front, path_of(kind, 1))
+        deadline = time.monotonic() + 10
+        while not acceptor.requests:  # the background send was refused
+            assert time.monotonic() < deadline, "no send was attempted"
+            time.sleep(0.02)
+        time.sleep(0.2)
+        assert not arrived(acceptor, kind, 1)
+        acceptor.status_override = None
+    # The server has exited (SIGTERM, then waited for): its exit sent the buffered spans.
+    assert arrived(acceptor, kind, 1)
