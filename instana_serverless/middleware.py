@@ -271,7 +271,7 @@ class _TracedBody:
         try:
             chunk = next(self._iterator)
             left = self._left
-            if left[0] >= 0:
+            if left[0] >= 0 and isinstance(chunk, (bytes, bytearray)):
                 left[0] -= len(chunk)
                 if left[0] <= 0:
                     end_span(self._client, self._span, None, self._hook)
