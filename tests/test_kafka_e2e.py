@@ -91,9 +91,9 @@ def test_a_lambda_producer_and_every_consumer_make_one_trace(
         assert written["x_instana_l_s"] == b"1"
     if header_format != STRING:
         # 24 bytes: the trace id right-aligned in 16, the span id in the last 8 (go-sensor)
-        assert written["X_INSTANA_C"] == bytes(8) + bytes.fromhex(
-            exit_span["t"]
-        ) + bytes.fromhex(exit_span["s"])
+        assert written["X_INSTANA_C"] == bytes(8) + bytes.fromhex(exit_span["t"]) + bytes.fromhex(
+            exit_span["s"]
+        )
         assert written["X_INSTANA_L"] == b"\x01"
 
     for consumer in DRIVERS:
@@ -120,9 +120,7 @@ def test_batches_open_one_entry_per_record_each_continuing_its_producer(
     producers = [produce_in_lambda(acceptor, p, kafka_server, name) for p in DRIVERS]
     assert len(consumer.consume_batch(kafka_server, name, 3)) == 3
     entries = consumed(acceptor, 3)
-    assert sorted((s["t"], s["p"]) for s in entries) == sorted(
-        (s["t"], s["s"]) for s in producers
-    )
+    assert sorted((s["t"], s["p"]) for s in entries) == sorted((s["t"], s["s"]) for s in producers)
     assert all(s["n"] == "kafka" and s["k"] == 1 for s in entries)
     assert all(s["data"]["kafka"] == {"service": name, "access": "consume"} for s in entries)
 

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from ._wrap import Call, StartResult
     from .registry import Entry
 
-# produce(topic, value, key, partition, on_delivery, timestamp, headers), self first
+# produce(topic, value, key, partition, callback, on_delivery, timestamp, headers) as the C
+# extension parses them (``callback`` and ``on_delivery`` are aliases), self first
 _TOPIC = 1
-_HEADERS = 7
+_HEADERS = 8
 
 
 def start(call: Call) -> StartResult:
