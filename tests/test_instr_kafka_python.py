@@ -59,7 +59,7 @@ def test_iteration_opens_one_entry_per_record_and_each_is_active_while_handled(
     acceptor.clear()
     consumer = _consumer(kafka_server, name)
     active: List[Any] = []
-    for record in consumer:  # fetches through poll(): no entries of its own
+    for _record in consumer:  # fetches through poll(): no entries of its own
         active.append(current_span())
         if len(active) == 3:
             break
