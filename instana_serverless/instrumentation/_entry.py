@@ -25,6 +25,7 @@ from ..invocation import Invocation
 from ..propagation import extract
 from ..span import ENTRY
 from ..tracer import activate, current_span, restore, start_child
+from ._common import tracer_bug
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,19 +99,32 @@ def hold(invocations: List[Invocation], *, active: bool) -> None:
         held.token = activate(held.active)
     _held.set(held)
     if outer is not None and outer.kind == ENTRY and not outer.finished:
-        outer._on_finish = _releasing_first(outer, held, outer._on_finish)
+        helds = getattr(outer._on_finish, "instana_held", None)
+        if helds is None or getattr(outer._on_finish, "instana_outer", None) is not outer:
+            outer._on_finish = _releasing_first(outer, outer._on_finish)
+            helds = outer._on_finish.instana_held  # type: ignore[attr-defined]
+        # once per outer span, however many records it polls: only the unreleased are kept
+        helds[:] = [h for h in helds if h.unreleased]
+        helds.append(held)
 
 
-def _releasing_first(outer: Span, held: _Held, original: Optional[FinishHook]) -> FinishHook:
+def _releasing_first(outer: Span, original: Optional[FinishHook]) -> FinishHook:
     """``outer``'s finish hook that first ends what is still held inside it (spans created under
     ``outer`` from now on inherit the hook: for them it is the original)."""
+    helds: List[_Held] = []
 
     def hook(span: Span) -> None:
         if span is outer:
-            _release(held, flush=False)
+            for held in helds:
+                try:
+                    _release(held, flush=False)
+                except Exception:
+                    tracer_bug("ending held entries")
         if original is not None:
             original(span)
 
+    hook.instana_held = helds  # type: ignore[attr-defined]
+    hook.instana_outer = outer  # type: ignore[attr-defined]
     return hook
 
 
