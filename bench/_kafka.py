@@ -23,8 +23,10 @@ CONSUMED = "bench-consumed"
 def rows(
     row: Callable[..., Any], in_entry: Callable[[Callable[[], object]], Callable[[], None]],
     rounds: int, stack: contextlib.ExitStack, loop: asyncio.AbstractEventLoop,
+    stops: List[Callable[[], object]],
 ) -> List[Any]:  # fmt: skip
-    """``row(label, call, work, rounds, imports=..., steps=...)`` per client."""
+    """``row(label, call, work, rounds, imports=..., steps=...)`` per client; ``stops`` runs
+    while ``loop`` is still open (aiokafka's producer stops in it)."""
     try:
         kafka = servers.start_kafka()
     except servers.ServerMissing as missing:
@@ -69,7 +71,7 @@ def rows(
         return producer
 
     aio = loop.run_until_complete(started())
-    stack.callback(lambda: loop.run_until_complete(aio.stop()))
+    stops.append(lambda: loop.run_until_complete(aio.stop()))
 
     def send_and_wait() -> None:
         loop.run_until_complete(aio.send_and_wait(TOPIC, b"order 7"))

@@ -555,7 +555,7 @@ def main() -> None:
         ]
 
         rows += _databases.rows(Row, in_entry, rounds, databases)
-        rows += _kafka.rows(Row, in_entry, rounds, databases, loop)
+        rows += _kafka.rows(Row, in_entry, rounds, databases, loop, stops)
         only = os.environ.get("BENCH_ONLY", "").lower()
         if only:  # e.g. BENCH_ONLY=kafka: the rows whose label names it
             rows = [row for row in rows if only in row.label.lower()]

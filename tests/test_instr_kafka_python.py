@@ -78,3 +78,19 @@ def test_an_empty_poll_opens_nothing(
     assert consumer.poll(timeout_ms=200) == {}
     consumer.close()
     assert traced.flush() and acceptor.spans() == []
+
+
+def test_headers_it_refuses_are_refused_as_without_us(
+    traced: Client, acceptor: Acceptor, kafka_server: Kafka
+) -> None:
+    import pytest
+
+    name = fresh_topic(kafka_server, "kp-refused")
+    producer = KafkaProducer(bootstrap_servers=kafka_server.bootstrap)
+    try:
+        with pytest.raises(TypeError, match="list-type"), instana.entry_span("job"):
+            producer.send(name, b"v", headers=(("tenant", b"acme"),))
+    finally:
+        producer.close(timeout=5)
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
+    assert "list-type" in exit_span["data"]["kafka"]["error"]

@@ -74,7 +74,8 @@ def headers_for(call: Call, existing: Any) -> Optional[List[Tuple[str, Any]]]:
         (name, value) for name, value in pairs if not is_context_header(name)
     ]
     kept.extend(ours)
-    return kept
+    # a tuple stays a tuple: a client that refuses one (kafka-python) refuses it as without us
+    return tuple(kept) if isinstance(existing, tuple) else kept  # type: ignore[return-value]
 
 
 def replace_argument(call: Call, index: int, name: str, value: Any) -> None:
