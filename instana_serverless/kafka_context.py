@@ -36,6 +36,7 @@ _STRING_NAMES = {T: "x-instana-t", S: "x-instana-s", L_S: "x-instana-l"}
 _W3C_NAMES = frozenset(("traceparent", "tracestate"))
 #: every header name (lower-case) we write; a producer's copies of them are replaced
 NAMES = frozenset((T, S, L_S, C.lower(), L.lower()))
+_WANTED = NAMES | _W3C_NAMES
 # A context header value is at most 32 characters; W3C headers stay below this too.
 _MAX_VALUE = 512
 
@@ -95,21 +96,6 @@ def _as_bytes(value: Any) -> Optional[bytes]:
     return raw if len(raw) <= _MAX_VALUE else None
 
 
-def _pairs(headers: Any) -> Iterable[Tuple[Any, Any]]:
-    """(name, value) pairs from a mapping, a list of pairs or a list of one-entry mappings (the
-    shape of record headers in Lambda's Kafka events)."""
-    if isinstance(headers, dict):
-        return headers.items()
-    pairs: List[Tuple[Any, Any]] = []
-    if isinstance(headers, (list, tuple)):
-        for item in headers:
-            if isinstance(item, (tuple, list)) and len(item) == 2:
-                pairs.append((item[0], item[1]))
-            elif isinstance(item, dict):
-                pairs.extend(item.items())
-    return pairs
-
-
 def _trace_text(raw: bytes) -> Optional[str]:
     """A string-format trace id; its zero upper half (a 64-bit id padded to 32) dropped, so that
     the padding is not taken for a 128-bit trace id."""
@@ -135,33 +121,50 @@ def decode(headers: Any) -> Optional[Dict[str, str]]:
 def _decode(headers: Any) -> Optional[Dict[str, str]]:
     if not headers:
         return None
+    if isinstance(headers, dict):
+        items: Iterable[Any] = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        return None
     found: Dict[str, str] = {}
     legacy_c = legacy_l = None
-    for name, value in _pairs(headers):
-        if isinstance(name, (bytes, bytearray)):
-            name = bytes(name).decode("latin-1")
-        if not isinstance(name, str):
-            continue
-        lowered = name.lower()
-        if lowered not in NAMES and lowered not in _W3C_NAMES:
-            continue
-        raw = _as_bytes(value)
-        if raw is None:
-            continue
-        if lowered == T:
-            text = _trace_text(raw)
-            if text:
-                found["x-instana-t"] = text
-        elif lowered in _STRING_NAMES or lowered in _W3C_NAMES:
-            try:
-                found[_STRING_NAMES.get(lowered, lowered)] = raw.decode("ascii").strip()
-            except UnicodeDecodeError:
-                continue
-        elif lowered == "x_instana_c":
-            legacy_c = raw
+    for item in items:
+        # (name, value) pairs; Lambda's Kafka events give one-entry mappings instead
+        if isinstance(item, dict):
+            pairs: Iterable[Any] = item.items()
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            pairs = (item,)
         else:
-            legacy_l = raw
-    if not any(key.startswith("x-instana-") for key in found):
+            continue
+        for name, value in pairs:
+            if isinstance(name, (bytes, bytearray)):
+                name = bytes(name).decode("latin-1")
+            if not isinstance(name, str):
+                continue
+            lowered = name.lower()
+            if lowered not in _WANTED:
+                continue
+            raw = value if type(value) is bytes and len(value) <= _MAX_VALUE else _as_bytes(value)
+            if raw is None:
+                continue
+            if lowered == "x_instana_c":
+                legacy_c = raw
+            elif lowered == "x_instana_l":
+                legacy_l = raw
+            elif lowered == T:
+                text = _trace_text(raw)
+                if text:
+                    found["x-instana-t"] = text
+            else:
+                try:
+                    found[_STRING_NAMES.get(lowered, lowered)] = raw.decode("ascii").strip()
+                except UnicodeDecodeError:
+                    continue
+    # the legacy headers only when no string header is there
+    if (legacy_c is not None or legacy_l is not None) and not any(
+        key.startswith("x-instana-") for key in found
+    ):
         if legacy_l is not None and len(legacy_l) == 1:
             found["x-instana-l"] = "0" if legacy_l == b"\x00" else "1"
         if legacy_c is not None and len(legacy_c) == 24:
