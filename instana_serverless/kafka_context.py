@@ -62,12 +62,13 @@ def encode(
         if binary:
             headers.append((L, b"\x00"))
         return headers
+    trace = (long_trace_id or trace_id).rjust(32, "0")  # a 128-bit id of the trace, or padding
     if string:
-        headers.append((T, (long_trace_id or trace_id).rjust(32, "0").encode()))
+        headers.append((T, trace.encode()))
         headers.append((S, span_id.encode()))
         headers.append((L_S, b"1"))
     if binary:
-        headers.append((C, _ZERO_8 + bytes.fromhex(trace_id[-16:]) + bytes.fromhex(span_id)))
+        headers.append((C, bytes.fromhex(trace) + bytes.fromhex(span_id)))
         headers.append((L, b"\x01"))
     return headers
 

@@ -29,6 +29,16 @@ def test_string_format_keeps_a_128_bit_trace_id() -> None:
     assert decode([t, _s])["x-instana-t"] == long_id  # type: ignore[index]
 
 
+@pytest.mark.parametrize("header_format", [STRING, BINARY])
+def test_a_128_bit_trace_id_travels_in_either_format(header_format: str) -> None:
+    long_id = "0af7651916cd43dd" + TRACE
+    headers = encode(
+        TRACE, SPAN, recording=True, header_format=header_format, long_trace_id=long_id
+    )
+    context = extract(decode(headers))
+    assert (context.trace_id, context.long_trace_id, context.parent_id) == (TRACE, long_id, SPAN)
+
+
 def test_binary_format_is_the_go_sensors_layout() -> None:
     # PackTraceContextHeader: 24 bytes, trace id right-aligned in 16, span id in the last 8
     assert encode(TRACE, SPAN, recording=True, header_format=BINARY) == [
