@@ -576,3 +576,18 @@ def test_appsync_traceparent_alone_is_continued(acceptor: Any, traced: Any) -> N
     span = run(acceptor, event)
     assert (span["t"], span["p"]) == ("8448eb211c80319c", "b7ad6b7169203331")
     assert span["tp"] is True
+
+
+@pytest.mark.parametrize(("position", "continued"), [(99, True), (100, False)])
+def test_a_batch_is_searched_for_context_in_its_first_hundred_records(
+    acceptor: Any, traced: Any, position: int, continued: bool
+) -> None:
+    event = load_event("sqs")
+    carrying = event["Records"][0]
+    plain = copy.deepcopy(carrying)
+    plain["messageAttributes"] = {}
+    event["Records"] = [copy.deepcopy(plain) for _ in range(150)]
+    event["Records"][position] = carrying
+    span = run(acceptor, event)
+    assert span["data"]["lambda"]["sqs"]["more"] is True
+    assert (span.get("p") == "0000000000000a02") is continued

@@ -42,6 +42,8 @@ ACTIVEMQ_SOURCE = "aws:mq"
 APPSYNC_SOURCE = "aws:appsync"
 
 MAX_ITEMS = 3
+# Records of a batch searched for trace context (SQS, SNS, Kafka, Amazon MQ).
+MAX_CONTEXT_SCAN = 100
 MAX_TEXT = 200
 # A CloudWatch Logs batch is at most 1 MB compressed; more than this decompressed is not a
 # real batch, and decoding it must not cost the function its memory.
@@ -307,8 +309,9 @@ def _carrying(found: Optional[Dict[str, Any]]) -> bool:
 
 def _first_carrying(records: Any, read: Callable[[Any], Optional[Dict[str, Any]]]) -> Sources:
     """The context of the first record that carries one: in a batch the first messages may
-    come from untraced senders and a later one from a traced one."""
-    for record in records:
+    come from untraced senders and a later one from a traced one. Only the first
+    ``MAX_CONTEXT_SCAN`` are read: a batch of thousands without context costs no more."""
+    for record in records[:MAX_CONTEXT_SCAN]:
         found = read(record) if isinstance(record, dict) else None
         if found and _carrying(found):
             return [found]
