@@ -110,3 +110,39 @@ def test_a_partition_eof_event_opens_no_entry(
     assert any(e is not None and e.error() is not None for e in events)
     consumer.close()
     assert traced.flush() and acceptor.spans() == []
+
+
+def test_serializing_producer_and_deserializing_consumer_make_one_trace(
+    traced: Client, acceptor: Acceptor, kafka_server: Kafka
+) -> None:
+    from confluent_kafka.serialization import StringDeserializer, StringSerializer
+
+    name = fresh_topic(kafka_server, "confluent-serializing")
+    producer = confluent_kafka.SerializingProducer(
+        {"bootstrap.servers": kafka_server.bootstrap, "value.serializer": StringSerializer()}
+    )
+    with instana.entry_span("producer"):
+        producer.produce(name, value="order 7", headers={"tenant": "acme"})
+    assert producer.flush(10) == 0
+    (exit_span,) = exits(acceptor.wait_for_spans(2))
+    assert exit_span["data"]["kafka"] == {"service": name, "access": "send"}
+    acceptor.clear()
+    consumer = confluent_kafka.DeserializingConsumer(
+        {
+            "bootstrap.servers": kafka_server.bootstrap,
+            "group.id": "t",
+            "value.deserializer": StringDeserializer(),
+        }
+    )
+    consumer.assign([TopicPartition(name, 0, 0)])
+    message = None
+    for _ in range(50):
+        message = consumer.poll(0.2)
+        if message is not None:
+            break
+    assert message is not None and message.value() == "order 7"
+    assert dict(message.headers())["tenant"] == b"acme"
+    consumer.close()
+    (entry,) = acceptor.wait_for_spans(1)
+    assert (entry["n"], entry["k"]) == ("kafka", 1)
+    assert (entry["t"], entry["p"]) == (exit_span["t"], exit_span["s"])

@@ -325,10 +325,15 @@ ENTRIES: Tuple[Entry, ...] = (
     ),
     Entry(
         "confluent_kafka",
-        modules=("confluent_kafka",),
+        modules=(
+            "confluent_kafka",
+            "confluent_kafka.serializing_producer",
+            "confluent_kafka.deserializing_consumer",
+        ),
         category=MESSAGING,
         aliases=("confluent-kafka",),
-        label="confluent-kafka (`Producer.produce`; `Consumer.poll` / `consume`)",
+        label="confluent-kafka (`Producer.produce`, `SerializingProducer.produce`; "
+        "`Consumer.poll` / `consume`, `DeserializingConsumer.poll`)",
         distribution="confluent-kafka",
         versions=">= 1.9",
         min_version=(1, 9),

@@ -36,4 +36,22 @@ class Produce(Scenario):
         return last_context(target, topic(target, TOPIC))
 
 
-SCENARIOS = [Produce()]
+class SerializingProduce(Produce):
+    label = "confluent-kafka-serializing-produce"
+    error = TypeError  # the same value refused by the C producer underneath
+
+    def call(self, target: Kafka) -> Any:
+        from confluent_kafka.serialization import StringSerializer
+
+        producer = confluent_kafka.SerializingProducer(
+            {"bootstrap.servers": target.bootstrap, "value.serializer": StringSerializer()}
+        )
+        producer.produce(topic(target, TOPIC), value="order 7", headers=[("tenant", b"acme")])
+        return producer.flush(10)
+
+    def failing_call(self, target: Kafka) -> Any:
+        producer = confluent_kafka.SerializingProducer({"bootstrap.servers": target.bootstrap})
+        return producer.produce(topic(target, TOPIC), value=123)
+
+
+SCENARIOS = [Produce(), SerializingProduce()]
