@@ -591,3 +591,21 @@ def test_a_batch_is_searched_for_context_in_its_first_hundred_records(
     span = run(acceptor, event)
     assert span["data"]["lambda"]["sqs"]["more"] is True
     assert (span.get("p") == "0000000000000a02") is continued
+
+
+@pytest.mark.parametrize(
+    "level", [[{"x_instana_l_s": [48]}], [{"X_INSTANA_L": [0]}]], ids=["string", "binary"]
+)
+def test_a_suppressed_kafka_record_suppresses_the_invocation(
+    acceptor: Any, traced: Any, level: Any
+) -> None:
+    event = load_event("self_managed_kafka")
+    event["records"]["payments-0"][0]["headers"] = level
+
+    @lambda_handler
+    def handler(event: Any, context: Any) -> Any:
+        return "quiet"
+
+    assert handler(event, make_context()) == "quiet"
+    assert instana.flush()
+    assert acceptor.spans() == []
