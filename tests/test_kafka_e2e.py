@@ -195,3 +195,29 @@ def test_a_consumer_inside_a_lambda_joins_its_trace_and_leaves_with_it(
     by_name = {s["n"]: s for s in spans}
     assert by_name["kafka"]["p"] == by_name["aws.lambda.entry"]["s"]
     assert by_name["kafka"]["t"] == by_name["aws.lambda.entry"]["t"]
+
+
+@pytest.mark.parametrize("consumer", DRIVERS, ids=IDS)
+def test_a_record_with_context_read_inside_other_work_continues_its_producer(
+    traced: Client, acceptor: Acceptor, kafka_server: Kafka, consumer: Driver
+) -> None:
+    """A worker's unit of work (here a Lambda invocation) polls a record a traced producer
+    wrote: the record's entry is in the producer's trace, and leaves with the invocation."""
+    name = fresh_topic(kafka_server, "in-work")
+    exit_span = produce_in_lambda(acceptor, DRIVERS[0], kafka_server, name)
+
+    @lambda_handler
+    def handler(event: Any, context: Any) -> Any:
+        def handle(record: Any) -> None:
+            with instana.span("handle-order"):
+                pass
+
+        return consumer.consume_each(kafka_server, name, 1, handle)
+
+    assert handler({}, make_context()) == [(name, b"order 7")]
+    spans = acceptor.wait_for_spans(3)
+    by_name = {s["n"]: s for s in spans}
+    entry = by_name["kafka"]
+    assert (entry["t"], entry["p"]) == (exit_span["t"], exit_span["s"])
+    assert by_name["sdk"]["p"] == entry["s"]
+    assert by_name["aws.lambda.entry"]["t"] != entry["t"]
