@@ -1,7 +1,7 @@
 """Kafka through the real Lambda runtime client: ``python -m awslambdaric`` runs the layer's
 handler against our Runtime API emulator. The function produces to a Tansu broker with each of
-the three clients, in the string and in the legacy binary header format; then Lambda invocations
-fed MSK and self-managed Kafka events built from those very records (header values as arrays of
+the three clients, in the string, the legacy binary and both header formats; then Lambda
+invocations fed MSK and self-managed Kafka events built from those very records (header values as arrays of
 byte values, as Lambda delivers them) continue each producer's trace."""
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Run:
         self.output = ""
 
 
-@pytest.fixture(scope="module", params=["string", "binary"])
+@pytest.fixture(scope="module", params=["string", "binary", "both"])
 def run(
     request: pytest.FixtureRequest, kafka_server: Kafka, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Run]:
@@ -178,3 +178,16 @@ def test_an_msk_event_built_from_the_records_continues_each_producers_trace(run:
     ]
     first = producers[run.topics[CLIENTS[0]]]
     assert (self_managed["t"], self_managed["p"]) == (first["t"], first["s"])
+
+
+def test_the_records_carry_the_format_the_environment_asked_for(
+    run: Run, kafka_server: Kafka
+) -> None:
+    names = {
+        "string": ["x_instana_t", "x_instana_s", "x_instana_l_s"],
+        "binary": ["X_INSTANA_C", "X_INSTANA_L"],
+        "both": ["x_instana_t", "x_instana_s", "x_instana_l_s", "X_INSTANA_C", "X_INSTANA_L"],
+    }[run.header_format]
+    for client in CLIENTS:
+        (message,) = records(kafka_server, run.topics[client])
+        assert [name for name, _ in message.headers()] == ["tenant", *names], client
