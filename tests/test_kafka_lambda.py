@@ -1,8 +1,8 @@
 """Kafka through the real Lambda runtime client: ``python -m awslambdaric`` runs the layer's
 handler against our Runtime API emulator. The function produces to a Tansu broker with each of
 the three clients, in the string, the legacy binary and both header formats; then Lambda
-invocations fed MSK and self-managed Kafka events built from those very records (header values as arrays of
-byte values, as Lambda delivers them) continue each producer's trace."""
+invocations fed MSK and self-managed Kafka events built from those very records (header values
+as arrays of byte values, as Lambda delivers them) continue each producer's trace."""
 
 from __future__ import annotations
 
