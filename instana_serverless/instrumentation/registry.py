@@ -110,6 +110,12 @@ _PG_DATA = "`pg.{stmt, host, port, db, user, error}`"
 _MYSQL_DATA = "`mysql.{stmt, host, port, db, user, error}`"
 # the drivers SQLAlchemy calls: no driver span inside a sqlalchemy span
 _SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pg8000", "pymysql", "mysqlclient")
+_KAFKA_SPAN = "`kafka` (exit for producing, entry per record consumed)"
+_KAFKA_DATA = "`kafka.{service, access, error}` (`access`: `send` / `consume`)"
+_KAFKA_CONTEXT = (
+    "record headers, `INSTANA_KAFKA_HEADER_FORMAT`: `x_instana_t/s/l_s` or the legacy "
+    "`X_INSTANA_C/L` (consumers read both)"
+)
 
 ENTRIES: Tuple[Entry, ...] = (
     Entry(
@@ -322,6 +328,50 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`sqlalchemy`",
         data="`sqlalchemy.{sql, eng, url, err}` (URL without credentials)",
         covers=_SQL_DRIVERS,
+    ),
+    Entry(
+        "confluent_kafka",
+        modules=(
+            "confluent_kafka",
+            "confluent_kafka.serializing_producer",
+            "confluent_kafka.deserializing_consumer",
+        ),
+        category=MESSAGING,
+        aliases=("confluent-kafka",),
+        label="confluent-kafka (`Producer.produce`, `SerializingProducer.produce`; "
+        "`Consumer.poll` / `consume`, `DeserializingConsumer.poll`)",
+        distribution="confluent-kafka",
+        versions=">= 1.9",
+        min_version=(1, 9),
+        span=_KAFKA_SPAN,
+        data=_KAFKA_DATA,
+        context=_KAFKA_CONTEXT,
+    ),
+    Entry(
+        "kafka_python",
+        modules=("kafka.producer.kafka", "kafka.consumer.group"),
+        category=MESSAGING,
+        aliases=("kafka-python",),
+        label="kafka-python (`KafkaProducer.send`; `KafkaConsumer` iteration and `poll`)",
+        distribution="kafka-python",
+        versions=">= 2.0",
+        min_version=(2, 0),
+        version_module="kafka.version",
+        span=_KAFKA_SPAN,
+        data=_KAFKA_DATA,
+        context=_KAFKA_CONTEXT,
+    ),
+    Entry(
+        "aiokafka",
+        modules=("aiokafka.producer.producer", "aiokafka.consumer.consumer"),
+        category=MESSAGING,
+        label="aiokafka (`send`, `send_and_wait`; `getone`, `getmany`, async iteration)",
+        distribution="aiokafka",
+        versions=">= 0.10",
+        min_version=(0, 10),
+        span=_KAFKA_SPAN,
+        data=_KAFKA_DATA,
+        context=_KAFKA_CONTEXT,
     ),
     Entry(
         "graphql",
