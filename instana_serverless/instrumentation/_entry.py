@@ -23,6 +23,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Mapping, Optional, Tuple
 
+    from .registry import Entry
+
+
+def enabled(entry: Entry) -> bool:
+    """Whether a served call or consumed message of registry row ``entry`` gets an entry span
+    now: tracing on and none of the row's names, aliases or category disabled. Checked per
+    unit of work, like the exits' guard, so a later ``configure`` counts."""
+    client = get_client()
+    return client.tracing and entry.keys.isdisjoint(client.config.disabled_instrumentations)
+
 
 def open_entry(
     name: str,

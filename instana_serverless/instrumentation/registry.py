@@ -221,6 +221,8 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`gcps`",
         data="`gcps.{op, projid, top, error}`",
         context="`x-instana-t/s/l` message attributes (read by the Cloud Run `gcps` entry)",
+        # the publisher sends with grpcio: its Publish calls are part of the gcps span
+        covers=("grpc",),
     ),
     Entry(
         "aiobotocore",
@@ -316,6 +318,21 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`sqlalchemy`",
         data="`sqlalchemy.{sql, eng, url, err}` (URL without credentials)",
         covers=_SQL_DRIVERS,
+    ),
+    Entry(
+        "grpc",
+        modules=("grpc._channel", "grpc._server", "grpc.aio._channel", "grpc.aio._server"),
+        # the official sensors' "protocols" category (http, grpc) is our http
+        category=HTTP,
+        aliases=("grpcio",),
+        label="grpcio clients and servers (sync and `grpc.aio`, unary and streaming; "
+        "servers built after `instrument()`)",
+        distribution="grpcio",
+        versions=">= 1.50",
+        min_version=(1, 50),
+        span="`rpc-client` (exit), `rpc-server` (entry)",
+        data="`rpc.{flavor, call, call_type, host, port, error}`",
+        context="`x-instana-t/s/l` and W3C metadata (read by the `rpc-server` entry)",
     ),
 )
 
