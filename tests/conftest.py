@@ -134,6 +134,14 @@ def pubsub_server(
     return pubsub_server_session
 
 
+@pytest.fixture(scope="session")
+def grpc_orders() -> Iterator[Any]:
+    """demo.Orders (demo/grpc_service.py) in a child process of its own: an untraced server."""
+    server = servers.start_grpc_orders()
+    yield server
+    server.stop()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How long the real servers took to start and stop (printed only when one ran)."""
     if servers.TIMINGS:
