@@ -305,3 +305,54 @@ def start_grpc_orders() -> Any:
     server = start_process(log_dir)
     _timed("grpc", "start", started)
     return server
+
+
+# --------------------------------------------------------------------------- Cloud Storage
+
+
+class GcsEmulator:
+    """gcp-storage-emulator (PyPI), in memory, on a free loopback port; clients reach it with
+    ``STORAGE_EMULATOR_HOST=<url>``."""
+
+    def __init__(self, process: Process, port: int) -> None:
+        self.process = process
+        self.host = HOST
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        started = time.monotonic()
+        self.process.stop()
+        _timed("gcs", "stop", started)
+
+
+def start_gcs_emulator() -> GcsEmulator:
+    import importlib.util
+    import sys
+    import tempfile
+    import urllib.request
+    from pathlib import Path
+
+    if importlib.util.find_spec("gcp_storage_emulator") is None:
+        missing("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
+    started = time.monotonic()
+    log_dir = Path(tempfile.mkdtemp(prefix="gcs-emulator-"))
+    _servers._dirs.append(log_dir)
+    port = free_port()
+    argv = [sys.executable, "-m", "gcp_storage_emulator", "start"]
+    process = Process(
+        "gcs-emulator",
+        [*argv, "--host", HOST, "--port", str(port), "--in-memory", "--quiet"],
+        log_dir / "gcs-emulator.log",
+    )
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=1) as response:
+            return bool(response.status == 200)
+
+    _wait("gcs-emulator", ready, [process], START_TIMEOUT_S)
+    _timed("gcs", "start", started)
+    return GcsEmulator(process, port)

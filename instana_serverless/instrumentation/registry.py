@@ -334,6 +334,28 @@ ENTRIES: Tuple[Entry, ...] = (
         data="`rpc.{flavor, call, call_type, host, port, error}`",
         context="`x-instana-t/s/l` and W3C metadata (read by the `rpc-server` entry)",
     ),
+    Entry(
+        "gcs",
+        modules=(
+            "google.cloud.storage._http",
+            "google.cloud.storage.blob",
+            "google.cloud.storage.batch",
+        ),
+        # a Google Cloud HTTP API: no category of its own
+        category=HTTP,
+        aliases=("google-cloud-storage",),
+        label="google-cloud-storage (JSON API requests, media downloads, uploads, batches)",
+        distribution="google-cloud-storage",
+        versions=">= 2.0",
+        min_version=(2, 0),
+        version_module="google.cloud.storage",
+        span="`gcs`",
+        data="`gcs.{op, bucket, object, range, sourceBucket, sourceObject, destinationBucket, "
+        "destinationObject, sourceObjects, entity, projectId, accessId, numberOfOperations, "
+        "error}`",
+        # the library sends with requests: its HTTP requests are part of the gcs span
+        covers=("urllib3",),
+    ),
 )
 
 BY_NAME = {entry.name: entry for entry in ENTRIES}
