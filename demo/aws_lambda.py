@@ -14,6 +14,9 @@ A third function, ``stock-report``, queries PostgreSQL and Redis and calls the p
 httpx: one trace with a postgres, a redis and an http exit. Its PostgreSQL and Redis are
 throwaway servers from Debian's packages (demo/servers.py); where those are not installed the
 demo says so and leaves this function out.
+
+A fourth, ``order-status``, calls a gRPC service (demo/aws_grpc.py): one trace from the
+Lambda entry through its ``rpc-client`` exits to the service's ``rpc-server`` entries.
 """
 
 from __future__ import annotations
@@ -233,6 +236,11 @@ def run(harness: Harness) -> None:
 
     with contextlib.ExitStack() as stack:
         stock_report(harness, stack)
+
+    from demo import aws_grpc  # uses this module's _deploy
+
+    with contextlib.ExitStack() as stack:
+        aws_grpc.order_status(harness, stack)
 
 
 def _prices(path: str, headers: Mapping[str, str]) -> Tuple[int, Any, Mapping[str, str]]:

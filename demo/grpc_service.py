@@ -11,7 +11,8 @@
 
 It runs in this process (``SyncOrders`` on grpc's thread pool, ``AioOrders`` on a
 ``grpc.aio`` server with its own event loop thread) or in a child process of its own
-(``start_process``, ``python -m demo.grpc_service PORT``) where nothing traces the server.
+(``start_process``, ``python -m demo.grpc_service PORT``) where nothing traces the server,
+or, with ``--traced``, the server traces itself as a user's service would (the demo).
 Every server listens on a free loopback port; the handlers keep the trace metadata of the
 last call in ``last_context``.
 """
@@ -208,7 +209,13 @@ def start_process(log_dir: Path) -> ProcessOrders:
     return ProcessOrders(process, port)
 
 
-def main(port: int) -> None:
+def main(port: int, traced: bool = False) -> None:
+    if traced:
+        # what a gRPC service does to be traced: instrument before building the server
+        # (configured from INSTANA_ENDPOINT_URL / INSTANA_AGENT_KEY)
+        import instana_serverless
+
+        instana_serverless.instrument()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((_generic_handler(_SyncHandlers()),))
     server.add_insecure_port(f"{HOST}:{port}")
@@ -217,4 +224,4 @@ def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), traced="--traced" in sys.argv[2:])

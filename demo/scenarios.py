@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, List, NamedTuple
 
 import instana_serverless as instana
-from demo import aws_lambda, azure_functions, cloud_run
+from demo import aws_grpc, aws_lambda, azure_functions, cloud_run
 from demo.harness import Harness
 
 
@@ -36,7 +36,8 @@ class Scenario(NamedTuple):
 ALL: List[Scenario] = [
     Scenario(
         "AWS Lambda",
-        f"{aws_lambda.API} → SQS → {aws_lambda.WORKER}; {aws_lambda.REPORT} (Postgres, Redis)",
+        f"{aws_lambda.API} → SQS → {aws_lambda.WORKER}; {aws_lambda.REPORT} (Postgres, Redis); "
+        f"{aws_grpc.STATUS} → gRPC {aws_grpc.SERVICE}",
         aws_lambda.run,
     ),
     Scenario("Google Cloud Run", "cloudrun/main.py on functions-framework", cloud_run.run),

@@ -45,6 +45,9 @@ def span_detail(span: Mapping[str, Any]) -> str:
     azure_trigger = field(span, "data", "azf", "triggername")
     if azure_trigger:
         parts.append(str(azure_trigger))
+    rpc_call = field(span, "data", "rpc", "call")
+    if rpc_call:
+        parts.append(f"{rpc_call} ({field(span, 'data', 'rpc', 'call_type') or '?'})")
     return " ".join(parts)
 
 
