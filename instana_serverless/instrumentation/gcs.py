@@ -36,7 +36,9 @@ _MAX_TEXT = 1024
 
 
 def _name(segment: str) -> str:
-    from urllib.parse import unquote  # imports functools: only when a request is traced
+    if "%" not in segment:
+        return segment[:_MAX_TEXT]
+    from urllib.parse import unquote  # imports functools: only when a name is quoted
 
     return unquote(segment)[:_MAX_TEXT]
 
