@@ -37,7 +37,7 @@ ALL: List[Scenario] = [
     Scenario(
         "AWS Lambda",
         f"{aws_lambda.API} → SQS → {aws_lambda.WORKER}; {aws_lambda.REPORT} (Postgres, Redis); "
-        f"{aws_grpc.STATUS} → gRPC {aws_grpc.SERVICE}",
+        f"{aws_grpc.STATUS} (gRPC)",
         aws_lambda.run,
     ),
     Scenario("Google Cloud Run", "cloudrun/main.py on functions-framework", cloud_run.run),
