@@ -1,7 +1,8 @@
 """The Pub/Sub Publisher fake's server process (tests/servers.py ``PubSubFake``):
 ``python -m tests.pubsub_fake PORT RECORD`` serves Publish, GetTopic and CreateTopic on
 127.0.0.1:PORT with google-cloud-pubsub's own proto types and appends each published message
-to the file RECORD as one JSON line."""
+to the file RECORD as one JSON line; message ids count the file's lines (1 after a reset, as
+the in-process fake counted)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,16 @@ class Publisher:
     def __init__(self, record: str) -> None:
         self.record = record
         self.topics: Dict[str, Any] = {}
-        self.published = 0
         self.lock = threading.Lock()
 
     def publish(self, request: Any, context: Any) -> Any:
         ids = []
-        with self.lock, open(self.record, "a") as out:
+        with self.lock, open(self.record, "a+") as out:
+            out.seek(0)
+            kept = len(out.read().splitlines())  # since the last reset (which empties it)
             for message in request.messages:
-                self.published += 1
-                message_id = str(self.published)
+                kept += 1
+                message_id = str(kept)
                 item = {
                     "topic": request.topic,
                     "data": base64.b64encode(bytes(message.data)).decode(),

@@ -35,7 +35,7 @@ from ..span import MAX_ERROR_LENGTH
 from ..tracer import activate, context_headers, restore
 from . import _wrap
 from ._common import CONTEXT_HEADERS, tracer_bug
-from ._entry import enabled, open_entry
+from ._entry import enabled, open_entry, send
 from ._patches import Custom, Method
 
 TYPE_CHECKING = False
@@ -333,7 +333,7 @@ async def _close_async(invocation: Invocation, context: Any, exc: Optional[BaseE
         import asyncio
 
         try:
-            await asyncio.get_running_loop().run_in_executor(None, invocation.client.flush)
+            await asyncio.get_running_loop().run_in_executor(None, send, invocation.client)
         except Exception:
             tracer_bug("sending a gRPC server entry")
 
