@@ -307,3 +307,63 @@ def test_our_bug_while_opening_an_entry_leaves_the_call_alone(
 )
 def test_channel_targets_give_host_and_port(target: str, expected: Tuple[Any, Any]) -> None:
     assert grpc_instr.split_target(target) == expected
+
+
+class _Tenant(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """A user's client interceptor adding metadata of its own."""
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = [*(details.metadata or ()), ("tenant", "from-interceptor")]
+        return continuation(details._replace(metadata=metadata), request)
+
+
+def test_calls_through_client_interceptors_are_one_span_with_their_metadata(
+    acceptor: Acceptor, sync_orders: SyncOrders
+) -> None:
+    @lambda_handler
+    def handler(event: Any, context: Any) -> Any:
+        with grpc.insecure_channel(sync_orders.target) as channel:
+            intercepted = grpc.intercept_channel(channel, _Tenant())
+            return json.loads(intercepted.unary_unary(GET)(b"9"))["order"]
+
+    assert handler({}, make_context()) == "9"
+    entry, (client_span,), (server_span,) = one_trace(acceptor, 1)
+    assert client_span["p"] == entry["s"] and server_span["p"] == client_span["s"]
+    assert sync_orders.last_metadata["tenant"] == "from-interceptor"
+
+
+def test_an_aio_handler_writing_its_stream_is_one_entry_until_it_returns(
+    acceptor: Acceptor, traced: Client
+) -> None:
+    """A response stream written with ``await context.write()`` (a coroutine, no generator)."""
+
+    async def watch(request: bytes, context: Any) -> None:
+        for step in range(2):
+            await context.write(b"%s:%d" % (request, step))
+
+    async def serve_and_call() -> List[bytes]:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "demo.Writer", {"Watch": grpc.unary_stream_rpc_method_handler(watch)}
+                ),
+            )
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                with instana.entry_span("job", flush=False):
+                    got = [m async for m in channel.unary_stream("/demo.Writer/Watch")(b"w")]
+                instana.flush()
+                return got
+        finally:
+            await server.stop(None)
+
+    assert asyncio.run(serve_and_call()) == [b"w:0", b"w:1"]
+    spans = acceptor.wait_for_spans(3)
+    served = next(s for s in spans if s["n"] == "rpc-server")
+    call = next(s for s in spans if s["n"] == "rpc-client")
+    assert served["p"] == call["s"] and served["data"]["rpc"]["call_type"] == "stream"
+    assert served["ec"] == 0 and call["ec"] == 0
