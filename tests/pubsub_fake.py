@@ -2,7 +2,7 @@
 ``python -m tests.pubsub_fake PORT RECORD`` serves Publish, GetTopic and CreateTopic on
 127.0.0.1:PORT with google-cloud-pubsub's own proto types and appends each published message
 to the file RECORD as one JSON line; message ids count the file's lines (1 after a reset, as
-the in-process fake counted)."""
+the earlier in-process fake counted)."""
 
 from __future__ import annotations
 
