@@ -367,3 +367,64 @@ def test_an_aio_handler_writing_its_stream_is_one_entry_until_it_returns(
     call = next(s for s in spans if s["n"] == "rpc-client")
     assert served["p"] == call["s"] and served["data"]["rpc"]["call_type"] == "stream"
     assert served["ec"] == 0 and call["ec"] == 0
+
+
+def test_a_grpc_service_on_cloud_run_sends_as_http_services_there(
+    acceptor: Acceptor, emulator: Any, tmp_path: Any
+) -> None:
+    """demo.Orders in a process of its own with Cloud Run's environment, traced by
+    ``instrument()`` alone: each call's entry continues the caller's context and leaves before
+    the response, with the Cloud Run entity and the instance's metrics, as a wsgi entry does."""
+    import os
+    import subprocess
+    import sys
+
+    from demo.servers import free_port
+    from tests.conftest import AGENT_KEY
+    from tests.test_cloudrun_metadata import INSTANCE_ID
+
+    revision = "orders-00003-grpc"
+    port = free_port()
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("INSTANA_", "K_", "AWS_", "GCE_", "GOOGLE_"))
+        },
+        "INSTANA_ENDPOINT_URL": acceptor.url,
+        "INSTANA_AGENT_KEY": AGENT_KEY,
+        "INSTANA_GCP_METADATA_HOST": emulator.host,
+        "K_SERVICE": "orders",
+        "K_REVISION": revision,
+        "K_CONFIGURATION": "orders",
+    }
+    log = open(tmp_path / "orders.log", "w")  # noqa: SIM115  (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo.grpc_service", str(port), "--traced"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            context = (("x-instana-t", "0af7651916cd43dd"), ("x-instana-s", "b7ad6b7169203331"))
+            answer = json.loads(channel.unary_unary(GET)(b"3", metadata=context, timeout=10))
+            assert answer["order"] == "3"
+            (span,) = acceptor.wait_for_spans(1, timeout=10)  # sent before the response
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+    assert (span["n"], span["k"], span["t"], span["p"]) == (
+        "rpc-server",
+        1,
+        "0af7651916cd43dd",
+        "b7ad6b7169203331",
+    )
+    assert span["f"]["cp"] == "gcp"
+    assert span["f"]["e"] in {INSTANCE_ID, f"gcp:cloud-run:revision:{revision}"}
+    hosts = {r["headers"].get("x-instana-host") for r in acceptor.requests}
+    assert hosts == {f"gcp:cloud-run:revision:{revision}"}
+    plugins = {p["name"] for b in acceptor.bundles for p in b["metrics"]["plugins"]}
+    assert "com.instana.plugin.gcp.run.revision.instance" in plugins
