@@ -7,7 +7,9 @@
   ``NOT_FOUND``;
 - ``Watch`` (response stream): ``b"<id>"`` -> ``b"<id>:0"``, ``b"<id>:1"``, ``b"<id>:2"``;
 - ``Upload`` (request stream): the requests joined with ``b","``;
-- ``Chat`` (both streams): each request upper-cased.
+- ``Chat`` (both streams): each request upper-cased;
+- ``Track`` (response stream): one message, ``Get``'s document; ``b"missing"`` aborts with
+  ``NOT_FOUND`` (the streaming twin of ``Get``, for the contract tests).
 
 It runs in this process (``SyncOrders`` on grpc's thread pool, ``AioOrders`` on a
 ``grpc.aio`` server with its own event loop thread) or in a child process of its own
@@ -37,6 +39,7 @@ GET = f"/{SERVICE}/Get"
 WATCH = f"/{SERVICE}/Watch"
 UPLOAD = f"/{SERVICE}/Upload"
 CHAT = f"/{SERVICE}/Chat"
+TRACK = f"/{SERVICE}/Track"
 MISSING = b"missing"
 TRACE_KEYS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tracestate")
 
@@ -84,6 +87,9 @@ class _SyncHandlers(_Orders):
         for request in requests:
             yield request.upper()
 
+    def track(self, request: bytes, context: Any) -> Iterator[bytes]:
+        yield self.get(request, context)
+
 
 class _AioHandlers(_Orders):
     async def get(self, request: bytes, context: Any) -> bytes:
@@ -106,6 +112,9 @@ class _AioHandlers(_Orders):
         async for request in requests:
             yield request.upper()
 
+    async def track(self, request: bytes, context: Any) -> AsyncIterator[bytes]:
+        yield await self.get(request, context)
+
 
 def _generic_handler(handlers: Any) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
@@ -115,6 +124,7 @@ def _generic_handler(handlers: Any) -> grpc.GenericRpcHandler:
             "Watch": grpc.unary_stream_rpc_method_handler(handlers.watch),
             "Upload": grpc.stream_unary_rpc_method_handler(handlers.upload),
             "Chat": grpc.stream_stream_rpc_method_handler(handlers.chat),
+            "Track": grpc.unary_stream_rpc_method_handler(handlers.track),
         },
     )
 

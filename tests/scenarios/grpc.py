@@ -1,6 +1,7 @@
-"""grpcio unary calls, sync and ``grpc.aio``, against the demo.Orders service in a child
-process (demo/grpc_service.py), where nothing traces the server: the contract is about the
-client's exit. The service answers ``Get`` with the trace metadata it received."""
+"""grpcio unary calls (sync and ``grpc.aio``) and a sync response stream, against the
+demo.Orders service in a child process (demo/grpc_service.py), where nothing traces the
+server: the contract is about the client's exit. ``Get`` and ``Track`` answer with the trace
+metadata they received."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Mapping, Optional, Type
 import grpc
 import grpc.aio
 
-from demo.grpc_service import GET, MISSING, ProcessOrders
+from demo.grpc_service import GET, MISSING, TRACK, ProcessOrders
 from tests.scenarios import Scenario
 
 _received: dict[int, Mapping[str, str]] = {}  # id(target) -> context of the last Get
@@ -66,4 +67,20 @@ class AioUnary(SyncUnary):
         return asyncio.run(get())
 
 
-SCENARIOS = [SyncUnary(), AioUnary()]
+class SyncStream(SyncUnary):
+    """A response stream: the span ends when the RPC does (grpcio's event handling)."""
+
+    label = "grpc-sync-stream"
+
+    def call(self, target: ProcessOrders) -> Any:
+        _received.pop(id(target), None)
+        with grpc.insecure_channel(target.target) as channel:
+            (answer,) = list(channel.unary_stream(TRACK)(b"7", timeout=10))
+            return _answer(target, answer)
+
+    def failing_call(self, target: ProcessOrders) -> Any:
+        with grpc.insecure_channel(target.target) as channel:
+            return list(channel.unary_stream(TRACK)(MISSING, timeout=10))
+
+
+SCENARIOS = [SyncUnary(), AioUnary(), SyncStream()]
