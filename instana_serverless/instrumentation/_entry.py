@@ -21,6 +21,7 @@ from ..invocation import Invocation
 from ..propagation import extract
 from ..span import ENTRY
 from ..tracer import current_span, start_child
+from ._common import tracer_bug
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,9 +37,14 @@ _sender: List[Callable[[Client], object]] = []
 def send(client: Client) -> None:
     """Send what the ended entry left in the buffer, as this platform sends after a request."""
     if not _sender:
-        from ..middleware import request_hook  # the platforms' send rule, in one place
+        try:
+            from ..middleware import request_hook  # the platforms' send rule, in one place
 
-        hook, _blocking = request_hook()
+            hook, _blocking = request_hook()
+        except Exception:  # never our failure in the user's way: a plain flush will do
+            tracer_bug("finding the platform's send rule")
+            client.flush()
+            return
         _sender.append(hook if hook is not None else _no_send)
     _sender[0](client)
 
