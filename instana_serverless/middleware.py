@@ -27,10 +27,15 @@ from . import log
 from .client import Client, get_client
 from .gcp.context import HEADER as CLOUD_TRACE_HEADER
 from .gcp.context import cloud_trace_as_traceparent
-from .http_data import http_entry_data, record_status, server_timing_value
+from .http_data import (
+    http_entry_data,
+    record_entry_status,
+    record_request_error,
+    server_timing_value,
+)
 from .propagation import IncomingContext, extract
-from .span import Span
-from .tracer import activate, restore
+from .span import ENTRY, Span, describe_exception
+from .tracer import activate, current_span, restore
 from .wrapping import on_wrap
 
 TYPE_CHECKING = False
@@ -98,12 +103,18 @@ def wsgi_request(
     client: Client, environ: Mapping[str, Any], name: str, error_path: Tuple[str, ...]
 ) -> Span:
     """An entry span (not yet active) for the request described by a WSGI ``environ``."""
+    headers, http = wsgi_http(client, environ)
+    incoming = incoming_context(client, headers)
+    return client.start_entry(name, incoming, data={"http": http}, error_path=error_path)
+
+
+def wsgi_http(client: Client, environ: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(lower-case trace headers, ``data.http``) of the request a WSGI ``environ`` describes."""
     headers: Dict[str, Any] = {}
     for key, header in _WSGI_CONTEXT_KEYS:
         value = environ.get(key)
         if value is not None:
             headers[header] = value
-    incoming = incoming_context(client, headers)
     config = client.config
     captured: Optional[Dict[str, Any]] = None
     if config.extra_http_headers:
@@ -116,24 +127,30 @@ def wsgi_request(
     # ``path`` what the app routes on (PATH_INFO); they differ only for a mounted app.
     routed = environ.get("PATH_INFO") or "/"
     path = f"{environ.get('SCRIPT_NAME') or ''}{environ.get('PATH_INFO') or ''}" or "/"
-    data = {
-        "http": http_entry_data(
-            config,
-            method=environ.get("REQUEST_METHOD"),
-            url=path,
-            path=routed,
-            query=environ.get("QUERY_STRING"),
-            headers=captured,
-            host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
-        )
-    }
-    return client.start_entry(name, incoming, data=data, error_path=error_path)
+    http = http_entry_data(
+        config,
+        method=environ.get("REQUEST_METHOD"),
+        url=path,
+        path=routed,
+        query=environ.get("QUERY_STRING"),
+        headers=captured,
+        host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
+    )
+    return headers, http
 
 
 def asgi_request(
     client: Client, scope: Mapping[str, Any], name: str, error_path: Tuple[str, ...]
 ) -> Span:
     """An entry span (not yet active) for an ASGI ``http`` scope."""
+    headers, http = asgi_http(client, scope)
+    return client.start_entry(
+        name, incoming_context(client, headers), data={"http": http}, error_path=error_path
+    )
+
+
+def asgi_http(client: Client, scope: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(lower-case trace headers, ``data.http``) of an ASGI ``http`` scope."""
     config = client.config
     wanted = config.extra_http_headers
     headers: Dict[str, Any] = {}
@@ -156,20 +173,35 @@ def asgi_request(
     query = scope.get("query_string") or b""
     routed = scope.get("path") or "/"  # as for WSGI: ``url`` with, ``path`` without root_path
     path = f"{scope.get('root_path') or ''}{scope.get('path') or ''}" or "/"
-    data = {
-        "http": http_entry_data(
-            config,
-            method=scope.get("method"),
-            url=path,
-            path=routed,
-            query=bytes(query).decode("latin-1"),
-            headers=captured or None,
-            host=host,
-        )
-    }
-    return client.start_entry(
-        name, incoming_context(client, headers), data=data, error_path=error_path
+    http = http_entry_data(
+        config,
+        method=scope.get("method"),
+        url=path,
+        path=routed,
+        query=bytes(query).decode("latin-1"),
+        headers=captured or None,
+        host=host,
     )
+    return headers, http
+
+
+def active_entry() -> Optional[Span]:
+    """The entry span already serving this request (the Lambda decorator or layer,
+    ``@cloud_run``, the Azure wrapper, ``entry_span``), which the middleware enriches
+    instead of opening a second entry: one entry span per unit of work."""
+    span = current_span()
+    if span is None or span.kind != ENTRY or span.finished:
+        return None
+    return span
+
+
+def fill_in(span: Span, http: Dict[str, Any]) -> None:
+    """The http fields the entry lacks (a Lambda entry has the gateway's own already)."""
+    if not span.recording:
+        return
+    existing = span.data.setdefault("http", {})
+    for key, value in http.items():
+        existing.setdefault(key, value)
 
 
 def request_hook(flush: Optional[bool] = None) -> Tuple[Optional[Hook], bool]:
@@ -202,7 +234,7 @@ def end_span(
         if exc is not None:
             if "status" not in span.data.get("http", {}):
                 span.data.setdefault("http", {})["status"] = 500
-            span.record_exception(exc)
+            record_request_error(span, describe_exception(exc))
         span.finish()
         if hook is not None and span.recording:
             hook(client)
@@ -219,6 +251,17 @@ def _with_server_timing(headers: List[Tuple[str, str]], span: Span) -> List[Tupl
             return headers
     headers.append(("Server-Timing", value))
     return headers
+
+
+def _note_exception(span: Span, exc: BaseException) -> None:
+    """An exception leaving the app, on its way to the entry's owner (which records it too:
+    one failure, counted once)."""
+    try:
+        if "status" not in span.data.get("http", {}):
+            span.data.setdefault("http", {})["status"] = 500
+        record_request_error(span, describe_exception(exc))
+    except Exception as error:
+        log.logger().debug("could not record the app's exception: %r", error)
 
 
 class _TracedBody:
@@ -278,6 +321,9 @@ class WSGIMiddleware:
         client = get_client()
         if not client.tracing:
             return self.app(environ, start_response)
+        outer = active_entry()
+        if outer is not None:
+            return self._enrich(client, outer, environ, start_response)
         try:
             span = wsgi_request(client, environ, WSGI_SPAN, ERROR_PATH)
         except Exception as exc:
@@ -289,7 +335,7 @@ class WSGIMiddleware:
             status: str, headers: List[Tuple[str, str]], *exc_info: Any
         ) -> Any:
             try:
-                record_status(span, str(status).split(" ", 1)[0])
+                record_entry_status(span, str(status).split(" ", 1)[0])
                 if span.recording and isinstance(headers, list):
                     _with_server_timing(headers, span)
             except Exception as exc:
@@ -309,6 +355,33 @@ class WSGIMiddleware:
             end_span(client, span, None, hook)
             return body
         return _TracedBody(body, client, span, hook)
+
+    def _enrich(
+        self, client: Client, span: Span, environ: Any, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Inside an entry that is already serving the request: its missing http fields, the
+        status, the error and Server-Timing go to that entry, which its owner ends and sends."""
+        try:
+            fill_in(span, wsgi_http(client, environ)[1])
+        except Exception as exc:
+            log.logger().debug("could not describe the WSGI request: %r", exc)
+
+        def enriched_start_response(
+            status: str, headers: List[Tuple[str, str]], *exc_info: Any
+        ) -> Any:
+            try:
+                record_entry_status(span, str(status).split(" ", 1)[0])
+                if span.recording and isinstance(headers, list):
+                    _with_server_timing(headers, span)
+            except Exception as exc:
+                log.logger().debug("could not read the WSGI response status: %r", exc)
+            return start_response(status, headers, *exc_info)
+
+        try:
+            return self.app(environ, enriched_start_response)
+        except Exception as exc:
+            _note_exception(span, exc)
+            raise
 
 
 class ASGIMiddleware:
@@ -330,6 +403,10 @@ class ASGIMiddleware:
         client = get_client()
         if not client.tracing:
             await self.app(scope, receive, send)
+            return
+        outer = active_entry()
+        if outer is not None:
+            await self._enrich(client, outer, scope, receive, send)
             return
         try:
             span = asgi_request(client, scope, ASGI_SPAN, ERROR_PATH)
@@ -359,9 +436,32 @@ class ASGIMiddleware:
             restore(token)
         await self._end(client, span, None)
 
+    async def _enrich(
+        self, client: Client, span: Span, scope: Any, receive: Receive, send: Send
+    ) -> None:
+        """As ``WSGIMiddleware._enrich``: the entry already serving the request gets it all."""
+        try:
+            fill_in(span, asgi_http(client, scope)[1])
+        except Exception as exc:
+            log.logger().debug("could not describe the ASGI request: %r", exc)
+
+        async def enriched_send(message: Any) -> None:
+            try:
+                if isinstance(message, dict) and message.get("type") == "http.response.start":
+                    message = self._on_start(span, message)
+            except Exception as exc:
+                log.logger().debug("could not trace the ASGI response: %r", exc)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, enriched_send)
+        except Exception as exc:
+            _note_exception(span, exc)
+            raise
+
     @staticmethod
     def _on_start(span: Span, message: Any) -> Any:
-        record_status(span, message.get("status"))
+        record_entry_status(span, message.get("status"))
         if not span.recording:
             return message
         headers = list(message.get("headers") or ())
@@ -396,9 +496,13 @@ class ASGIMiddleware:
 __all__ = [
     "ASGIMiddleware",
     "WSGIMiddleware",
+    "active_entry",
+    "asgi_http",
     "asgi_request",
     "end_span",
+    "fill_in",
     "incoming_context",
     "request_hook",
+    "wsgi_http",
     "wsgi_request",
 ]

@@ -108,7 +108,8 @@ SETTINGS: Tuple[Setting, ...] = (
         ("tracing_disabled", "disabled_instrumentations"),
         "`false`",
         "`true` turns tracing off; a list of libraries (`requests,boto3`) or categories (`http`, "
-        "`databases`, `messaging`, `aws`, `logging`) turns off those instrumentations",
+        "`databases`, `messaging`, `aws`, `logging`, `frameworks`) turns off those "
+        "instrumentations",
         unset_note="all tracing on",
     ),
     Setting(

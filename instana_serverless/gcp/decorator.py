@@ -32,7 +32,7 @@ import sys
 
 from .. import log
 from ..client import Client, get_client
-from ..http_data import add_server_timing, record_status
+from ..http_data import add_server_timing, record_entry_status
 from ..middleware import (
     _WSGI_CONTEXT_KEYS,
     asgi_request,
@@ -198,7 +198,7 @@ def _exception_to_record(span: Span, exc: BaseException, is_http: bool) -> Optio
         if werkzeug_exceptions is not None and isinstance(exc, werkzeug_exceptions.HTTPException):
             code = getattr(exc, "code", None)
             if isinstance(code, int):
-                record_status(span, code)
+                record_entry_status(span, code)
                 if code < 500:
                     return None
     except Exception:
@@ -215,12 +215,12 @@ def _respond(span: Span, result: Any) -> Any:
             status = getattr(result, "status_code", None)
             if status is None and isinstance(result, tuple) and len(result) >= 2:
                 status = result[1] if isinstance(result[1], int) else None
-            record_status(span, 200 if status is None else status)
+            record_entry_status(span, 200 if status is None else status)
             headers = getattr(result, "headers", None)
             if span.recording and headers is not None and hasattr(headers, "keys"):
                 add_server_timing(headers, span)
             return result
-        record_status(span, response.status_code)
+        record_entry_status(span, response.status_code)
         if span.recording:
             add_server_timing(response.headers, span)
         return response
