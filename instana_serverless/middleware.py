@@ -10,15 +10,20 @@ host, captured headers, status); the trace continues from Instana, W3C or
 ``X-Cloud-Trace-Context`` headers; responses get ``Server-Timing: intid;desc=<trace id>``; a 5xx
 or an exception marks the span erroneous (exceptions are re-raised unchanged).
 
-When the span ends depends on the platform (detected from the environment when the
-middleware is built; ``flush=`` overrides):
+When the span ends and is sent depends on the platform (detected from the environment when
+the middleware is built; ``flush=`` overrides):
 
-- Fargate: nothing is flushed per request; the background reporter (started here, restarted
+- Fargate: nothing is sent per request; the background reporter (started here, restarted
   after a fork) sends every second.
-- Cloud Run and everything else: the span ends and is flushed before the response is
-  complete: for ASGI before the last body message is passed on; for WSGI when the app returns
-  a list body, else when the server has consumed the body iterator (or closes it). The WSGI
-  body is wrapped, which disables ``wsgi.file_wrapper`` ``sendfile`` shortcuts.
+- Cloud Run and everything else: the span ends while the response is still incomplete, and
+  the send rule (``sending.work_done``; Cloud Run's in ``gcp.runtime``) runs right then, so a
+  blocking send holds back the response's last byte and no request's spans can wait for a
+  later request. The last byte is: for a list body, the whole body (the span ends when the
+  app returns it); for a ``Content-Length`` response, the chunk (WSGI) or body message (ASGI)
+  that completes the declared length; otherwise the end of the body (WSGI: when the server
+  asks for the next chunk and there is none, before it writes the chunked terminator or
+  closes; ASGI: the message without ``more_body``). The WSGI body is wrapped, which disables
+  ``wsgi.file_wrapper`` ``sendfile`` shortcuts.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .http_data import (
     server_timing_value,
 )
 from .propagation import IncomingContext, extract
+from .sending import work_done, work_done_async
 from .span import ENTRY, Span, describe_exception
 from .tracer import activate, current_span, restore
 from .wrapping import on_wrap
@@ -205,7 +211,8 @@ def fill_in(span: Span, http: Dict[str, Any]) -> None:
 
 
 def request_hook(flush: Optional[bool] = None) -> Tuple[Optional[Hook], bool]:
-    """(what to run after each request, whether it blocks on the network) for this platform."""
+    """(what to run after each request, whether it may block on the network): the platform's
+    send rule (``work_done``), or on Fargate the background reporter's liveness check."""
     from .platform import CLOUD_RUN, FARGATE, detect
 
     if flush is False:
@@ -219,9 +226,8 @@ def request_hook(flush: Optional[bool] = None) -> Tuple[Optional[Hook], bool]:
     if kind == CLOUD_RUN:
         from .gcp import runtime
 
-        runtime.start()
-        return runtime.after_request, True
-    return Client.flush, True
+        runtime.start()  # installs Cloud Run's send rule
+    return work_done, True
 
 
 def end_span(
@@ -264,16 +270,38 @@ def _note_exception(span: Span, exc: BaseException) -> None:
         log.logger().debug("could not record the app's exception: %r", error)
 
 
+def declared_length(headers: Any) -> int:
+    """The response's ``Content-Length`` (name/value pairs, str or bytes); -1 when absent."""
+    try:
+        for name, value in headers:
+            if name.lower() in ("content-length", b"content-length"):
+                return int(value)
+    except Exception:
+        pass
+    return -1
+
+
 class _TracedBody:
-    """The app's body iterable; ends the span when exhausted, failed or closed."""
+    """The app's body iterable; ends the span before the response's last byte is released:
+    ahead of the chunk that completes ``Content-Length``, else when exhausted, failed or
+    closed."""
 
-    __slots__ = ("_body", "_client", "_hook", "_iterator", "_span")
+    __slots__ = ("_body", "_client", "_hook", "_iterator", "_left", "_span")
 
-    def __init__(self, body: Iterable[bytes], client: Client, span: Span, hook: Optional[Hook]):
+    def __init__(
+        self,
+        body: Iterable[bytes],
+        client: Client,
+        span: Span,
+        hook: Optional[Hook],
+        length: List[int],
+    ):
         self._body = body
         self._client = client
         self._span = span
         self._hook = hook
+        # Shared with start_response, which a generator body calls only on its first step.
+        self._left = length
         self._iterator: Optional[Iterator[bytes]] = None
 
     def __iter__(self) -> _TracedBody:
@@ -284,7 +312,13 @@ class _TracedBody:
             self._iterator = iter(self._body)
         token = activate(self._span)
         try:
-            return next(self._iterator)
+            chunk = next(self._iterator)
+            left = self._left
+            if left[0] >= 0 and isinstance(chunk, (bytes, bytearray)):
+                left[0] -= len(chunk)
+                if left[0] <= 0:
+                    end_span(self._client, self._span, None, self._hook)
+            return chunk
         except StopIteration:
             end_span(self._client, self._span, None, self._hook)
             raise
@@ -330,12 +364,14 @@ class WSGIMiddleware:
             log.logger().debug("could not start the WSGI entry span: %r", exc)
             return self.app(environ, start_response)
         hook = self._hook
+        left = [-1]  # bytes of the declared Content-Length not yet passed on
 
         def traced_start_response(
             status: str, headers: List[Tuple[str, str]], *exc_info: Any
         ) -> Any:
             try:
                 record_entry_status(span, str(status).split(" ", 1)[0])
+                left[0] = declared_length(headers)
                 if span.recording and isinstance(headers, list):
                     _with_server_timing(headers, span)
             except Exception as exc:
@@ -354,7 +390,7 @@ class WSGIMiddleware:
             # Nothing runs while a list is written: end now, so the flush precedes the response.
             end_span(client, span, None, hook)
             return body
-        return _TracedBody(body, client, span, hook)
+        return _TracedBody(body, client, span, hook, left)
 
     def _enrich(
         self, client: Client, span: Span, environ: Any, start_response: StartResponse
@@ -384,8 +420,30 @@ class WSGIMiddleware:
             raise
 
 
+def _sending_at_shutdown(receive: Receive) -> Receive:
+    """``receive`` of the lifespan scope, sending what is still buffered (spans a failed send
+    left) when the server announces its shutdown: uvicorn ends a SIGTERM by re-raising it,
+    which skips ``atexit``."""
+
+    async def lifespan_receive() -> Any:
+        message = await receive()
+        try:
+            if isinstance(message, dict) and message.get("type") == "lifespan.shutdown":
+                client = get_client()
+                if client.reporting and len(client.buffer):
+                    import asyncio
+
+                    await asyncio.get_running_loop().run_in_executor(None, client.flush)
+        except Exception as exc:
+            log.logger().debug("sending at shutdown failed: %r", exc)
+        return message
+
+    return lifespan_receive
+
+
 class ASGIMiddleware:
-    """Traces every HTTP request to the ASGI ``app`` (lifespan and websockets pass through)."""
+    """Traces every HTTP request to the ASGI ``app`` (lifespan and websockets pass through;
+    at the lifespan shutdown, spans still buffered are sent)."""
 
     def __init__(self, app: ASGIApp, *, flush: Optional[bool] = None) -> None:
         self.app = app
@@ -398,6 +456,8 @@ class ASGIMiddleware:
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         if not isinstance(scope, dict) or scope.get("type") != "http":
+            if isinstance(scope, dict) and scope.get("type") == "lifespan":
+                receive = _sending_at_shutdown(receive)
             await self.app(scope, receive, send)
             return
         client = get_client()
@@ -415,13 +475,21 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
 
+        left: Optional[int] = None  # bytes of the declared Content-Length not yet passed on
+
         async def traced_send(message: Any) -> None:
+            nonlocal left
             try:
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "http.response.start":
+                    length = declared_length(message.get("headers") or ())
+                    left = length if length >= 0 else None
                     message = self._on_start(span, message)
-                elif kind == "http.response.body" and not message.get("more_body", False):
-                    await self._end(client, span, None)
+                elif kind == "http.response.body":
+                    if left is not None:
+                        left -= len(message.get("body") or b"")
+                    if (left is not None and left <= 0) or not message.get("more_body", False):
+                        await self._end(client, span, None)
             except Exception as exc:
                 log.logger().debug("could not trace the ASGI response: %r", exc)
             await send(message)
@@ -478,6 +546,11 @@ class ASGIMiddleware:
     async def _end(self, client: Client, span: Span, exc: Optional[BaseException]) -> None:
         if span.finished:
             return
+        if self._hook is work_done:
+            end_span(client, span, exc, None)
+            if span.recording:
+                await work_done_async(client)
+            return
         if not self._blocking or self._hook is None:
             end_span(client, span, exc, self._hook)
             return
@@ -499,6 +572,7 @@ __all__ = [
     "active_entry",
     "asgi_http",
     "asgi_request",
+    "declared_length",
     "end_span",
     "fill_in",
     "incoming_context",

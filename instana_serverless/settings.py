@@ -174,6 +174,15 @@ SETTINGS: Tuple[Setting, ...] = (
         unset_note="on: on Lambda, spans are sent after the response",
     ),
     Setting(
+        "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED",
+        ("cloud_run_cpu_always_allocated",),
+        "`false`",
+        "Cloud Run: `true` for a service whose CPU is always allocated (instance-based billing, "
+        "`--no-cpu-throttling`): spans are sent from a background thread after the response "
+        "instead of before its last byte",
+        unset_note="off: on Cloud Run, each response waits for its spans' send",
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",

@@ -56,38 +56,3 @@ def test_a_suppressed_carrier_records_nothing(client: Client, acceptor: Acceptor
     instana.flush()
     assert acceptor.spans() == []
 
-
-def test_an_entry_is_sent_by_the_platforms_send_rule(
-    client: Client, acceptor: Acceptor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The middleware's request hook (Cloud Run: flush with metrics; Fargate: the background
-    reporter), not a plain flush: a gRPC service follows the rule of HTTP services there."""
-    from instana_serverless import middleware
-    from instana_serverless.instrumentation import _entry
-
-    handed: list[Client] = []
-    monkeypatch.setattr(_entry, "_sender", [])
-    monkeypatch.setattr(middleware, "request_hook", lambda flush=None: (handed.append, False))
-    with open_entry("rpc-server", None):
-        pass
-    assert handed == [client]
-    assert acceptor.spans() == []  # the hook (here: one that keeps it) decides, not a flush
-    with instana.entry_span("poller", flush=False), open_entry("kafka", {}):
-        pass
-    assert handed == [client]  # nested: the outer work sends it
-
-
-def test_on_fargate_an_entry_is_left_to_the_background_reporter(
-    client: Client, acceptor: Acceptor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from instana_serverless.fargate import reporter
-    from instana_serverless.instrumentation import _entry
-
-    started: list[object] = []
-    monkeypatch.setattr(_entry, "_sender", [])
-    monkeypatch.setenv("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE")
-    monkeypatch.setattr(reporter, "start", lambda *args: started.append(args))
-    with open_entry("rpc-server", None):
-        pass
-    assert started  # the reporter is kept running, and it sends
-    assert acceptor.spans() == [] and len(client.buffer) == 1  # nothing sent inline

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import sys
 
+from ..sending import work_done_async
 from ..span import MAX_ERROR_LENGTH
 from ..tracer import activate, context_headers, restore
 from . import _wrap
 from ._common import CONTEXT_HEADERS, tracer_bug
-from ._entry import enabled, open_entry, send
+from ._entry import enabled, open_entry
 from ._patches import Custom, Method
 
 TYPE_CHECKING = False
@@ -325,17 +326,12 @@ def _close(invocation: Invocation, context: Any, exc: Optional[BaseException]) -
 
 
 async def _close_async(invocation: Invocation, context: Any, exc: Optional[BaseException]) -> None:
-    """``_close`` on an event loop: the send blocks on the network, so it runs off the loop."""
+    """``_close`` on an event loop: a blocking send (the platform's rule) runs off the loop."""
     sends = invocation.flush
     invocation.flush = False
     _close(invocation, context, exc)
     if sends and invocation.span.recording:
-        import asyncio
-
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, send, invocation.client)
-        except Exception:
-            tracer_bug("sending a gRPC server entry")
+        await work_done_async(invocation.client)
 
 
 class _ServedStream:
