@@ -55,4 +55,3 @@ def test_a_suppressed_carrier_records_nothing(client: Client, acceptor: Acceptor
         assert not span.recording
     instana.flush()
     assert acceptor.spans() == []
-
