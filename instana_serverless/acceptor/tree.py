@@ -52,6 +52,9 @@ def span_detail(span: Mapping[str, Any]) -> str:
     topic = field(span, "data", "kafka", "service")
     if topic:
         parts.append(f"{field(span, 'data', 'kafka', 'access') or ''} {topic}".strip())
+    rpc_call = field(span, "data", "rpc", "call")
+    if rpc_call:
+        parts.append(f"{rpc_call} ({field(span, 'data', 'rpc', 'call_type') or '?'})")
     return " ".join(parts)
 
 

@@ -143,8 +143,9 @@ class Custom:
             return wrapper
 
         owner = _owner(module, self.owner) if self.owner else module
+        where = f"{module.__name__}.{self.owner}" if self.owner else module.__name__
         return _replace(  # type: ignore[no-any-return]
-            owner, self.attr, replacement, f"{module.__name__}.{self.owner}.{self.attr}"
+            owner, self.attr, replacement, f"{where}.{self.attr}"
         )
 
 

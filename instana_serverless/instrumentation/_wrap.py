@@ -142,6 +142,20 @@ def begin(
     return call
 
 
+def deactivate(call: Call) -> None:
+    """The span stays open (for a response that comes later) but stops being the active one,
+    and stops covering: the caller's own code runs under its own span again."""
+    if call.cover_token is not None:
+        try:
+            _covering.reset(call.cover_token)
+        except ValueError:
+            _covering.set(None)
+        call.cover_token = None
+    if call.token is not None:
+        restore(call.token)
+        call.token = None
+
+
 def finish(entry: Entry, end: Optional[End], call: Call, result: Any, exc: Any) -> None:
     """Deactivate, record the outcome, end the span; never raises."""
     span = call.span

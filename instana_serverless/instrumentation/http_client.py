@@ -22,7 +22,7 @@ Our own reporter sends on a socket of its own and never goes through ``http.clie
 from __future__ import annotations
 
 from ..secrets import mask_url_credentials
-from ..tracer import context_headers, restore
+from ..tracer import context_headers
 from . import _wrap
 from ._common import CONTEXT_HEADERS
 from ._http import add_request_details, end
@@ -123,19 +123,6 @@ def inject(call: Call) -> None:
         call.kwargs = {**call.kwargs, "headers": outgoing}
 
 
-def _deactivate(call: Call) -> None:
-    """The span stays open for its response but stops being the active one."""
-    if call.cover_token is not None:
-        try:
-            _wrap._covering.reset(call.cover_token)
-        except ValueError:
-            _wrap._covering.set(None)
-        call.cover_token = None
-    if call.token is not None:
-        restore(call.token)
-        call.token = None
-
-
 def _end_pending(entry: Entry, conn: Any) -> None:
     """End a span whose response was never read (the connection moved on or closed)."""
     try:
@@ -160,7 +147,7 @@ def _request(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
             _wrap.finish(entry, end, call, None, exc)
             raise
         try:
-            _deactivate(call)
+            _wrap.deactivate(call)
             conn = args[0]
             _end_pending(entry, conn)
             conn.__dict__[_PENDING] = call

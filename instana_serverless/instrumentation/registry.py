@@ -233,6 +233,8 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`gcps`",
         data="`gcps.{op, projid, top, error}`",
         context="`x-instana-t/s/l` message attributes (read by the Cloud Run `gcps` entry)",
+        # the publisher sends with grpcio: its Publish calls are part of the gcps span
+        covers=("grpc",),
     ),
     Entry(
         "aiobotocore",
@@ -386,6 +388,43 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`graphql.server` (the entry carrying the operation)",
         data="`graphql.{operationType, operationName, fields, args, errors}` (argument names, "
         "never values)",
+    ),
+    Entry(
+        "grpc",
+        modules=("grpc._channel", "grpc._server", "grpc.aio._channel", "grpc.aio._server"),
+        # the official sensors' "protocols" category (http, grpc) is our http
+        category=HTTP,
+        aliases=("grpcio",),
+        label="grpcio clients and servers (sync and `grpc.aio`, unary and streaming; "
+        "servers built after `instrument()`)",
+        distribution="grpcio",
+        versions=">= 1.50",
+        min_version=(1, 50),
+        span="`rpc-client` (exit), `rpc-server` (entry)",
+        data="`rpc.{flavor, call, call_type, host, port, error}`",
+        context="`x-instana-t/s/l` and W3C metadata (read by the `rpc-server` entry)",
+    ),
+    Entry(
+        "gcs",
+        modules=(
+            "google.cloud.storage._http",
+            "google.cloud.storage.blob",
+            "google.cloud.storage.batch",
+        ),
+        # a Google Cloud HTTP API: no category of its own
+        category=HTTP,
+        aliases=("google-cloud-storage",),
+        label="google-cloud-storage (JSON API requests, media downloads, uploads, batches)",
+        distribution="google-cloud-storage",
+        versions=">= 2.0",
+        min_version=(2, 0),
+        version_module="google.cloud.storage",
+        span="`gcs`",
+        data="`gcs.{op, bucket, object, range, sourceBucket, sourceObject, destinationBucket, "
+        "destinationObject, sourceObjects, entity, projectId, accessId, numberOfOperations, "
+        "error}`",
+        # the library sends with requests: its HTTP requests are part of the gcs span
+        covers=("urllib3",),
     ),
 )
 
