@@ -104,6 +104,13 @@ def mariadb_server() -> Iterator[servers.MariaDB]:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[servers.RabbitMQ]:
+    server = servers.start_rabbitmq()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def mongo_server_session() -> Iterator[servers.MongoFake]:
     server = servers.start_mongo_fake()
     yield server

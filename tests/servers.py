@@ -1,5 +1,5 @@
 """Throwaway real servers for the exit-span tests: PostgreSQL, Redis (single and a 3-master
-cluster) and MariaDB from demo/servers.py (the one copy, shared with the demo); MockupDB for
+cluster), MariaDB and RabbitMQ from demo/servers.py (the one copy, shared with the demo); MockupDB for
 pymongo's wire protocol and an in-process gRPC Pub/Sub Publisher fake, where no real server is
 at hand.
 
@@ -31,6 +31,7 @@ from demo.servers import (
     MariaDB,
     Postgres,
     Process,
+    RabbitMQ,
     Redis,
     RedisCluster,
     ServerMissing,
@@ -54,6 +55,7 @@ __all__ = [
     "Process",
     "PubSubFake",
     "PublishedMessage",
+    "RabbitMQ",
     "Redis",
     "RedisCluster",
     "_wait",
@@ -64,6 +66,7 @@ __all__ = [
     "start_mongo_fake",
     "start_postgres",
     "start_pubsub_fake",
+    "start_rabbitmq",
     "start_redis",
     "start_redis_cluster",
 ]
@@ -95,6 +98,7 @@ start_postgres = _or_missing(_servers.start_postgres)
 start_redis = _or_missing(_servers.start_redis)
 start_redis_cluster = _or_missing(_servers.start_redis_cluster)
 start_mariadb = _or_missing(_servers.start_mariadb)
+start_rabbitmq = _or_missing(_servers.start_rabbitmq)
 
 
 # --------------------------------------------------------------------------- MongoDB (mockupdb)
