@@ -1,7 +1,7 @@
 """Throwaway real servers for the exit-span tests: PostgreSQL, Redis (single and a 3-master
-cluster), MariaDB and RabbitMQ from demo/servers.py (the one copy, shared with the demo); MockupDB for
-pymongo's wire protocol and an in-process gRPC Pub/Sub Publisher fake, where no real server is
-at hand.
+cluster), MariaDB and RabbitMQ from demo/servers.py (the one copy, shared with the demo);
+MockupDB for pymongo's wire protocol and an in-process gRPC Pub/Sub Publisher fake, where no
+real server is at hand.
 
 The session fixtures in conftest.py start each one at most once per test session, only when a
 test asks for it. A missing server binary skips the test with the reason, or fails it when

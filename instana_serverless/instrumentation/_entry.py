@@ -9,6 +9,13 @@ nests and sends the same way:
   can find;
 - the span is active while the user's code handles the message, ends once however that ends,
   and is flushed then, unless it ran inside other traced work, whose own end sends it.
+
+The wrappers of a consumer's callback or iterator use ``run_in_entry`` /
+``run_in_entry_async`` (the callback runs inside the entry) or ``begin_entry`` / ``end_entry``
+(an entry open across calls: one message of an iterator, from the ``next`` that hands it over
+to the next one). These check, per message, that tracing is on and the registry row not
+disabled, and keep our failures away from the user's code: a bug of ours means no span, never a
+lost message or a changed result.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from ..invocation import Invocation
 from ..propagation import extract
 from ..span import ENTRY
 from ..tracer import current_span, start_child
+from ._common import tracer_bug
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional, Tuple
+    from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple
+
+    from .registry import Entry
 
 
 def open_entry(
@@ -47,3 +57,81 @@ def open_entry(
             return Invocation(client, joined, flush=False)
     span = client.start_entry(name, incoming, data=data, error_path=error_path)
     return Invocation(client, span, flush=outer is None)
+
+
+def enabled(entry: Entry) -> bool:
+    """Tracing is on and none of the row's words (name, aliases, category) is disabled: read
+    per message, so a later ``configure`` counts."""
+    client = get_client()
+    return client.tracing and entry.keys.isdisjoint(client.config.disabled_instrumentations)
+
+
+def begin_entry(
+    entry: Entry,
+    name: str,
+    carrier: Optional[Mapping[str, Any]],
+    data: Optional[Dict[str, Any]] = None,
+    error_path: Tuple[str, ...] = (),
+) -> Optional[Invocation]:
+    """``open_entry`` entered (its span active), or None: the row is disabled or we failed."""
+    try:
+        if not enabled(entry):
+            return None
+        scope = open_entry(name, carrier, data=data, error_path=error_path)
+        scope.__enter__()
+    except Exception:
+        tracer_bug(f"opening a {entry.name} entry")
+        return None
+    return scope
+
+
+def end_entry(scope: Invocation, exc: Optional[BaseException] = None) -> None:
+    """End what ``begin_entry`` opened (an error marks the span); never raises."""
+    try:
+        scope.__exit__(None if exc is None else type(exc), exc, None)
+    except Exception:
+        tracer_bug("ending an entry")
+
+
+def run_in_entry(
+    entry: Entry,
+    name: str,
+    carrier: Optional[Mapping[str, Any]],
+    data: Optional[Dict[str, Any]],
+    error_path: Tuple[str, ...],
+    function: Callable[..., Any],
+    *args: Any,
+) -> Any:
+    """``function(*args)`` inside an entry span; its result or exception unchanged."""
+    scope = begin_entry(entry, name, carrier, data, error_path)
+    if scope is None:
+        return function(*args)
+    try:
+        result = function(*args)
+    except BaseException as exc:
+        end_entry(scope, exc)
+        raise
+    end_entry(scope)
+    return result
+
+
+async def run_in_entry_async(
+    entry: Entry,
+    name: str,
+    carrier: Optional[Mapping[str, Any]],
+    data: Optional[Dict[str, Any]],
+    error_path: Tuple[str, ...],
+    function: Callable[..., Awaitable[Any]],
+    *args: Any,
+) -> Any:
+    """``await function(*args)`` inside an entry span; its result or exception unchanged."""
+    scope = begin_entry(entry, name, carrier, data, error_path)
+    if scope is None:
+        return await function(*args)
+    try:
+        result = await function(*args)
+    except BaseException as exc:
+        end_entry(scope, exc)
+        raise
+    end_entry(scope)
+    return result

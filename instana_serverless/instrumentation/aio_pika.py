@@ -1,0 +1,183 @@
+"""aio-pika: ``rabbitmq`` exits for published messages, ``rabbitmq`` entries for consumed ones.
+
+- ``Exchange.publish``: an exit ``rabbitmq.{sort: publish, exchange, key, address}`` covering
+  the await (with publisher confirms: until the broker confirms); a copy of the message goes
+  out with the context in its headers (_amqp.py), the caller's message is left as it was.
+- ``Queue.consume`` callbacks run inside an entry
+  ``rabbitmq.{sort: consume, queue, exchange, key, address}`` continuing the message's context
+  (_entry.py); an exception of the callback marks it and goes on to aio-pika unchanged.
+- ``Queue.iterator()`` (``async for message in queue.iterator()``, robust queues too): each
+  message's entry is active from the ``__anext__`` that hands it over until the next one, or
+  until the iterator closes (``async with`` does that on leaving the block).
+- ``Queue.get``: nothing to wrap around the message's handling; its entry marks the receipt.
+
+The iterator consumes through ``Queue.consume`` with its own callback (defined in aio-pika's
+``queue`` module): that one is left alone, so a message is one entry.
+Address: ``host:port`` of the connection URL (never its credentials), as for pika.
+"""
+
+from __future__ import annotations
+
+from . import _amqp
+from ._common import tracer_bug
+from ._entry import begin_entry, end_entry, run_in_entry_async
+from ._patches import Custom, Method
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    from ..invocation import Invocation
+    from ._wrap import Call, StartResult
+    from .registry import Entry
+
+_QUEUE_MODULE = "aio_pika.queue"
+# where an iterator keeps the entry of the message it handed over last
+_OPEN = "_instana_entry"
+
+
+def address(channel: Any) -> Optional[str]:
+    """``host:port`` of the connection of an aio-pika channel."""
+    try:
+        url = channel._connection.url
+        return f"{url.host}:{url.port}"
+    except Exception:
+        return None
+
+
+def start(call: Call) -> StartResult:
+    if not call.recording:
+        return _amqp.SPAN, None, _amqp.ERROR_PATH
+    args, kwargs = call.args, call.kwargs
+    exchange = args[0]
+    key = args[2] if len(args) > 2 else kwargs.get("routing_key")
+    data = _amqp.data(
+        "publish", address(exchange.channel), exchange=getattr(exchange, "name", None), key=key
+    )
+    return _amqp.SPAN, data, _amqp.ERROR_PATH
+
+
+def inject(call: Call) -> None:
+    args = call.args
+    positional = len(args) > 1
+    message = args[1] if positional else call.kwargs["message"]
+    copy = message.__copy__()  # aio-pika's own: a fresh, unlocked Message with its properties
+    copy.headers = _amqp.with_context(message.headers, call.span)
+    if positional:
+        call.args = (args[0], copy, *args[2:])
+    else:
+        call.kwargs = {**call.kwargs, "message": copy}
+
+
+def _consumed(
+    message: Any, queue: Any, addr: Optional[str]
+) -> Tuple[Optional[Dict[str, str]], Dict[str, Any]]:
+    """The carrier and span data of one delivered message."""
+    return _amqp.carrier(getattr(message, "headers", None)), _amqp.data(
+        "consume",
+        addr,
+        exchange=getattr(message, "exchange", None),
+        key=getattr(message, "routing_key", None),
+        queue=queue,
+    )
+
+
+def _traced_callback(
+    entry: Entry, callback: Callable[..., Any], queue: Any, addr: Optional[str]
+) -> Callable[..., Any]:
+    async def traced(message: Any) -> Any:
+        try:
+            carrier, data = _consumed(message, queue, addr)
+        except Exception:
+            tracer_bug("reading an aio-pika delivery")
+            return await callback(message)
+        return await run_in_entry_async(
+            entry, _amqp.SPAN, carrier, data, _amqp.ERROR_PATH, callback, message
+        )
+
+    traced.__wrapped__ = callback  # type: ignore[attr-defined]
+    return traced
+
+
+def make_consume(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+    async def consume(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            positional = bool(args)
+            callback = args[0] if positional else kwargs.get("callback")
+            if callable(callback) and getattr(callback, "__module__", None) != _QUEUE_MODULE:
+                traced = _traced_callback(entry, callback, self.name, address(self.channel))
+                if positional:
+                    args = (traced, *args[1:])
+                else:
+                    kwargs = {**kwargs, "callback": traced}
+        except Exception:
+            tracer_bug("wrapping an aio-pika callback")
+        return await original(self, *args, **kwargs)
+
+    return consume
+
+
+def _close_open_entry(iterator: Any) -> None:
+    try:
+        scope: Optional[Invocation] = iterator.__dict__.pop(_OPEN, None)
+    except Exception:
+        tracer_bug("ending an aio-pika iterator entry")
+        return
+    if scope is not None:
+        end_entry(scope)
+
+
+def make_anext(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+    async def __anext__(self: Any) -> Any:
+        _close_open_entry(self)
+        message = await original(self)
+        try:
+            queue = self._amqp_queue
+            carrier, data = _consumed(message, queue.name, address(queue.channel))
+            scope = begin_entry(entry, _amqp.SPAN, carrier, data, _amqp.ERROR_PATH)
+            if scope is not None:
+                self.__dict__[_OPEN] = scope
+        except Exception:
+            tracer_bug("opening an aio-pika iterator entry")
+        return message
+
+    return __anext__
+
+
+def make_close(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+    async def close(self: Any) -> Any:
+        _close_open_entry(self)
+        return await original(self)
+
+    return close
+
+
+def make_get(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+    async def get(self: Any, *args: Any, **kwargs: Any) -> Any:
+        message = await original(self, *args, **kwargs)
+        if message is None:
+            return message  # empty queue, fail=False
+        try:
+            carrier, data = _consumed(message, self.name, address(self.channel))
+        except Exception:
+            tracer_bug("reading an aio-pika get result")
+            return message
+        scope = begin_entry(entry, _amqp.SPAN, carrier, data, _amqp.ERROR_PATH)
+        if scope is not None:
+            end_entry(scope)
+        return message
+
+    return get
+
+
+PATCHES = {
+    "aio_pika.exchange": (Method("Exchange", "publish", start, inject=inject),),
+    _QUEUE_MODULE: (
+        Custom("Queue", "consume", make_consume),
+        Custom("Queue", "get", make_get),
+        Custom("QueueIterator", "__anext__", make_anext),
+        Custom("QueueIterator", "close", make_close),
+    ),
+    # connect_robust's iterator has its own __anext__ (it waits out reconnections)
+    "aio_pika.robust_queue": (Custom("RobustQueueIterator", "__anext__", make_anext),),
+}
