@@ -1,6 +1,7 @@
 """Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS,
-urllib.request / http.client, aiohttp, logging, redis, pymongo, Pub/Sub, aiobotocore, and the
-database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB).
+urllib.request / http.client, aiohttp, logging, redis, pymongo, Pub/Sub, aiobotocore, the
+database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB), and pika
+and aio-pika (bench/_rabbitmq.py, a real RabbitMQ node).
 
     .venv/bin/python bench/outbound.py
 
@@ -32,7 +33,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _databases
+from bench import _databases, _rabbitmq
 from bench._support import median_us, table
 from demo.harness import free_port, wait_for_port
 
@@ -553,6 +554,7 @@ def main() -> None:
         ]
 
         rows += _databases.rows(Row, in_entry, rounds, databases)
+        rows += _rabbitmq.rows(Row, in_entry, rounds, databases)
         uninstrument()
 
         same_bytes = {

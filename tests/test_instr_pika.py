@@ -326,3 +326,24 @@ def test_a_bug_of_ours_never_reaches_the_callback(
     assert handled == [b"order"]
     traced.flush()
     assert acceptor.spans() == []
+
+
+def test_a_callback_registered_before_uninstrument_goes_quiet_after_it(
+    traced: Client, acceptor: Acceptor, rabbitmq_server: RabbitMQ, queue: str
+) -> None:
+    from instana_serverless.instrumentation import uninstrument
+
+    handled: List[bytes] = []
+    connection = connect(rabbitmq_server)
+    try:
+        channel = connection.channel()
+        channel.basic_consume(queue, lambda ch, m, p, body: handled.append(body), auto_ack=True)
+        uninstrument()  # the wrapped callback stays registered with pika
+        publish(rabbitmq_server, queue, {"X-INSTANA-T": "1234567890abcdef", "X-INSTANA-S": "42"})
+        while not handled:
+            connection.process_data_events(time_limit=0.1)
+    finally:
+        connection.close()
+    assert handled == [b"order"]
+    traced.flush()
+    assert acceptor.spans() == []

@@ -13,9 +13,9 @@ nests and sends the same way:
 The wrappers of a consumer's callback or iterator use ``run_in_entry`` /
 ``run_in_entry_async`` (the callback runs inside the entry) or ``begin_entry`` / ``end_entry``
 (an entry open across calls: one message of an iterator, from the ``next`` that hands it over
-to the next one). These check, per message, that tracing is on and the registry row not
-disabled, and keep our failures away from the user's code: a bug of ours means no span, never a
-lost message or a changed result.
+to the next one). These check, per message, that the registry row is patched and not
+disabled and that tracing is on, and keep our failures away from the user's code: a bug of
+ours means no span, never a lost message or a changed result.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..invocation import Invocation
 from ..propagation import extract
 from ..span import ENTRY
 from ..tracer import current_span, start_child
+from . import _applied
 from ._common import tracer_bug
 
 TYPE_CHECKING = False
@@ -60,8 +61,11 @@ def open_entry(
 
 
 def enabled(entry: Entry) -> bool:
-    """Tracing is on and none of the row's words (name, aliases, category) is disabled: read
-    per message, so a later ``configure`` counts."""
+    """The row is patched (a callback wrapped before ``uninstrument()`` goes quiet after it),
+    tracing is on and none of the row's words (name, aliases, category) is disabled: read per
+    message, so a later ``configure`` counts."""
+    if not _applied.get(entry.name):
+        return False
     client = get_client()
     return client.tracing and entry.keys.isdisjoint(client.config.disabled_instrumentations)
 
