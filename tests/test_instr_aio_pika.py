@@ -216,3 +216,28 @@ def test_disabled_consumers_make_no_entry_and_still_call_back(
     assert run(rabbitmq_server, work) == [b"order"]
     instana.flush()
     assert acceptor.spans() == []
+
+
+def test_a_delivered_message_published_on_carries_the_new_context(
+    traced: Client, acceptor: Acceptor, rabbitmq_server: RabbitMQ, queue: str
+) -> None:
+    publish(rabbitmq_server, queue, {"X-INSTANA-T": TRACE, "X-INSTANA-S": PARENT, "k": "v"})
+
+    async def work(channel: Any) -> None:
+        amqp_queue = await channel.declare_queue(queue)
+        await channel.declare_queue(f"{queue}-out")
+        delivered = await amqp_queue.get(no_ack=True)  # locked: no_ack
+        assert delivered.locked
+        await channel.default_exchange.publish(delivered, routing_key=f"{queue}-out")
+        assert delivered.headers["X-INSTANA-S"] == PARENT  # the delivered message unchanged
+
+    with instana.entry_span("forwarder"):
+        run(rabbitmq_server, work)
+    spans = acceptor.wait_for_spans(3)
+    (forward,) = exits(spans)
+    assert last_headers(rabbitmq_server, f"{queue}-out") == {
+        "k": "v",
+        "X-INSTANA-T": forward["t"],
+        "X-INSTANA-S": forward["s"],
+        "X-INSTANA-L": "1",
+    }

@@ -30,6 +30,8 @@ _MAX_TEXT = 256
 
 def text(value: Any) -> Optional[str]:
     """A name (exchange, routing key, queue) as sent: text, bounded; None when absent."""
+    if value.__class__ is str:
+        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT]
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     elif value is not None and not isinstance(value, str):

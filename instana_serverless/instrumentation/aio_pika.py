@@ -32,17 +32,60 @@ if TYPE_CHECKING:
     from .registry import Entry
 
 _QUEUE_MODULE = "aio_pika.queue"
+_ADDRESS = "_instana_address"
+_SLOTS: Dict[type, Tuple[str, ...]] = {}
+_MISSING = object()
 # where an iterator keeps the entry of the message it handed over last
 _OPEN = "_instana_entry"
 
 
 def address(channel: Any) -> Optional[str]:
-    """``host:port`` of the connection of an aio-pika channel."""
+    """``host:port`` of the connection of an aio-pika channel (worked out once per
+    connection: its URL is fixed, and reading it costs more than the rest of a span's data)."""
     try:
-        url = channel._connection.url
-        return f"{url.host}:{url.port}"
+        connection = channel._connection
+        found: Optional[str] = connection.__dict__.get(_ADDRESS)
+        if found is None:
+            url = connection.url
+            found = connection.__dict__[_ADDRESS] = f"{url.host}:{url.port}"
+        return found
     except Exception:
         return None
+
+
+def _slot_names(cls: type) -> Tuple[str, ...]:
+    """Every slot of a message class and its bases, private ones under their mangled names."""
+    names = _SLOTS.get(cls)
+    if names is None:
+        found = []
+        for klass in cls.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name in ("__dict__", "__weakref__"):
+                    continue
+                if name.startswith("__") and not name.endswith("__"):
+                    name = f"_{klass.__name__.lstrip('_')}{name}"
+                found.append(name)
+        names = _SLOTS[cls] = tuple(found)
+    return names
+
+
+def copy_message(message: Any, headers: Dict[Any, Any]) -> Any:
+    """The same message with other headers. aio-pika's own ``__copy__`` re-runs the
+    constructor through a checking ``__setattr__`` (9 µs); the fields are copied as they are
+    instead, the lock (a delivered message's) too, which ``publish`` does not look at."""
+    copy = object.__new__(type(message))
+    setter = object.__setattr__
+    missing = _MISSING
+    for name in _slot_names(type(message)):
+        value = getattr(message, name, missing)
+        if value is not missing:  # else a slot never set
+            setter(copy, name, value)
+    own = getattr(message, "__dict__", None)
+    if own:
+        copy.__dict__.update(own)
+    setter(copy, "headers", headers)
+    return copy
 
 
 def start(call: Call) -> StartResult:
@@ -61,8 +104,7 @@ def inject(call: Call) -> None:
     args = call.args
     positional = len(args) > 1
     message = args[1] if positional else call.kwargs["message"]
-    copy = message.__copy__()  # aio-pika's own: a fresh, unlocked Message with its properties
-    copy.headers = _amqp.with_context(message.headers, call.span)
+    copy = copy_message(message, _amqp.with_context(message.headers, call.span))
     if positional:
         call.args = (args[0], copy, *args[2:])
     else:
