@@ -347,3 +347,44 @@ def test_a_callback_registered_before_uninstrument_goes_quiet_after_it(
     assert handled == [b"order"]
     traced.flush()
     assert acceptor.spans() == []
+
+
+def test_select_connection_publish_exit_and_consume_and_get_entries(
+    traced: Client, acceptor: Acceptor, rabbitmq_server: RabbitMQ, queue: str
+) -> None:
+    """The asynchronous adapter: ``Channel.basic_publish`` is the exit, a ``basic_consume``
+    and a ``basic_get`` callback each run inside an entry continuing it."""
+    handled: List[str] = []
+    parameters = pika.ConnectionParameters(host=rabbitmq_server.host, port=rabbitmq_server.port)
+
+    def on_open(connection: Any) -> None:
+        connection.channel(on_open_callback=on_channel)
+
+    def on_channel(channel: Any) -> None:
+        channel.basic_publish("", queue, b"first", pika.BasicProperties(headers={"n": 1}))
+        channel.basic_publish("", queue, b"second", pika.BasicProperties(headers={"n": 2}))
+        channel.basic_get(queue, on_get, auto_ack=True)
+
+    def on_get(channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        handled.append(f"get {body.decode()}")
+        channel.basic_consume(queue, on_message, auto_ack=True)
+
+    def on_message(channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        handled.append(f"consume {body.decode()}")
+        channel.connection.close()
+
+    with instana.entry_span("job", flush=False) as job:
+        connection = pika.SelectConnection(
+            parameters,
+            on_open_callback=on_open,
+            on_close_callback=lambda *args: connection.ioloop.stop(),
+        )
+        connection.ioloop.start()
+    instana.flush()
+    assert handled == ["get first", "consume second"]
+    spans = acceptor.wait_for_spans(5)
+    publishes = sorted(exits(spans), key=lambda s: s["ts"])
+    assert [s["p"] for s in publishes] == [job.span_id, job.span_id]
+    consumers = [s for s in spans if s["n"] == "rabbitmq" and s["k"] == 1]
+    assert sorted(c["p"] for c in consumers) == sorted(s["s"] for s in publishes)
+    assert all(c["data"]["rabbitmq"]["queue"] == queue for c in consumers)
