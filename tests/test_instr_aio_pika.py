@@ -241,3 +241,26 @@ def test_a_delivered_message_published_on_carries_the_new_context(
         "X-INSTANA-S": forward["s"],
         "X-INSTANA-L": "1",
     }
+
+
+# aio-pika's own warning when the plain function's result is not awaitable, as without us
+@pytest.mark.filterwarnings("ignore:Function .* returned a non awaitable result")
+def test_a_plain_function_callback_still_works_inside_its_entry(
+    traced: Client, acceptor: Acceptor, rabbitmq_server: RabbitMQ, queue: str
+) -> None:
+    publish(rabbitmq_server, queue, {"X-INSTANA-T": TRACE, "X-INSTANA-S": PARENT})
+    handled: List[Any] = []
+
+    async def work(channel: Any) -> None:
+        amqp_queue = await channel.declare_queue(queue)
+        with pytest.warns(DeprecationWarning):  # aio-pika's warning, not ours
+            await amqp_queue.consume(lambda message: handled.append(current_span()), no_ack=True)
+        for _ in range(100):
+            if handled:
+                return
+            await asyncio.sleep(0.05)
+
+    run(rabbitmq_server, work)
+    (consumer,) = acceptor.wait_for_spans(1)
+    assert (consumer["t"], consumer["p"], consumer["ec"]) == (TRACE, PARENT, 0)
+    assert handled[0].span_id == consumer["s"]

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from . import _amqp
 from ._common import tracer_bug
-from ._entry import begin_entry, end_entry, run_in_entry_async
+from ._entry import begin_entry, end_entry, run_in_entry, run_in_entry_async
 from ._patches import Custom, Method
+from ._wrap import is_coroutine_function
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -124,17 +125,41 @@ def _consumed(
     )
 
 
+async def _settled(callback: Callable[..., Any], message: Any) -> Any:
+    """The callback's result, awaited when it is awaitable (aio-pika still takes plain
+    functions, and so must their stand-in)."""
+    result = callback(message)
+    if hasattr(result, "__await__"):
+        result = await result
+    return result
+
+
 def _traced_callback(
     entry: Entry, callback: Callable[..., Any], queue: Any, addr: Optional[str]
 ) -> Callable[..., Any]:
+    if hasattr(callback, "__code__") and not is_coroutine_function(callback):
+        # a plain function stays one (aio-pika warns that it is deprecated, as without us)
+        def traced_plain(message: Any) -> Any:
+            try:
+                carrier, data = _consumed(message, queue, addr)
+            except Exception:
+                tracer_bug("reading an aio-pika delivery")
+                return callback(message)
+            return run_in_entry(
+                entry, _amqp.SPAN, carrier, data, _amqp.ERROR_PATH, callback, message
+            )
+
+        traced_plain.__wrapped__ = callback  # type: ignore[attr-defined]
+        return traced_plain
+
     async def traced(message: Any) -> Any:
         try:
             carrier, data = _consumed(message, queue, addr)
         except Exception:
             tracer_bug("reading an aio-pika delivery")
-            return await callback(message)
+            return await _settled(callback, message)
         return await run_in_entry_async(
-            entry, _amqp.SPAN, carrier, data, _amqp.ERROR_PATH, callback, message
+            entry, _amqp.SPAN, carrier, data, _amqp.ERROR_PATH, _settled, callback, message
         )
 
     traced.__wrapped__ = callback  # type: ignore[attr-defined]
