@@ -694,6 +694,7 @@ class RabbitMQ:
 
     host: str
     port: int
+    dist_port: int
     epmd_port: int
     base: Path
     process: Process = field(repr=False)
@@ -741,7 +742,7 @@ def start_rabbitmq() -> RabbitMQ:
     """Runs the broker's start script directly (the /usr/sbin wrapper switches to the package's
     user and its shared directories); everything it writes goes to a temporary directory, and
     the AMQP listener, the Erlang distribution port and a private epmd are on loopback ports."""
-    if not os.access(RABBITMQ_SERVER, os.X_OK) or _epmd() is None:
+    if not os.path.exists(RABBITMQ_SERVER) or _epmd() is None:
         missing("RabbitMQ not found (Debian package rabbitmq-server; `make test` installs it)")
     started = time.monotonic()
     base = _tmpdir("rabbitmq", None)
@@ -780,4 +781,4 @@ def start_rabbitmq() -> RabbitMQ:
         _kill_epmd(epmd_port)
         raise
     _timed("rabbitmq", "start", started)
-    return RabbitMQ(HOST, port, epmd_port, base, process)
+    return RabbitMQ(HOST, port, dist_port, epmd_port, base, process)
