@@ -236,6 +236,20 @@ def test_other_platforms_bundles(run: Run) -> None:
     assert any(s["n"] == "batch.job" for s in spans)
 
 
+def test_the_demo_says_which_azure_worker_ran(run: Run) -> None:
+    from demo import azure_host
+    from tests.servers import missing
+
+    if azure_host.worker_python() is not None:
+        # Microsoft's library worker ran the sample app, on the 3.13 environment's Python.
+        assert "Azure: worker: azure-functions-runtime " in run.output, run.output
+        assert "Azure: worker: emulated" not in run.output
+        return
+    assert "Azure: worker: emulated" in run.output, run.output
+    if azure_host.machine_python313() is not None:
+        missing("Python 3.13 is here but .venv313 is not: the demo fell back to the emulation")
+
+
 def test_no_process_outlives_the_demo(run: Run) -> None:
     assert run.report["left"] == [], run.output
 

@@ -53,7 +53,8 @@ def traced_call(client: Client, acceptor: Acceptor, scenario: Scenario, target: 
     spans = acceptor.wait_for_spans(1)
     client.flush()
     spans = acceptor.spans()
-    assert [s["n"] for s in spans if s["k"] == 1] == ["contract"]
+    expected = scenario.span_name if scenario.entry else "contract"
+    assert [s["n"] for s in spans if s["k"] == 1] == [expected]
     assert all(s["t"] == entry.trace_id for s in spans)
     return spans
 
@@ -204,6 +205,9 @@ def test_patched_at_once_when_already_imported_and_idempotent(
         instrument()
         assert patched()[entry.name] == changes  # nothing wrapped twice
         spans = traced_call(client, acceptor, scenario, target)
+        if scenario.entry:  # the entry itself became the row's span: nothing added under it
+            assert exits(spans) == [] and spans[0]["ec"] == 0
+            return
         (exit_span,) = exits(spans)
         assert exit_span["n"] == scenario.span_name and exit_span["ec"] == 0
         (entry_span,) = [s for s in spans if s["k"] == 1]
@@ -280,6 +284,9 @@ def test_a_bug_of_ours_stays_invisible(
         raise RuntimeError("tracer bug")
 
     expected = scenario.call(target)
+    if scenario.entry:
+        _entry_row_bugs_stay_invisible(traced, acceptor, entry, scenario, target, expected)
+        return
     # the span cannot even be started: the call passes through untraced
     monkeypatch.setattr(_wrap, "start_child", broken)
     with instana.entry_span("contract"):
@@ -329,12 +336,57 @@ def test_a_bug_of_ours_stays_invisible(
     uninstrument()
 
 
+def _entry_row_bugs_stay_invisible(
+    traced: Client,
+    acceptor: Acceptor,
+    entry: registry.Entry,
+    scenario: Scenario,
+    target: Any,
+    expected: Any,
+) -> None:
+    """A row that takes over the entry, with every function of its patch module failing in
+    turn: the call's result is unchanged and the entry still arrives."""
+    from importlib import import_module
+
+    module = import_module(f"instana_serverless.instrumentation.{entry.name}")
+    traced.flush()
+    acceptor.clear()  # the root entry the untraced reference call opened
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    functions = [
+        name
+        for name, value in vars(module).items()
+        if callable(value)
+        and getattr(value, "__module__", None) == module.__name__
+        and not isinstance(value, type)
+        and name != "_make"  # builds the wrapper at patch time, not per call
+    ]
+    assert functions
+    for name in functions:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(module, name, broken)
+            uninstrument()
+            instrument()
+            with instana.entry_span("contract"):
+                assert scenario.call(target) == expected, name
+            traced.flush()
+            assert [s["k"] for s in acceptor.spans()] == [1], name
+            acceptor.clear()
+    uninstrument()
+
+
 def test_no_active_trace_no_span(
     traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
 ) -> None:
     _entry, scenario, target = case
     scenario.call(target)
     assert traced.flush()
+    if scenario.entry:  # an operation outside any entry is an entry of its own, a root
+        (root,) = acceptor.spans()
+        assert (root["n"], root["k"]) == (scenario.span_name, 1) and "p" not in root
+        return
     assert acceptor.spans() == []
     assert not scenario.sent_context(target)
 
@@ -356,6 +408,20 @@ def test_library_errors_are_recorded_and_reraised_unchanged(
     traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
 ) -> None:
     _entry, scenario, target = case
+    if scenario.error is None:  # failures come back in the result: the same result traced
+        untraced_result = scenario.failing_call(target)
+        traced.flush()
+        acceptor.clear()  # the root entry of that reference call
+        with instana.entry_span("contract"):
+            assert scenario.failing_call(target) == untraced_result
+        # (a library may also log the failure: a ``log`` exit under it)
+        (marked,) = [s for s in acceptor.wait_for_spans(1) if s["k"] == 1]
+        assert marked["n"] == scenario.span_name and marked["ec"] >= 1
+        error = marked["data"]
+        for key in scenario.error_path:
+            error = error[key]
+        assert error[scenario.error_key]
+        return
     with pytest.raises(scenario.error) as untraced:
         scenario.failing_call(target)  # outside a trace: what the library raises without us
     with pytest.raises(BaseException) as raised, instana.entry_span("contract"):

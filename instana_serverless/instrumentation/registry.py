@@ -18,7 +18,8 @@ DATABASES = "databases"
 MESSAGING = "messaging"
 AWS = "aws"
 LOGGING = "logging"
-CATEGORIES = (HTTP, DATABASES, MESSAGING, AWS, LOGGING)
+FRAMEWORKS = "frameworks"
+CATEGORIES = (HTTP, DATABASES, MESSAGING, AWS, LOGGING, FRAMEWORKS)
 
 
 class Entry:
@@ -318,6 +319,20 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`sqlalchemy`",
         data="`sqlalchemy.{sql, eng, url, err}` (URL without credentials)",
         covers=_SQL_DRIVERS,
+    ),
+    Entry(
+        "graphql",
+        # the executor under graphene, strawberry and ariadne: one patch covers the three
+        modules=("graphql.execution.execute",),
+        category=FRAMEWORKS,
+        aliases=("graphene", "strawberry", "ariadne", "graphql-core"),
+        label="GraphQL: graphene, strawberry, ariadne (graphql-core 3, sync and async)",
+        distribution="graphql-core",
+        versions=">= 3.1",
+        min_version=(3, 1),
+        span="`graphql.server` (the entry carrying the operation)",
+        data="`graphql.{operationType, operationName, fields, args, errors}` (argument names, "
+        "never values)",
     ),
     Entry(
         "pika",

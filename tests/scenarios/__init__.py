@@ -26,8 +26,12 @@ class Scenario:
     error_path: Tuple[str, ...] = ()
     #: the key under ``error_path`` holding the message (``err`` for sqlalchemy)
     error_key: str = "error"
-    #: the library's own exception ``failing_call`` raises, re-raised unchanged by us
-    error: Type[BaseException] = Exception
+    #: the library's own exception ``failing_call`` raises, re-raised unchanged by us; None
+    #: for a library that reports failures in its result (GraphQL), the span marked all the same
+    error: Optional[Type[BaseException]] = Exception
+    #: True for a row that makes the active entry its own (``span_name``) instead of adding an
+    #: exit under it, and opens that entry itself when none is active (GraphQL)
+    entry: bool = False
     #: a readable id for the test names
     label: str = ""
 
