@@ -264,3 +264,25 @@ def test_a_plain_function_callback_still_works_inside_its_entry(
     (consumer,) = acceptor.wait_for_spans(1)
     assert (consumer["t"], consumer["p"], consumer["ec"]) == (TRACE, PARENT, 0)
     assert handled[0].span_id == consumer["s"]
+
+
+def test_an_error_leaving_the_iterator_block_marks_that_message_entry(
+    traced: Client, acceptor: Acceptor, rabbitmq_server: RabbitMQ, queue: str
+) -> None:
+    publish(rabbitmq_server, queue, {"X-INSTANA-T": TRACE, "X-INSTANA-S": PARENT})
+
+    class Rejected(Exception):
+        pass
+
+    async def work(channel: Any) -> None:
+        amqp_queue = await channel.declare_queue(queue)
+        async with amqp_queue.iterator(no_ack=True) as messages:
+            async for _message in messages:
+                raise Rejected("order 7 is invalid")
+
+    with pytest.raises(Rejected, match="order 7 is invalid"):
+        run(rabbitmq_server, work)
+    (consumer,) = acceptor.wait_for_spans(1)
+    assert (consumer["n"], consumer["k"], consumer["ec"]) == ("rabbitmq", 1, 1)
+    assert (consumer["t"], consumer["p"]) == (TRACE, PARENT)
+    assert "Rejected: order 7 is invalid" in consumer["data"]["rabbitmq"]["error"]

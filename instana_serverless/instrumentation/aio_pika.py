@@ -8,7 +8,8 @@
   (_entry.py); an exception of the callback marks it and goes on to aio-pika unchanged.
 - ``Queue.iterator()`` (``async for message in queue.iterator()``, robust queues too): each
   message's entry is active from the ``__anext__`` that hands it over until the next one, or
-  until the iterator closes (``async with`` does that on leaving the block).
+  until the iterator closes (``async with`` does that on leaving the block; an exception
+  leaving the block marks the entry of the message being handled).
 - ``Queue.get``: nothing to wrap around the message's handling; its entry marks the receipt.
 
 The iterator consumes through ``Queue.consume`` with its own callback (defined in aio-pika's
@@ -184,14 +185,14 @@ def make_consume(entry: Entry, original: Callable[..., Any]) -> Callable[..., An
     return consume
 
 
-def _close_open_entry(iterator: Any) -> None:
+def _close_open_entry(iterator: Any, exc: Optional[BaseException] = None) -> None:
     try:
         scope: Optional[Invocation] = iterator.__dict__.pop(_OPEN, None)
     except Exception:
         tracer_bug("ending an aio-pika iterator entry")
         return
     if scope is not None:
-        end_entry(scope)
+        end_entry(scope, exc)
 
 
 def make_anext(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -219,6 +220,16 @@ def make_close(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]
     return close
 
 
+def make_aexit(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
+    async def __aexit__(self: Any, exc_type: Any, exc: Any, traceback: Any) -> Any:
+        # an exception leaving the ``async with`` block was raised handling the message
+        # whose entry is open: it marks that entry
+        _close_open_entry(self, exc if isinstance(exc, BaseException) else None)
+        return await original(self, exc_type, exc, traceback)
+
+    return __aexit__
+
+
 def make_get(entry: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
     async def get(self: Any, *args: Any, **kwargs: Any) -> Any:
         message = await original(self, *args, **kwargs)
@@ -244,6 +255,7 @@ PATCHES = {
         Custom("Queue", "get", make_get),
         Custom("QueueIterator", "__anext__", make_anext),
         Custom("QueueIterator", "close", make_close),
+        Custom("QueueIterator", "__aexit__", make_aexit),
     ),
     # connect_robust's iterator has its own __anext__ (it waits out reconnections)
     "aio_pika.robust_queue": (Custom("RobustQueueIterator", "__anext__", make_anext),),
