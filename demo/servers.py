@@ -46,6 +46,7 @@ _dirs: List[Path] = []
 def _kill_all() -> None:
     for proc in list(_live):
         _terminate(proc)
+    _kill_epmds()  # after the nodes: epmd refuses to exit while nodes are registered
     for path in _dirs:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -717,6 +718,16 @@ class RabbitMQ:
         _timed("rabbitmq", "stop", started)
 
 
+# epmd daemons of nodes still running, stopped at interpreter exit (a port is taken off once
+# its node stopped: the number may be another program's later)
+_epmd_ports: List[int] = []
+
+
+def _kill_epmds() -> None:
+    for port in list(_epmd_ports):
+        _kill_epmd(port)
+
+
 def _epmd() -> Optional[str]:
     return shutil.which("epmd") or next(iter(glob.glob("/usr/lib/erlang/erts-*/bin/epmd")), None)
 
@@ -724,6 +735,8 @@ def _epmd() -> Optional[str]:
 def _kill_epmd(port: int) -> None:
     """The node started its own epmd (a daemon, outside the node's process group) on a
     private port: ask that one to exit."""
+    with contextlib.suppress(ValueError):
+        _epmd_ports.remove(port)
     epmd = _epmd()
     if epmd is None:
         return
@@ -774,7 +787,7 @@ def start_rabbitmq() -> RabbitMQ:
     try:
         process = Process("rabbitmq", [RABBITMQ_SERVER], base / "rabbitmq.log", env=env)
         procs.append(process)
-        atexit.register(_kill_epmd, epmd_port)
+        _epmd_ports.append(epmd_port)
         _wait("rabbitmq", lambda: amqp_ready(port), [process], START_TIMEOUT_S)
     except BaseException:
         _abandon(procs, base)
