@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import aio_pika
 import aiormq.exceptions
@@ -46,6 +46,36 @@ class Publish(Scenario):
 
     def sent_context(self, target: RabbitMQ) -> Optional[Mapping[str, str]]:
         return instana_headers(target, QUEUE)
+
+    consumer = True
+
+    def consume(
+        self, target: RabbitMQ, context: Mapping[str, str], handle: Callable[[], Any]
+    ) -> None:
+        """A ``Queue.consume`` callback; aio-pika runs it in a task of its own, so an
+        exception of the callback stays with aio-pika (logged), never raised here."""
+        queue = f"{QUEUE}-consumed"
+
+        async def run() -> None:
+            async with await aio_pika.connect(target.url) as connection:
+                channel = await connection.channel()
+                amqp_queue = await channel.declare_queue(queue)
+                await amqp_queue.purge()
+                headers = {name.upper(): value for name, value in context.items()}
+                message = aio_pika.Message(b"order 7", headers=headers)
+                await channel.default_exchange.publish(message, routing_key=queue)
+                handled = asyncio.Event()
+
+                async def on_message(message: Any) -> None:
+                    try:
+                        handle()
+                    finally:
+                        handled.set()
+
+                await amqp_queue.consume(on_message, no_ack=True)
+                await asyncio.wait_for(handled.wait(), 10)
+
+        asyncio.run(run())
 
 
 SCENARIOS = [Publish()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import pika
 import pika.exceptions
@@ -73,6 +73,36 @@ class Publish(Scenario):
 
     def sent_context(self, target: RabbitMQ) -> Optional[Mapping[str, str]]:
         return instana_headers(target, QUEUE)
+
+    consumer = True
+
+    def consume(
+        self, target: RabbitMQ, context: Mapping[str, str], handle: Callable[[], Any]
+    ) -> None:
+        """A ``BlockingChannel.basic_consume`` callback; pika raises the callback's exception
+        from ``process_data_events``."""
+        queue = f"{QUEUE}-consumed"
+        connection = connect(target)
+        try:
+            channel = connection.channel()
+            channel.queue_declare(queue)
+            channel.queue_purge(queue)
+            headers = {name.upper(): value for name, value in context.items()}
+            channel.basic_publish("", queue, b"order 7", pika.BasicProperties(headers=headers))
+            handled: List[bool] = []
+
+            def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+                handled.append(True)
+                handle()
+
+            channel.basic_consume(queue, on_message, auto_ack=True)
+            for _ in range(100):
+                if handled:
+                    return
+                connection.process_data_events(time_limit=0.1)
+            raise AssertionError("no message consumed")
+        finally:
+            connection.close()
 
 
 SCENARIOS = [Publish()]
