@@ -40,8 +40,7 @@ _BLOCKING = "pika.adapters.blocking_connection"
 def address(channel: Any) -> Optional[str]:
     """``host:port`` of a ``BlockingChannel`` (through its ``Channel``) or ``Channel``."""
     try:
-        impl = channel._impl if channel.__class__.__module__ == _BLOCKING else channel
-        params = impl.connection.params
+        params = getattr(channel, "_impl", channel).connection.params
         return f"{params.host}:{params.port}"
     except Exception:
         return None
