@@ -388,3 +388,21 @@ def test_select_connection_publish_exit_and_consume_and_get_entries(
     consumers = [s for s in spans if s["n"] == "rabbitmq" and s["k"] == 1]
     assert sorted(c["p"] for c in consumers) == sorted(s["s"] for s in publishes)
     assert all(c["data"]["rabbitmq"]["queue"] == queue for c in consumers)
+
+
+def test_a_suppressed_message_passes_level_zero_on_to_what_its_handler_publishes(
+    traced: Client, acceptor: Acceptor, rabbitmq_server: RabbitMQ, queue: str
+) -> None:
+    onward = f"{queue}-onward"
+    connection = connect(rabbitmq_server)
+    connection.channel().queue_declare(onward)
+    connection.close()
+    publish(rabbitmq_server, queue, {"X-INSTANA-L": "0"})
+
+    def handle(channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        channel.basic_publish("", onward, b"shipped", pika.BasicProperties(headers={"n": 1}))
+
+    consume_with_pika(rabbitmq_server, queue, handle)
+    assert last_headers(rabbitmq_server, onward) == {"n": 1, "X-INSTANA-L": "0"}
+    traced.flush()
+    assert acceptor.spans() == []
