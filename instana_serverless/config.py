@@ -59,6 +59,7 @@ class Options:
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
         "auto_profile_min_percent",
+        "cloud_run_cpu_always_allocated",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -105,6 +106,7 @@ class Options:
         auto_profile_interval_ms: Optional[int] = None,
         auto_profile_min_ms: Optional[int] = None,
         auto_profile_min_percent: Optional[int] = None,
+        cloud_run_cpu_always_allocated: Optional[bool] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -129,6 +131,7 @@ class Options:
         self.auto_profile_interval_ms = auto_profile_interval_ms
         self.auto_profile_min_ms = auto_profile_min_ms
         self.auto_profile_min_percent = auto_profile_min_percent
+        self.cloud_run_cpu_always_allocated = cloud_run_cpu_always_allocated
 
     def __repr__(self) -> str:
         shown = []
@@ -157,6 +160,7 @@ class Config:
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
         "auto_profile_min_percent",
+        "cloud_run_cpu_always_allocated",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -201,6 +205,7 @@ class Config:
     auto_profile_min_percent: int
     timeout_margin_ms: int
     lambda_extension: bool
+    cloud_run_cpu_always_allocated: bool
     logger: Optional[Any]
 
     def __init__(
@@ -230,6 +235,7 @@ class Config:
         auto_profile_interval_ms: int = DEFAULT_PROFILE_INTERVAL_MS,
         auto_profile_min_ms: int = DEFAULT_PROFILE_MIN_MS,
         auto_profile_min_percent: int = DEFAULT_PROFILE_MIN_PERCENT,
+        cloud_run_cpu_always_allocated: bool = False,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -255,6 +261,7 @@ class Config:
         self.auto_profile_interval_ms = auto_profile_interval_ms
         self.auto_profile_min_ms = auto_profile_min_ms
         self.auto_profile_min_percent = auto_profile_min_percent
+        self.cloud_run_cpu_always_allocated = cloud_run_cpu_always_allocated
 
     @property
     def missing(self) -> Tuple[str, ...]:
@@ -661,6 +668,13 @@ class _Resolver:
                 _percent,
                 _percent,
                 DEFAULT_PROFILE_MIN_PERCENT,
+            ),
+            cloud_run_cpu_always_allocated=setting(
+                "cloud_run_cpu_always_allocated",
+                "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED",
+                _coerce_bool,
+                _parse_bool,
+                False,
             ),
         )
         # The key pasted into the wrong variable must not leak through its warning.

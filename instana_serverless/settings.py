@@ -108,7 +108,8 @@ SETTINGS: Tuple[Setting, ...] = (
         ("tracing_disabled", "disabled_instrumentations"),
         "`false`",
         "`true` turns tracing off; a list of libraries (`requests,boto3`) or categories (`http`, "
-        "`databases`, `messaging`, `aws`, `logging`) turns off those instrumentations",
+        "`databases`, `messaging`, `aws`, `logging`, `frameworks`) turns off those "
+        "instrumentations",
         unset_note="all tracing on",
     ),
     Setting(
@@ -171,6 +172,15 @@ SETTINGS: Tuple[Setting, ...] = (
         "Lambda: send spans after the response from an internal extension (see "
         "`docs/LAMBDA_EXTENSION.md`); `false` flushes them before the handler returns",
         unset_note="on: on Lambda, spans are sent after the response",
+    ),
+    Setting(
+        "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED",
+        ("cloud_run_cpu_always_allocated",),
+        "`false`",
+        "Cloud Run: `true` for a service whose CPU is always allocated (instance-based billing, "
+        "`--no-cpu-throttling`): spans are sent from a background thread after the response "
+        "instead of before its last byte",
+        unset_note="off: on Cloud Run, each response waits for its spans' send",
     ),
     Setting(
         "",

@@ -192,3 +192,9 @@ def moto_url() -> Iterator[str]:
         urllib.request.urlopen(request, timeout=5).read()
         yield url
         server.stop()
+
+
+@pytest.fixture
+def no_target() -> None:
+    """For scenarios that bring their own target (the in-process web apps)."""
+    return None

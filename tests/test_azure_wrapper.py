@@ -192,7 +192,7 @@ def test_http_5xx_is_returned_unchanged_and_marked(client: Client, acceptor: Acc
     span = one_span(acceptor)
     assert span["ec"] == 1
     assert span["data"]["http"]["status"] == 503
-    assert span["data"]["azf"]["error"] == "HTTP 503"
+    assert span["data"]["azf"]["error"] == "HTTP 503 Service Unavailable"
 
 
 class OrderFailed(RuntimeError):

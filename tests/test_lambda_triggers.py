@@ -121,9 +121,10 @@ def test_alb_single_value(acceptor: Any, traced: Any) -> None:
         "params": "query=1234ABCD&passwd=<redacted>",
         "header": {"x-request-source": "alb-test"},
         "status": 502,
+        "error": "HTTP 502 Bad Gateway",
     }
     assert span["ec"] == 1
-    assert span["data"]["lambda"]["error"] == "HTTP 502"
+    assert span["data"]["lambda"]["error"] == "HTTP 502 Bad Gateway"
     assert span["t"] == "00000000000000d1"
 
 

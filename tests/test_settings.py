@@ -131,6 +131,14 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         True,
         True,
     ),
+    "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED": (
+        "true",
+        "cloud_run_cpu_always_allocated",
+        True,
+        "cloud_run_cpu_always_allocated",
+        False,
+        False,
+    ),
 }
 
 

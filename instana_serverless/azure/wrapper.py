@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from .. import log
 from ..client import Client, get_client
-from ..http_data import add_server_timing, record_status
+from ..http_data import add_server_timing, record_entry_status
 from ..invocation import Invocation
 from ..propagation import extract
 from ..span import Span
@@ -153,7 +153,7 @@ def _record_result(span: Span, binding: Optional[str], result: Any) -> None:
         status = getattr(result, "status_code", None)
         if status is None:
             return
-        record_status(span, status)
+        record_entry_status(span, status)
         headers: Any = getattr(result, "headers", None)
         if headers is not None and span.recording:
             add_server_timing(headers, span)

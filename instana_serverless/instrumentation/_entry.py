@@ -8,7 +8,9 @@ nests and sends the same way:
   polls a queue) joins that trace under the active span, instead of starting a trace nobody
   can find;
 - the span is active while the user's code handles the message, ends once however that ends,
-  and is flushed then, unless it ran inside other traced work, whose own end sends it.
+  and is sent then by the platform's send rule (``sending``: before the result goes back, so
+  a gRPC server on Cloud Run with request-based billing sends while the call is in flight),
+  unless it ran inside other traced work, whose own end sends it.
 
 The wrappers of a consumer's callback or iterator use ``run_in_entry`` /
 ``run_in_entry_async`` (the callback runs inside the entry) or ``begin_entry`` / ``end_entry``

@@ -33,6 +33,7 @@ class Entry:
         "covers",
         "data",
         "distribution",
+        "enriches",
         "inside_exits",
         "keys",
         "label",
@@ -61,6 +62,7 @@ class Entry:
         covers: Tuple[str, ...] = (),
         inside_exits: bool = True,
         context: str = "—",
+        enriches: bool = False,
     ) -> None:
         #: the one word: patch module, test file, disable name
         self.name = name
@@ -92,6 +94,9 @@ class Entry:
         self.covers = covers
         #: False: calls made while any exit is active pass through (low-level clients)
         self.inside_exits = inside_exits
+        #: True: a web framework; its module opens no exit but enriches the entry span serving
+        #: the request (route template, the request's error; instrumentation/_framework.py)
+        self.enriches = enriches
         #: every word that disables this entry (checked on each call: computed once)
         self.keys = frozenset((name, *aliases, category))
 
@@ -358,6 +363,61 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`rabbitmq` (exit `publish`, entry `consume`)",
         data=_RABBITMQ_DATA,
         context=_RABBITMQ_CONTEXT,
+    ),
+)
+
+ENTRIES += (
+    Entry(
+        "flask",
+        modules=("flask.ctx", "flask.app"),
+        category=FRAMEWORKS,
+        label="Flask (route template, errors)",
+        distribution="Flask",
+        versions=">= 2.0",
+        # flask.__version__ is deprecated (a warning on access): methods are looked up instead
+        min_version=None,
+        span="enriches the entry",
+        data="`http.path_tpl` (`/users/{int:user_id}`), `http.error` (exception, `abort` text)",
+        enriches=True,
+    ),
+    Entry(
+        "django",
+        modules=("django.core.handlers.base", "django.core.handlers.exception"),
+        category=FRAMEWORKS,
+        label="Django (route template, errors)",
+        distribution="Django",
+        versions=">= 4.2",
+        min_version=(4, 2),
+        span="enriches the entry",
+        data="`http.path_tpl` (`users/<int:user_id>`), `http.error` (exception of a 5xx)",
+        enriches=True,
+    ),
+    Entry(
+        "starlette",
+        modules=("starlette.routing", "starlette.middleware.exceptions", "fastapi.routing"),
+        category=FRAMEWORKS,
+        aliases=("fastapi",),
+        label="FastAPI / Starlette (route template, errors)",
+        distribution="starlette",
+        versions=">= 0.35",
+        min_version=(0, 35),
+        span="enriches the entry",
+        data="`http.path_tpl` (`/users/{user_id}`), `http.error` (exception, 5xx `detail`)",
+        enriches=True,
+    ),
+    Entry(
+        "aiohttp_server",
+        modules=("aiohttp.web_app", "aiohttp.web_urldispatcher"),
+        category=FRAMEWORKS,
+        aliases=("aiohttp-server",),
+        label="aiohttp server (the entry, route template, errors)",
+        distribution="aiohttp",
+        versions=">= 3.9",
+        min_version=(3, 9),
+        span="`aiohttp-server` (or enriches the active entry)",
+        data="`http.{method, url, path, host, params, header, status, path_tpl, error}`",
+        context=_HEADERS + " (continued)",
+        enriches=True,
     ),
 )
 

@@ -37,6 +37,13 @@ class Scenario:
     consumer: bool = False
     #: a readable id for the test names
     label: str = ""
+    #: a web-framework row (``Entry.enriches``): ``call`` serves ``GET /users/42`` inside the
+    #: active entry, which gets ``path_tpl``; ``failing_call`` serves a route that raises and
+    #: returns the response, whose failure the entry gets as ``error_text``
+    path_tpl: str = ""
+    error_text: str = ""
+    #: the entry the row opens itself when none is active ("" for rows that only enrich)
+    opens_entry: str = ""
 
     def call(self, target: Any) -> Any:
         """Make exactly one call that gives one exit span inside a trace (sync: run an async
