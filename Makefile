@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # mysqlclient needs; installed only when one is missing and we are root (as in CI). Services
 # are never started (a policy-rc.d forbids it during the install when none is in place): the
 # test fixtures start their own throwaway instances.
-SERVER_PACKAGES := postgresql redis-server mariadb-server default-libmysqlclient-dev gcc pkg-config
+SERVER_PACKAGES := postgresql redis-server mariadb-server rabbitmq-server default-libmysqlclient-dev gcc pkg-config
 
 servers:
 	@missing=$$(for p in $(SERVER_PACKAGES); do \

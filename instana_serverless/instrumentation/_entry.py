@@ -16,6 +16,13 @@ Consumers that hand messages over by returning them (``poll()``, iteration) cann
 user's handling in a ``with``: they ``hold`` the entries they opened, and ``release_held`` ends
 them at the consumer's next call (or its close). A held entry opened inside other traced work
 is also ended just before that work's own span ends, so it leaves in the same send.
+
+The wrappers of a consumer's callback or iterator use ``run_in_entry`` /
+``run_in_entry_async`` (the callback runs inside the entry) or ``begin_entry`` / ``end_entry``
+(an entry open across calls: one message of an iterator, from the ``next`` that hands it over
+to the next one). These check, per message, that the registry row is patched and not
+disabled and that tracing is on, and keep our failures away from the user's code: a bug of
+ours means no span, never a lost message or a changed result.
 """
 
 from __future__ import annotations
@@ -28,21 +35,24 @@ from ..propagation import extract
 from ..sending import work_done
 from ..span import ENTRY
 from ..tracer import activate, current_span, restore, start_child
+from . import _applied
 from ._common import tracer_bug
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from contextvars import Token
-    from typing import Any, Dict, List, Mapping, Optional, Tuple
+    from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
     from ..span import FinishHook, Span
     from .registry import Entry
 
 
 def enabled(entry: Entry) -> bool:
-    """Whether ``entry``'s consumer or server opens entries now: tracing on and none of its
-    names, aliases or category disabled (checked per message, so a later ``configure``
-    counts)."""
+    """The row is patched (a callback wrapped before ``uninstrument()`` goes quiet after it),
+    tracing is on and none of the row's words (name, aliases, category) is disabled: read per
+    message, so a later ``configure`` counts."""
+    if not _applied.get(entry.name):
+        return False
     client = get_client()
     return client.tracing and entry.keys.isdisjoint(client.config.disabled_instrumentations)
 
@@ -155,3 +165,74 @@ def _release(held: _Held, *, flush: bool) -> None:
         invocation.end()
     if send:
         work_done(held.invocations[0].client)
+
+
+def begin_entry(
+    entry: Entry,
+    name: str,
+    carrier: Optional[Mapping[str, Any]],
+    data: Optional[Dict[str, Any]] = None,
+    error_path: Tuple[str, ...] = (),
+) -> Optional[Invocation]:
+    """``open_entry`` entered (its span active), or None: the row is disabled or we failed."""
+    try:
+        if not enabled(entry):
+            return None
+        scope = open_entry(name, carrier, data=data, error_path=error_path)
+        scope.__enter__()
+    except Exception:
+        tracer_bug(f"opening a {entry.name} entry")
+        return None
+    return scope
+
+
+def end_entry(scope: Invocation, exc: Optional[BaseException] = None) -> None:
+    """End what ``begin_entry`` opened (an error marks the span); never raises."""
+    try:
+        scope.__exit__(None if exc is None else type(exc), exc, None)
+    except Exception:
+        tracer_bug("ending an entry")
+
+
+def run_in_entry(
+    entry: Entry,
+    name: str,
+    carrier: Optional[Mapping[str, Any]],
+    data: Optional[Dict[str, Any]],
+    error_path: Tuple[str, ...],
+    function: Callable[..., Any],
+    *args: Any,
+) -> Any:
+    """``function(*args)`` inside an entry span; its result or exception unchanged."""
+    scope = begin_entry(entry, name, carrier, data, error_path)
+    if scope is None:
+        return function(*args)
+    try:
+        result = function(*args)
+    except BaseException as exc:
+        end_entry(scope, exc)
+        raise
+    end_entry(scope)
+    return result
+
+
+async def run_in_entry_async(
+    entry: Entry,
+    name: str,
+    carrier: Optional[Mapping[str, Any]],
+    data: Optional[Dict[str, Any]],
+    error_path: Tuple[str, ...],
+    function: Callable[..., Awaitable[Any]],
+    *args: Any,
+) -> Any:
+    """``await function(*args)`` inside an entry span; its result or exception unchanged."""
+    scope = begin_entry(entry, name, carrier, data, error_path)
+    if scope is None:
+        return await function(*args)
+    try:
+        result = await function(*args)
+    except BaseException as exc:
+        end_entry(scope, exc)
+        raise
+    end_entry(scope)
+    return result

@@ -108,6 +108,8 @@ _HTTP_DATA = "`http.{url, method, status, host, path, params, header, error}`"
 _HEADERS = "Instana and W3C headers"
 _PG_DATA = "`pg.{stmt, host, port, db, user, error}`"
 _MYSQL_DATA = "`mysql.{stmt, host, port, db, user, error}`"
+_RABBITMQ_DATA = "`rabbitmq.{sort, exchange, key, queue, address, error}`"
+_RABBITMQ_CONTEXT = "`X-INSTANA-T/S/L` message headers (read by the consumer entries)"
 # the drivers SQLAlchemy calls: no driver span inside a sqlalchemy span
 _SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pg8000", "pymysql", "mysqlclient")
 _KAFKA_SPAN = "`kafka` (exit for producing, entry per record consumed)"
@@ -425,6 +427,31 @@ ENTRIES: Tuple[Entry, ...] = (
         "error}`",
         # the library sends with requests: its HTTP requests are part of the gcs span
         covers=("urllib3",),
+    ),
+    Entry(
+        "pika",
+        modules=("pika.channel", "pika.adapters.blocking_connection"),
+        category=MESSAGING,
+        label="pika (`basic_publish`; `basic_consume` callbacks, `basic_get`, `consume`)",
+        distribution="pika",
+        versions=">= 1.1",
+        min_version=(1, 1),
+        span="`rabbitmq` (exit `publish`, entry `consume`)",
+        data=_RABBITMQ_DATA,
+        context=_RABBITMQ_CONTEXT,
+    ),
+    Entry(
+        "aio_pika",
+        modules=("aio_pika.exchange", "aio_pika.queue", "aio_pika.robust_queue"),
+        category=MESSAGING,
+        aliases=("aio-pika",),
+        label="aio-pika (`Exchange.publish`; `Queue.consume` callbacks, iterators, `get`)",
+        distribution="aio-pika",
+        versions=">= 9.0",
+        min_version=(9, 0),
+        span="`rabbitmq` (exit `publish`, entry `consume`)",
+        data=_RABBITMQ_DATA,
+        context=_RABBITMQ_CONTEXT,
     ),
 )
 

@@ -11,7 +11,7 @@ skips (or, with CI=true, fails) instead of the contract suite knowing about it.
 from __future__ import annotations
 
 import importlib
-from typing import Any, List, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, List, Mapping, Optional, Tuple, Type
 
 
 class Scenario:
@@ -32,6 +32,9 @@ class Scenario:
     #: True for a row that makes the active entry its own (``span_name``) instead of adding an
     #: exit under it, and opens that entry itself when none is active (GraphQL)
     entry: bool = False
+    #: True for a row whose consumer opens an entry per message (``consume`` below): the
+    #: contract suite's consumer tests run over it too
+    consumer: bool = False
     #: a readable id for the test names
     label: str = ""
     #: a web-framework row (``Entry.enriches``): ``call`` serves ``GET /users/42`` inside the
@@ -55,6 +58,14 @@ class Scenario:
         """The trace headers (lower-case names) the target received with the last call, or
         None when the protocol carries no context (databases)."""
         return None
+
+    def consume(self, target: Any, context: Mapping[str, str], handle: Callable[[], Any]) -> None:
+        """Consumers (``consumer = True``): send one message outside any trace carrying
+        ``context`` (``x-instana-t/s/l`` names, written the way the protocol's producers write
+        them) and consume it with the library's consumer, calling ``handle()`` where the
+        user's code handles the message; whatever ``handle`` raises goes wherever the library
+        sends it (raised here or not, as the library does)."""
+        raise NotImplementedError
 
 
 def scenarios_for(name: str) -> List[Scenario]:
