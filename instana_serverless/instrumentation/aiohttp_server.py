@@ -3,9 +3,9 @@ sensor names it) when nothing of ours serves it yet, the matched resource's cano
 the route template, and the request's failure with its message.
 
 Unlike WSGI and ASGI apps, an aiohttp application cannot be put inside our middleware, so this
-row opens the entry itself (continuing the request's Instana/W3C context, flushed off the
-event loop before the response is handed back); inside an entry that is already active it only
-enriches it, like the other framework rows.
+row opens the entry itself (continuing the request's Instana/W3C context, sent by the
+platform's send rule, off the event loop, before the response is handed back); inside an entry
+that is already active it only enriches it, like the other framework rows.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..http_data import (
     server_timing_value,
 )
 from ..propagation import extract
+from ..sending import work_done_async
 from ..tracer import activate, current_span, restore
 from ._common import tracer_bug
 from ._framework import entry_for, observe, set_error, set_route
@@ -123,17 +124,11 @@ def _server_timing(span: Span, response: Any) -> None:
 
 
 async def _finish(span: Span) -> None:
-    """End the span, then send it from a worker thread (the event loop keeps serving)."""
+    """End the span, then send it by the platform's send rule, a blocking send off the event
+    loop (the loop keeps serving), before the response is handed back."""
     span.finish()
-    if not span.recording:
-        return
-    import asyncio
-
-    client = get_client()
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, client.flush)
-    except Exception:
-        tracer_bug("flushing after an aiohttp request")
+    if span.recording:
+        await work_done_async(get_client())
 
 
 def handle(row: Entry, original: Callable[..., Any]) -> Callable[..., Any]:
