@@ -221,7 +221,7 @@ def test_http_5xx_is_returned_and_marked(app: FunctionsHost, acceptor: Acceptor)
     span = one_span(acceptor)
     assert span["ec"] == 1
     assert span["data"]["http"]["status"] == 503
-    assert span["data"]["azf"]["error"] == "HTTP 503"
+    assert span["data"]["azf"]["error"] == "HTTP 503 Service Unavailable"
 
 
 @pytest.mark.parametrize(
