@@ -43,6 +43,8 @@ FAULTS = [
     "drip",
     "flood-head",
     "flood-body",
+    "trickle-chunks",
+    "tiny-chunks",
 ]
 
 
@@ -133,6 +135,18 @@ class FaultBackend:
             conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
             while True:
                 conn.sendall(b"8000\r\n" + b"z" * 0x8000 + b"\r\n")
+        elif mode in ("trickle-chunks", "tiny-chunks"):
+            # Answered 200, so the bundle was taken; the body then never ends: slow chunks,
+            # or tiny ones as fast as the client reads. Sending the bundle again would
+            # duplicate its spans.
+            self._record(request)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            while not self._closed:
+                if mode == "trickle-chunks":
+                    conn.sendall(b"10\r\n" + b"z" * 16 + b"\r\n")
+                    time.sleep(0.005)
+                else:
+                    conn.sendall(b"1\r\nz\r\n" * 4096)
         return False
 
 

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 _STALE_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024  # responses are tiny; a huge one is not worth reading
+# How long a response body may take to arrive once the status is known. The status alone
+# decides the bundle's fate; the body is read only so the connection can carry the next
+# request, and a body that is slow or endless is cheaper to abandon with its connection.
+_BODY_BUDGET_S = 0.25
 # Header values are sent as given only when they are printable ASCII.
 _SAFE_HEADER_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
 _SAFE_PATH_CHARS = _SAFE_HEADER_CHARS - {" "}
@@ -204,8 +208,247 @@ class HttpTransport:
         conn.sock.settimeout(_remaining(deadline))
         conn.send(request)
         status, headers = self._read_head(conn, deadline)
-        keep_alive = self._read_body(conn, status, headers, deadline)
         conn.used = True
+        # From here on the backend has answered: whatever the body does (floods, stalls,
+        # is malformed), the status stands. Raising would make the caller send the bundle
+        # again although it was taken; only the connection is given up.
+        try:
+            keep_alive = self._read_body(
+                conn, status, headers, min(deadline, monotonic() + _BODY_BUDGET_S)
+            )
+        except (OSError, ValueError, TransportError):
+            keep_alive = False
+        if not keep_alive:
+            self.close()
+        return status
+
+    # -- response ---------------------------------------------------------------------------
+
+    def _fill(self, conn: _Connection, deadline: float) -> None:
+        if len(conn.buffer) > _MAX_HEAD + _MAX_BODY:
+            raise TransportError("response too large")  # a flood must not fill memory
+        conn.sock.settimeout(_remaining(deadline))
+        chunk = conn.recv()
+        if not chunk:
+            raise _ConnectionClosed("connection closed by the server")
+        conn.buffer += chunk
+
+    def _read_head(self, conn: _Connection, deadline: float) -> Tuple[int, dict[str, str]]:
+        while True:
+            while b"\r\n\r\n" not in conn.buffer:
+                if len(conn.buffer) > _MAX_HEAD:
+                    raise TransportError("response head too large")
+                self._fill(conn, deadline)
+            head, _, conn.buffer = conn.buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise TransportError(f"malformed status line: {lines[0][:80]!r}")
+            status = int(parts[1])
+            headers: dict[str, str] = {"_version": parts[0]}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if 100 <= status < 200 and status != 101:
+                continue  # interim response (100 Continue): the real one follows
+            return status, headers
+
+    def _read_body(
+        self, conn: _Connection, status: int, headers: dict[str, str], deadline: float
+    ) -> bool:
+        """Consume the body; True when the connection may carry another request."""
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" and headers["_version"] != "HTTP/1.0"
+        if status in (204, 304):
+            return keep_alive  # never a body (RFC 9110 §6.4.1)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return self._read_chunked(conn, deadline) and keep_alive
+        length_text = headers.get("content-length")
+        if length_text is not None:
+            length = int(length_text)
+            if length < 0:
+                raise TransportError(f"malformed Content-Length: {length_text[:20]!r}")
+            if length > _MAX_BODY:
+                return False
+            while len(conn.buffer) < length:
+                self._fill(conn, deadline)
+            conn.buffer = conn.buffer[length:]
+            return keep_alive
+        # No length: the body runs until the server closes, so the connection is spent.
+        try:
+            while len(conn.buffer) < _MAX_BODY:
+                self._fill(conn, deadline)
+        except _ConnectionClosed:
+            pass
+        return False
+
+    def _read_chunked(self, conn: _Connection, deadline: float) -> bool:
+        """Consume a chunked body; False when it exceeded the cap (the rest is left unread,
+        so the connection cannot carry another request).
+
+        Parsed at an offset into the buffer: cutting the buffer after every chunk would copy
+        it once per chunk, which an endless stream of tiny chunks turns into quadratic work.
+        """
+        total = 0
+        pos = 0
+
+        def line_end() -> int:
+            nonlocal pos
+            while True:
+                end = conn.buffer.find(b"\r\n", pos)
+                if end >= 0:
+                    return end
+                if len(conn.buffer) - pos > _MAX_HEAD:
+                    raise TransportError("chunk size line too long")
+                conn.buffer, pos = conn.buffer[pos:], 0
+                self._fill(conn, deadline)
+
+        while True:
+            end = line_end()
+            size_text = conn.buffer[pos:end].split(b";")[0].strip() or b"0"
+            pos = end + 2
+            size = int(size_text, 16)
+            total += size
+            if size < 0 or total > _MAX_BODY:
+                return False
+            if size == 0:
+                while True:  # trailers, if any, end with an empty line
+                    end = line_end()
+                    empty = end == pos
+                    pos = end + 2
+                    if empty:
+                        conn.buffer = conn.buffer[pos:]
+                        return True
+            while len(conn.buffer) - pos < size + 2:
+                conn.buffer, pos = conn.buffer[pos:], 0
+                self._fill(conn, deadline)
+            pos += size + 2
+
+    def close(self) -> None:
+        self.tls = None
+        self.sock.close()
+
+
+class HttpTransport:
+    """One keep-alive connection to the endpoint, optionally through a CONNECT proxy."""
+
+    def __init__(
+        self,
+        endpoint: Union[str, Endpoint],
+        *,
+        headers: Mapping[str, str],
+        proxy: Optional[str] = None,
+        verify_tls: bool = True,
+    ) -> None:
+        self.endpoint = parse_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
+        self._proxy = parse_endpoint(proxy, "INSTANA_ENDPOINT_PROXY", proxy=True) if proxy else None
+        self._proxy_auth = proxy_authorization(proxy) if proxy else None
+        self._verify_tls = verify_tls
+        self._conn: Optional[_Connection] = None
+        self._conn_was_used = False
+        host_header = self.endpoint.authority
+        if (self.endpoint.scheme, self.endpoint.port) in (("https", 443), ("http", 80)):
+            host_header = host_header.rsplit(":", 1)[0]
+        self._fixed_head = _header_lines({"Host": host_header, **headers})
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connect(self, deadline: float) -> None:
+        """Open the connection now (TLS handshake included) so a later POST need not."""
+        if self._conn is None:
+            self._conn = self._open(deadline)
+
+    def _open(self, deadline: float) -> _Connection:
+        endpoint, proxy = self.endpoint, self._proxy
+        target = proxy or endpoint
+        conn = _Connection(_connect(target.host, target.port, deadline))
+        try:
+            if proxy is not None and endpoint.scheme == "https":
+                self._tunnel(conn, deadline)
+            if endpoint.scheme == "https":
+                from .tls import CLOSED_ERRORS, handshake
+
+                conn.sock.settimeout(_remaining(deadline))
+                conn.tls = handshake(conn.sock, endpoint.host, self._verify_tls)
+                conn.closed_errors = CLOSED_ERRORS
+            return conn
+        except BaseException:
+            conn.close()
+            raise
+
+    def _tunnel(self, conn: _Connection, deadline: float) -> None:
+        authority = _escape(self.endpoint.authority, _SAFE_PATH_CHARS)
+        request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+        if self._proxy_auth:
+            request += f"Proxy-Authorization: {self._proxy_auth}\r\n"
+        request += "\r\n"
+        conn.sock.settimeout(_remaining(deadline))
+        conn.send(request.encode("latin-1"))
+        status, _ = self._read_head(conn, deadline)
+        if status != 200:
+            raise TransportError(f"proxy refused CONNECT to {authority}: HTTP {status}")
+
+    # -- request ----------------------------------------------------------------------------
+
+    def _request_bytes(self, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        extra = _header_lines(headers)
+        if self.endpoint.scheme == "http" and self._proxy is not None:
+            # absolute form for a plain proxy
+            path = _escape(f"http://{self.endpoint.authority}{path}", _SAFE_PATH_CHARS)
+            if self._proxy_auth:
+                extra += f"Proxy-Authorization: {self._proxy_auth}\r\n"
+        head = (
+            f"POST {path} HTTP/1.1\r\n{self._fixed_head}{extra}Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode("latin-1") + body
+
+    def post(self, resource: str, body: bytes, headers: Mapping[str, str], deadline: float) -> int:
+        """POST ``body`` to ``<endpoint>/<resource>``; returns the status or raises TransportError.
+
+        Never takes longer than ``deadline`` (a ``time.monotonic`` value) by more than one
+        socket operation's granularity.
+        """
+        path = _escape(self.endpoint.path_for(resource), _SAFE_PATH_CHARS)
+        request = self._request_bytes(path, body, headers)
+        try:
+            return self._exchange(request, deadline)
+        except _STALE_ERRORS as exc:
+            reused = self._conn_was_used
+            self.close()
+            if not reused or monotonic() >= deadline:
+                raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, ValueError, TransportError) as exc:
+            self.close()
+            if isinstance(exc, TransportError):
+                raise
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        # The kept-alive connection had gone stale: one immediate retry on a fresh one.
+        try:
+            return self._exchange(request, deadline)
+        except (OSError, ValueError, TransportError) as exc:
+            self.close()
+            if isinstance(exc, TransportError):
+                raise
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _exchange(self, request: bytes, deadline: float) -> int:
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._open(deadline)
+        self._conn_was_used = conn.used
+        conn.sock.settimeout(_remaining(deadline))
+        conn.send(request)
+        status, headers = self._read_head(conn, deadline)
+        conn.used = True
+        # From here on the backend has answered: whatever the body does (floods, stalls,
+        # is malformed), the status stands. Raising would make the caller send the bundle
+        # again although it was taken; only the connection is given up.
+        try:
+            keep_alive = self._read_body(
+                conn, status, headers, min(deadline, monotonic() + _BODY_BUDGET_S)
+            )
+        except (OSError, ValueError, TransportError):
+            keep_alive = False
         if not keep_alive:
             self.close()
         return status
