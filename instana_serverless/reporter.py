@@ -221,6 +221,11 @@ class Reporter:
         self.repaired_spans = 0
         self.unencodable_spans = 0
         self._key_refused_reported = False
+        # ``buffer.added`` as read before the last drain whose spans were all delivered.
+        self._delivered_through = 0
+        # The last delivered request's round trip: a flush with less time left than this
+        # does not start one it would likely abandon.
+        self._round_trip_s = 0.0
         # One kept-alive connection serves every flush, so flushes from concurrent threads
         # (Azure and Cloud Run run handlers on thread pools) must take turns.
         self._lock = allocate_lock()
@@ -263,19 +268,41 @@ class Reporter:
         One deadline, counted from this call, bounds the whole flush: the wait for a flush
         in progress on another thread included. A flush that runs out of time keeps its
         spans buffered for the next one, so a caller never waits longer than the bound.
+
+        Flushes from concurrent threads take turns on the one connection; a caller that had
+        to wait and finds its spans carried by the flush it waited for is done without a
+        request of its own. Without that, eight threads meeting a backend that takes 30 ms
+        queue eight requests, the last ones start too close to their deadline, time out after
+        the backend took the bundle, and their spans are requeued and arrive twice.
         """
         deadline = monotonic() + self.timeout_s
-        if not self._lock.acquire(True, self.timeout_s):
-            return False
+        added = self.buffer.added  # every span this caller finished is counted here
+        if not self._lock.acquire(False):
+            if not self._lock.acquire(True, self.timeout_s):
+                return False
+            if self._delivered_through >= added:
+                self._lock.release()
+                return True
         try:
+            # Read before the drain: what was added up to here is in it (or was sent before).
+            mark = self.buffer.added
             spans = self.buffer.drain()
+            if spans and deadline - monotonic() < self._round_trip_s:
+                # Not enough time left for the backend's usual answer: a request abandoned
+                # after the backend took it would send these spans twice. The next flush
+                # carries them.
+                self.buffer.requeue(spans)
+                return False
             try:
-                return self._send(spans, deadline)
+                delivered = self._send(spans, deadline)
             except Exception as exc:  # last line of defence: keep the spans, say why in debug
                 self.buffer.requeue(spans)
                 # Only the type: an exception's text may quote a request, key included.
                 log.logger().debug("flush failed unexpectedly: %s", type(exc).__name__)
                 return False
+            if delivered:
+                self._delivered_through = max(self._delivered_through, mark)
+            return delivered
         finally:
             self._lock.release()
 
@@ -305,11 +332,14 @@ class Reporter:
 
         assert self._transport is not None
         headers = {**headers, "X-Instana-Time": str(int(time() * 1000))}
+        started = monotonic()
         try:
             status = self._transport.post(BUNDLE_RESOURCE, body, headers, deadline)
         except TransportError as exc:
             log.logger().debug("bundle not delivered, kept for the next flush: %s", exc)
             return False
+        # Capped at half the timeout so one slow answer cannot stall every later flush.
+        self._round_trip_s = min(monotonic() - started, self.timeout_s / 2)
         if status < 300:
             self._key_refused_reported = False
             return True
@@ -369,6 +399,7 @@ class Reporter:
         at the fork. Closing our copy of the socket leaves the parent's connection open."""
         self._lock = allocate_lock()
         self.buffer.reset_after_fork()
+        self._delivered_through = 0
         self.close()
 
     def close(self) -> None:

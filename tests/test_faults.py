@@ -200,3 +200,64 @@ def test_a_faulty_backend_costs_at_most_the_timeout_and_loses_nothing(
     received = Counter(backend.spans)
     assert sorted(received) == sorted(expected), "a span was lost"
     assert set(received.values()) == {1}, "a span arrived twice"
+
+
+class SlowBackend(FaultBackend):
+    """Healthy, but every answer takes 30 ms; keeps the spans whole."""
+
+    def __init__(self) -> None:
+        self.wires: List[Dict[str, Any]] = []
+        super().__init__("ok")
+
+    def _record(self, request: bytes) -> None:
+        body = json.loads(request.partition(b"\r\n\r\n")[2])
+        with self._lock:
+            self.wires.extend(body["spans"])
+
+    def _answer(self, conn: socket.socket, request: bytes, mode: str) -> bool:
+        time.sleep(0.03)
+        return super()._answer(conn, request, mode)
+
+
+def test_concurrent_jobs_against_a_slow_backend_arrive_whole_and_once(no_leak: None) -> None:
+    """8 threads of entry_span jobs: flushes queue on the one connection. A flush that waited
+    must not start a request it then abandons after the backend took it (its spans would be
+    sent again), and every job's spans arrive under their own entry."""
+    backend = SlowBackend()
+    client = instana.configure(
+        instana.Options(
+            endpoint_url=f"http://127.0.0.1:{backend.port}", agent_key=AGENT_KEY, timeout_ms=200
+        ),
+        environ={},
+    )
+    jobs: Dict[str, Any] = {}
+
+    def worker(number: int) -> None:
+        for job in range(8):
+            name = f"job-{number}-{job}"
+            with instana.entry_span(name) as entry:
+                children = []
+                for index in range(3):
+                    with instana.span(f"{name}/{index}") as child:
+                        children.append(child.span_id)
+            jobs[name] = (entry.span_id, children)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert client.flush() is True
+    finally:
+        backend.close()
+    received = Counter(wire["s"] for wire in backend.wires)
+    assert [s for s, n in received.items() if n > 1] == [], "a span arrived twice"
+    by_id = {wire["s"]: wire for wire in backend.wires}
+    for name, (entry_id, children) in jobs.items():
+        entry = by_id[entry_id]
+        for child_id in children:
+            assert child_id in by_id, f"{name}: a child span is missing"
+            assert by_id[child_id]["p"] == entry_id, f"{name}: a child is mis-parented"
+            assert by_id[child_id]["t"] == entry["t"]
+    assert len(backend.wires) == 4 * len(jobs)
