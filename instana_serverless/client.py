@@ -72,6 +72,14 @@ class Client:
                 "functions run untraced"
             )
             return False
+        if "://" in (config.agent_key or ""):
+            # The two variables swapped: the URL would go out as the key, to a "host" that is
+            # the key. Neither value is quoted (one of them is the key).
+            log.config_warning(
+                "INSTANA_AGENT_KEY holds a URL: INSTANA_AGENT_KEY and INSTANA_ENDPOINT_URL look "
+                "swapped; instana_serverless is disabled"
+            )
+            return False
         self.endpoint = self._check_endpoint_url(config)
         return self.endpoint is not None
 

@@ -27,7 +27,7 @@ from .aws_lambda.extension import mode as sending_mode
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
-from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
+from .transport.endpoint import Endpoint, EndpointError, parse_endpoint, shown_host, shown_url
 
 OK = "ok"
 WARN = "warn"
@@ -264,6 +264,8 @@ def _safe_value(name: str, raw: str) -> str:
     """A set variable's value as fit to show: the key masked, URL credentials hidden."""
     if name == AGENT_KEY:
         return mask_key(raw.strip())
+    if name == ENDPOINT_URL and shown_url(raw) != shown_url(raw).replace("<redacted>", ""):
+        return shown_url(raw)  # a "host" that looks like a credential: the key pasted in?
     if name in (ENDPOINT_URL, PROXY_VARIABLE):
         raw = _without_credentials(raw)
     return raw if len(raw) <= _MAX_SHOWN else raw[: _MAX_SHOWN - 3] + "..."
@@ -308,6 +310,14 @@ def check_endpoint_setting(config: Config, section: Section) -> Optional[Endpoin
         )
         return None
     assert config.endpoint_url is not None
+    if "://" in (config.agent_key or ""):
+        section.add(
+            FAIL,
+            f"{AGENT_KEY} holds a URL: {AGENT_KEY} and {ENDPOINT_URL} look swapped; the "
+            "wrappers run your functions untraced",
+            AGENT_KEY,
+        )
+        return None
     try:
         endpoint = parse_endpoint(config.endpoint_url)
     except EndpointError as exc:
@@ -374,7 +384,11 @@ def explain_transport_error(exc: BaseException, endpoint: Endpoint, config: Conf
     from .transport.resolve import ResolveTimeout
 
     cause = exc.__cause__ or exc
-    target = "the proxy" if config.endpoint_proxy else endpoint.authority
+    target = (
+        "the proxy"
+        if config.endpoint_proxy
+        else endpoint.authority.replace(endpoint.host, shown_host(endpoint.host), 1)
+    )
     timeout_ms = round(config.timeout_s * 1000)
     if isinstance(cause, ConnectionRefusedError):
         return f"connection refused: nothing listens at {target}"
@@ -432,7 +446,7 @@ def check_endpoint(config: Config, endpoint: Optional[Endpoint], network: bool =
     if endpoint is None or not config.agent_key:
         section.add(INFO, "test bundle skipped: no usable endpoint and key (see Configuration)")
         return section
-    authority = endpoint.authority
+    authority = endpoint.authority.replace(endpoint.host, shown_host(endpoint.host), 1)
     if endpoint.port == (443 if endpoint.scheme == "https" else 80):
         authority = authority.rsplit(":", 1)[0]
     url = f"{endpoint.scheme}://{authority}{endpoint.path_for(BUNDLE_RESOURCE)}"

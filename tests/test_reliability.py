@@ -473,3 +473,30 @@ def test_endpoint_warning_names_the_problem_without_the_key() -> None:
     warning = endpoint_warning({"INSTANA_AGENT_KEY": SECRET, "INSTANA_ENDPOINT_URL": SECRET})
     assert warning is not None and "INSTANA_ENDPOINT_URL must be an https:// URL" in warning
     assert SECRET not in warning
+
+
+@pytest.mark.parametrize("pasted", [SECRET, f"https://{SECRET}", f"http://{SECRET}"])
+def test_swapped_key_and_endpoint_never_show_the_key(
+    pasted: str, capfd: pytest.CaptureFixture[str], all_logs: List[logging.LogRecord]
+) -> None:
+    """The agent key pasted into INSTANA_ENDPOINT_URL (the two variables swapped): no log line
+    at any level, nor the doctor, quotes it; the warning says what looks wrong."""
+    from instana_serverless import doctor
+
+    env = {
+        "INSTANA_ENDPOINT_URL": pasted,
+        "INSTANA_AGENT_KEY": "https://serverless-blue-saas.instana.io",
+        "INSTANA_DEBUG": "true",
+    }
+    for environ in (env, {**env, "INSTANA_AGENT_KEY": "another-key"}):
+        instana.configure(environ=environ)
+        with instana.entry_span("job"):
+            pass
+        instana.flush()
+        print(doctor.render_text(doctor.diagnose(environ, network=True)))
+    messages = [record.getMessage() for record in all_logs]
+    assert any("swapped" in message for message in messages), messages
+    captured = capfd.readouterr()
+    assert "Result:" in captured.out  # the doctor ran
+    for text in (*messages, captured.out, captured.err):
+        assert SECRET not in text, text

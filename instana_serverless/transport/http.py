@@ -14,7 +14,7 @@ from _socket import socket as raw_socket
 from time import monotonic
 
 from . import resolve
-from .endpoint import Endpoint, parse_endpoint, proxy_authorization
+from .endpoint import Endpoint, parse_endpoint, proxy_authorization, shown_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -155,7 +155,8 @@ class HttpTransport:
         conn.send(request.encode("latin-1"))
         status, _ = self._read_head(conn, deadline)
         if status != 200:
-            raise TransportError(f"proxy refused CONNECT to {authority}: HTTP {status}")
+            shown = shown_host(self.endpoint.host)
+            raise TransportError(f"proxy refused CONNECT to {shown}: HTTP {status}")
 
     # -- request ----------------------------------------------------------------------------
 
@@ -351,7 +352,7 @@ def _connect(host: str, port: int, deadline: float) -> _Socket:
             if monotonic() >= deadline:
                 break
     resolve.forget(host, port)
-    raise error or OSError(f"no address for {host!r}")
+    raise error or OSError(f"no address for {shown_host(host)!r}")
 
 
 def _remaining(deadline: float) -> float:
