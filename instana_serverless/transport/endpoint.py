@@ -111,8 +111,8 @@ def parse_endpoint(
     if scheme == "http" and not proxy and not is_loopback(host):
         raise EndpointError(
             f"{variable} uses plain http:// to {shown_host(host)!r}; the agent key must not "
-            "cross the network unencrypted, so use https:// (plain http is accepted only for loopback hosts such "
-            "as the local acceptor)"
+            "cross the network unencrypted, so use https:// (plain http is accepted only for "
+            "loopback hosts such as the local acceptor)"
         )
     base_path = ("/" + path.split("?", 1)[0].split("#", 1)[0]).rstrip("/") if slash else ""
     return Endpoint(scheme, host, port or (443 if scheme == "https" else 80), base_path)
