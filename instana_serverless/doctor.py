@@ -50,13 +50,7 @@ SETTINGS: Dict[str, str] = {
 }
 KNOWN_VARIABLES = settings.variables()
 
-PLATFORM_NAMES = {
-    platform.LAMBDA: "AWS Lambda",
-    platform.FARGATE: "AWS Fargate",
-    platform.CLOUD_RUN: "Google Cloud Run",
-    platform.AZURE: "Azure Functions",
-    platform.GENERIC: "generic (no serverless platform recognised)",
-}
+PLATFORM_NAMES = platform.NAMES
 # The variables ``platform.detect`` looks at, per platform.
 PLATFORM_VARIABLES = {
     platform.LAMBDA: ("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_RUNTIME_API", "AWS_EXECUTION_ENV"),
