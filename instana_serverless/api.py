@@ -7,7 +7,7 @@ from types import TracebackType
 from .client import get_client
 from .invocation import Invocation
 from .propagation import extract
-from .span import INTERMEDIATE, Span
+from .span import INTERMEDIATE, REGISTERED_ENTRY_SPANS, Span
 from .tracer import current_span, start_child
 
 TYPE_CHECKING = False
@@ -66,6 +66,11 @@ class entry_span(_Scoped):
 
     For work no platform wrapper covers (a CLI job, a custom server). The flush runs after
     the span has ended, so the span leaves in that flush.
+
+    A custom name is sent in the SDK form the backend knows for custom spans: ``n: "sdk"``,
+    ``data.sdk.{name, type: "entry", custom.tags}`` with ``data`` as the tags. One of Instana's
+    registered entry span names (``span.REGISTERED_ENTRY_SPANS``: ``wsgi``, ``rabbitmq``, ...)
+    is sent as that span, ``data`` as given.
     """
 
     def __init__(
@@ -86,7 +91,13 @@ class entry_span(_Scoped):
         incoming = (
             extract(self.headers, w3c_correlation=client.w3c_correlation) if self.headers else None
         )
-        opened = client.start_entry(self.name, incoming, data=self.data, error_path=(self.name,))
+        section = REGISTERED_ENTRY_SPANS.get(self.name)
+        if section is not None:
+            opened = client.start_entry(self.name, incoming, data=self.data, error_path=(section,))
+        else:
+            tags = dict(self.data) if self.data else {}
+            data = {"sdk": {"name": self.name, "type": "entry", "custom": {"tags": tags}}}
+            opened = client.start_entry("sdk", incoming, data=data, error_path=_SDK_ERROR_PATH)
         self._scope = Invocation(client, opened, flush=self.flush)
         return self._scope.__enter__()
 

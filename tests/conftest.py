@@ -185,3 +185,11 @@ def moto_url() -> Iterator[str]:
         urllib.request.urlopen(request, timeout=5).read()
         yield url
         server.stop()
+
+
+def span_name(span: Any) -> str:
+    """The name a test gave a span: ``data.sdk.name`` for the SDK form (``entry_span("job")``,
+    ``span("step")``), else ``n``."""
+    if span.get("n") == "sdk":
+        return str(span.get("data", {}).get("sdk", {}).get("name"))
+    return str(span["n"])

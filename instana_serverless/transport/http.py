@@ -29,6 +29,9 @@ _MAX_BODY = 1024 * 1024  # responses are tiny; a huge one is not worth reading
 # decides the bundle's fate; the body is read only so the connection can carry the next
 # request, and a body that is slow or endless is cheaper to abandon with its connection.
 _BODY_BUDGET_S = 0.25
+# A real response has a chunk or two; thousands of tiny ones are a flood, cheaper to abandon
+# (with the connection) than to parse one by one.
+_MAX_CHUNKS = 256
 # Header values are sent as given only when they are printable ASCII.
 _SAFE_HEADER_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
 _SAFE_PATH_CHARS = _SAFE_HEADER_CHARS - {" "}
@@ -292,6 +295,7 @@ class HttpTransport:
         """
         total = 0
         pos = 0
+        chunks = 0
 
         def line_end() -> int:
             nonlocal pos
@@ -310,7 +314,8 @@ class HttpTransport:
             pos = end + 2
             size = int(size_text, 16)
             total += size
-            if size < 0 or total > _MAX_BODY:
+            chunks += 1
+            if size < 0 or total > _MAX_BODY or chunks > _MAX_CHUNKS:
                 return False
             if size == 0:
                 while True:  # trailers, if any, end with an empty line
