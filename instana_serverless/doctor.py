@@ -71,6 +71,9 @@ class Finding(NamedTuple):
     level: str
     text: str
     name: Optional[str] = None  # the variable it is about, if any
+    # A line that only takes the level of a problem reported on another line (a flagged
+    # value's own setting line): shown with that level, counted once, at the problem.
+    echo: bool = False
 
 
 class Section:
@@ -101,7 +104,12 @@ class Report:
         self.sections = sections
 
     def count(self, level: str) -> int:
-        return sum(section.levels().count(level) for section in self.sections)
+        return sum(
+            1
+            for section in self.sections
+            for finding in section.findings
+            if finding.level == level and not finding.echo
+        )
 
     @property
     def ok(self) -> bool:
@@ -347,8 +355,15 @@ def check_settings(
             shown[name] = _safe_value(name, raw)
             if not mine:  # an invalid value is shown by its warning, which names the value
                 _describe_set(name, shown[name], config, section)
-            if name == MARGIN_VARIABLE and detected != platform.LAMBDA:
-                section.add(INFO, f"{name} is only used on AWS Lambda", name)
+            only_on = settings.READ_ONLY_ON.get(name)
+            if only_on is not None and detected != only_on:
+                section.add(
+                    WARN,
+                    f"{name} is read only on {PLATFORM_NAMES[only_on]}: nothing on "
+                    f"{PLATFORM_NAMES[detected]} reads it (remove it, or is the platform "
+                    "detected wrongly? see Platform)",
+                    name,
+                )
         elif default:
             section.add(INFO, f"{name} not set: {default} (default)", name)
         for text in mine:
@@ -590,34 +605,47 @@ def _resolve_handler(spec: str, search_root: str) -> Tuple[bool, str]:
 def check_sending_mode(
     environ: Mapping[str, str], config: Optional[Config], section: Section
 ) -> None:
-    """Extension mode (spans sent after the response) or flush before return, and why."""
+    """Extension mode (spans sent after the response) or flush before return: one line per
+    mode that can apply, each with the condition under which it does."""
     mode, why = sending_mode()
     section.data["sending_mode"] = mode
     setting = EXTENSION_SETTING
     if mode == EXTENSION:  # asked from inside the function's own process
         section.add(OK, f"sending mode: extension ({why})", setting)
         return
+    flush_words = "every invocation waits for one POST to the Instana endpoint"
     if config is not None and not config.lambda_extension:
         section.add(
-            INFO,
-            f"sending mode: flush before return ({setting} is off): every invocation waits "
-            "for one POST to the Instana endpoint",
-            setting,
+            INFO, f"sending mode: flush before return, as {setting} is off: {flush_words}", setting
         )
         return
     section.data["sending_mode"] = EXTENSION
     address = environ.get(RUNTIME_API_VARIABLE)
-    where = (
-        f"if the Extensions API at {address} accepts the registration at init"
-        if address
-        else f"on Lambda ({RUNTIME_API_VARIABLE} is not set here, so there "
-        "is no Extensions API to try)"
+    after = "spans are sent after the response, before the sandbox freezes"
+    if address:
+        section.add(
+            OK,
+            f"sending mode: extension, if the Extensions API at {address} accepts the "
+            f"registration at init: {after}",
+            setting,
+        )
+        section.add(
+            INFO,
+            f"sending mode: flush before return, if that registration is refused: {flush_words}"
+            " (INSTANA_DEBUG=true logs which mode is active)",
+            setting,
+        )
+        return
+    section.add(
+        INFO,
+        f"sending mode here: flush before return, as {RUNTIME_API_VARIABLE} is not set (no "
+        f"Extensions API to register with): {flush_words}",
+        setting,
     )
     section.add(
-        OK,
-        f"sending mode: extension, {where}: spans are sent after the response, before the "
-        "sandbox freezes; otherwise flush before return. With INSTANA_DEBUG=true the log "
-        "says which mode is active",
+        INFO,
+        f"sending mode on Lambda: extension, once the Extensions API accepts the registration "
+        f"at init: {after}",
         setting,
     )
 
@@ -675,12 +703,32 @@ def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
     ]
     if needs_lambda_check(environ, detected):
         sections.append(check_lambda(environ, config))
+    _no_ok_beside_a_flag(sections)
     key = config.agent_key
     if key and len(key) >= 4:
         for section in sections:
             section.findings = [f._replace(text=_redact(f.text, key)) for f in section.findings]
             section.data = _redact(section.data, key)
     return Report(sections)
+
+
+_SEVERITY = {INFO: 0, OK: 0, WARN: 1, FAIL: 2}
+
+
+def _no_ok_beside_a_flag(sections: List[Section]) -> None:
+    """A variable flagged anywhere (WARN or FAIL, e.g. an unknown instrumentation name in
+    ``INSTANA_TRACING_DISABLE``, a plain-http remote endpoint) is never shown ``ok`` elsewhere:
+    its ``ok`` lines take the level of its worst flag."""
+    worst: Dict[str, str] = {}
+    for section in sections:
+        for finding in section.findings:
+            if finding.name and _SEVERITY[finding.level] > _SEVERITY[worst.get(finding.name, OK)]:
+                worst[finding.name] = finding.level
+    for section in sections:
+        section.findings = [
+            f._replace(level=worst[f.name], echo=True) if f.level == OK and f.name in worst else f
+            for f in section.findings
+        ]
 
 
 def render_text(report: Report) -> str:
