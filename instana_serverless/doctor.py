@@ -360,7 +360,7 @@ def check_settings(
                 section.add(
                     WARN,
                     f"{name} is read only on {PLATFORM_NAMES[only_on]}: nothing on "
-                    f"{PLATFORM_NAMES[detected]} reads it (remove it, or is the platform "
+                    f"{PLATFORM_NAMES.get(detected, detected)} reads it (remove it, or is the platform "
                     "detected wrongly? see Platform)",
                     name,
                 )
