@@ -357,11 +357,11 @@ def check_settings(
                 _describe_set(name, shown[name], config, section)
             only_on = settings.READ_ONLY_ON.get(name)
             if only_on is not None and detected != only_on:
+                here = PLATFORM_NAMES.get(detected, detected)
                 section.add(
                     WARN,
-                    f"{name} is read only on {PLATFORM_NAMES[only_on]}: nothing on "
-                    f"{PLATFORM_NAMES.get(detected, detected)} reads it (remove it, or is the platform "
-                    "detected wrongly? see Platform)",
+                    f"{name} is read only on {PLATFORM_NAMES[only_on]}: nothing on {here} "
+                    "reads it (remove it, or is the platform detected wrongly? see Platform)",
                     name,
                 )
         elif default:
