@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -52,7 +52,7 @@ DRIVERS: Dict[str, str] = {
     "def orders(req": AZURE,
     'instana.entry_span("nightly-import"': "",
 }
-EXPECTED: Dict[str, Callable[[List[dict]], bool]] = {
+EXPECTED: Dict[str, Callable[[List[Dict[str, Any]]], bool]] = {
     "def handler(event, context):": lambda spans: (
         [span_name(s) for s in spans] == ["aws.lambda.entry"]
     ),
