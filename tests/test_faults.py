@@ -261,3 +261,44 @@ def test_concurrent_jobs_against_a_slow_backend_arrive_whole_and_once(no_leak: N
             assert by_id[child_id]["p"] == entry_id, f"{name}: a child is mis-parented"
             assert by_id[child_id]["t"] == entry["t"]
     assert len(backend.wires) == 4 * len(jobs)
+
+
+def test_one_entry_span_object_shared_by_threads_keeps_each_jobs_spans(no_leak: None) -> None:
+    """``job = instana.entry_span("job")`` once, ``with job:`` in 8 threads at the same time:
+    each block ends its own span (not another thread's), with its children under it."""
+    backend = SlowBackend()
+    client = instana.configure(
+        instana.Options(
+            endpoint_url=f"http://127.0.0.1:{backend.port}", agent_key=AGENT_KEY, timeout_ms=500
+        ),
+        environ={},
+    )
+    shared = instana.entry_span("job")
+    step = instana.span("step")
+    started = threading.Barrier(8)
+    jobs: List[Any] = []
+
+    def worker() -> None:
+        for round_ in range(3):
+            with shared as entry:
+                if round_ == 0:
+                    started.wait(5)  # all 8 inside the one object's block at once
+                with step as child:
+                    time.sleep(0.002)
+                assert instana.current_span() is entry
+            jobs.append((entry.span_id, child.span_id))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert client.flush() is True
+    finally:
+        backend.close()
+    by_id = {wire["s"]: wire for wire in backend.wires}
+    assert len(jobs) == 24 and len(backend.wires) == 48
+    for entry_id, child_id in jobs:
+        assert by_id[entry_id]["k"] == 1 and by_id[child_id]["p"] == entry_id
+        assert by_id[child_id]["t"] == by_id[entry_id]["t"]
