@@ -46,7 +46,8 @@ class _Scoped:
         mine = next((s for s in reversed(scopes) if s.span is active), None)
         if mine is None:  # the block changed the active span without restoring it
             mine = scopes[-1]
-        try:
+        # contextlib.suppress would add an import to the cold path for one line.
+        try:  # noqa: SIM105
             scopes.remove(mine)
         except ValueError:  # another thread took it meanwhile: end it anyway, once
             pass
