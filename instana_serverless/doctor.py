@@ -243,8 +243,15 @@ def _effective(name: str, config: Config) -> Optional[Tuple[str, str]]:
         if config.tracing_disabled:
             return WARN, "all tracing is switched off"
         if config.disabled_instrumentations:
-            off = ", ".join(sorted(config.disabled_instrumentations))
-            return OK, f"instrumentations switched off: {off}"
+            from .instrumentation.registry import known_names
+
+            known = known_names()
+            off = sorted(config.disabled_instrumentations & known)
+            unknown = sorted(config.disabled_instrumentations - known)
+            words = f"instrumentations switched off: {', '.join(off) or 'none'}"
+            if unknown:  # flagged under Exit spans; this line takes that level from there
+                words += f"; not instrumentation names: {', '.join(unknown)} (see Exit spans)"
+            return OK, words
     return None
 
 
