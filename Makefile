@@ -31,6 +31,33 @@ $(STAMP): pyproject.toml | servers
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Microsoft's Azure Functions library worker (azure-functions-runtime) runs on Python 3.13+
+# only: a second environment, made from the machine's Python 3.13 (pyenv's where present, else
+# python3.13 on PATH), for tests/test_azure_runtime.py and the demo. Without a Python 3.13 none
+# is made and those use the emulated worker (demo/azure_worker.py) alone.
+VENV313 := .venv313
+STAMP313 := $(VENV313)/.installed
+PYTHON313 ?= $(firstword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
+
+$(STAMP313): pyproject.toml
+	@if [ -z "$(PYTHON313)" ] || ! "$(PYTHON313)" -c '' 2>/dev/null; then \
+	  echo "no Python 3.13: the Azure library worker is not set up (emulated worker only)"; \
+	else \
+	  set -e; \
+	  test -x $(VENV313)/bin/python || "$(PYTHON313)" -m venv $(VENV313); \
+	  $(VENV313)/bin/python -m pip install -q --upgrade pip; \
+	  $(VENV313)/bin/python -m pip install -q -e '.[azure-worker]'; \
+	  touch $@; \
+	fi
+
+unit: $(STAMP313)
+demo: $(STAMP313)
+clean: clean-venv313
+
+.PHONY: clean-venv313
+clean-venv313:
+	rm -rf $(VENV313)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check instana_serverless tests bench demo lambda_layer cloudrun azure docs
 	$(VENV)/bin/ruff format --check instana_serverless tests bench demo lambda_layer cloudrun azure docs

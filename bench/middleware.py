@@ -5,6 +5,11 @@
 Prints medians only; nothing passes or fails. "tracing only" is the Fargate mode (spans are
 buffered and sent by the background reporter); "incl. flush" is the Cloud Run / generic mode
 (one keep-alive POST to the local acceptor, in its own process, per request).
+
+The web-framework rows (route template, errors) are timed as what they add to a request that
+goes through the framework inside our middleware: the same app with the rows patched and after
+``uninstrument()`` (aim: <= 15 us), and what they add to importing the framework, as the time
+spent in our import hooks (aim: <= 1 ms), next to the whole import with and without us.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import statistics
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -51,6 +57,21 @@ def make_flask() -> Any:
     return app.wsgi_app
 
 
+def make_django() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.webapps import django_app
+
+    return django_app.app
+
+
+def make_fastapi() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.add_api_route("/orders/{n}", lambda n: {"id": n})
+    return app
+
+
 def drive_wsgi(app: Callable[..., Any]) -> Callable[[], None]:
     def start_response(status: str, headers: List[Any], *exc: Any) -> None:
         pass
@@ -76,6 +97,7 @@ def drive_asgi(app: Any, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
         "type": "http",
         "method": "GET",
         "path": "/orders/42",
+        "root_path": "",
         "query_string": b"page=2",
         "headers": [(b"host", b"shop.example"), (b"x-instana-t", b"1234567890abcdef")],
     }
@@ -94,6 +116,54 @@ def drive_asgi(app: Any, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
         loop.run_until_complete(many())
 
     return once
+
+
+_HOOK_PROBE = """
+import json, time
+import instana_serverless as instana
+instana.configure(instana.Options(endpoint_url="http://127.0.0.1:9", agent_key="k"), environ={})
+instana.instrument()
+from instana_serverless.instrumentation import _imports
+
+spent = {}
+run_hooks = _imports._run
+
+def timed_hooks(hooks, module):
+    begun = time.perf_counter()
+    try:
+        run_hooks(hooks, module)
+    finally:
+        spent[module.__name__] = spent.get(module.__name__, 0.0) + time.perf_counter() - begun
+
+_imports._run = timed_hooks
+for name in IMPORTS:
+    __import__(name)
+print(json.dumps({name: seconds * 1000 for name, seconds in spent.items()}))
+"""
+
+
+def hook_cost_ms(row: str, imports: Tuple[str, ...], runs: int) -> Tuple[float, float]:
+    """Median ms in our import hooks while ``imports`` load in a fresh interpreter: those of
+    the framework row's own modules, and those of every row the import triggers (``logging``,
+    ``http.client``… imported by the framework: what a user importing it pays with us)."""
+    import json
+    import statistics
+    import subprocess
+
+    from instana_serverless.instrumentation.registry import BY_NAME
+
+    code = _HOOK_PROBE.replace("IMPORTS", repr(imports))
+    own: List[float] = []
+    every: List[float] = []
+    for index in range(runs + 1):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        if index:  # the first run wrote the bytecode the others read
+            spent = json.loads(out.stdout.strip().splitlines()[-1])
+            own.append(sum(spent.get(module, 0.0) for module in BY_NAME[row].modules))
+            every.append(sum(spent.values()))
+    return statistics.median(own), statistics.median(every)
 
 
 def main() -> None:
@@ -138,6 +208,50 @@ def main() -> None:
 
         asgi_traced = timed(asgi_traced_once, 5) / 50
         asgi_flushed = timed(drive_asgi(ASGIMiddleware(plain_asgi, flush=True), loop), 1) / 50
+
+        # the framework rows: the same traced request with them patched, then without
+        from instana_serverless.instrumentation import instrument, uninstrument
+
+        ENVIRON["PATH_INFO"] = "/users/42"
+        django_run = traced_without_flush(make_django())
+        ENVIRON["PATH_INFO"] = "/orders/42"
+        fastapi_mw = ASGIMiddleware(make_fastapi(), flush=False)
+        fastapi_drive = drive_asgi(fastapi_mw, loop)
+
+        def fastapi_run() -> None:
+            fastapi_drive()
+            client.buffer.drain()
+
+        def django_once() -> None:
+            ENVIRON["PATH_INFO"] = "/users/42"
+            try:
+                django_run()
+            finally:
+                ENVIRON["PATH_INFO"] = "/orders/42"
+
+        framework_rows = []
+        for label, run, inner, per in (
+            ("Flask", traced_without_flush(flask_app), 200, 1),
+            ("Django", django_once, 200, 1),
+            ("FastAPI", fastapi_run, 5, 50),
+        ):
+            # on and off alternate, so a change in the machine's load hits both sides
+            on: List[float] = []
+            off: List[float] = []
+            for _ in range(int(os.environ.get("BENCH_FRAMEWORK_PAIRS", "9"))):
+                instrument()
+                on.append(timed(run, inner) / per)
+                uninstrument()
+                off.append(timed(run, inner) / per)
+            instrument()
+            added = statistics.median(a - b for a, b in zip(on, off))
+            framework_rows.append(
+                (
+                    f"{label} + middleware: framework row on / off; added",
+                    f"{statistics.median(on):.1f} / {statistics.median(off):.1f} us; "
+                    f"{added:.1f} us",
+                )
+            )
         loop.close()
 
         rows = [
@@ -152,7 +266,31 @@ def main() -> None:
             ("ASGI + middleware, tracing only", f"{asgi_traced:.1f} us"),
             ("  overhead", f"{asgi_traced - asgi_bare:.1f} us"),
             ("ASGI + middleware incl. flush (executor)", f"{asgi_flushed:.1f} us"),
+            *framework_rows,
         ]
+    from bench.outbound import import_cost_ms
+
+    import_runs = int(os.environ.get("BENCH_IMPORT_RUNS", "7"))
+    for row, names in (
+        ("flask", ("flask",)),
+        ("django", ("django.core.handlers.wsgi", "django.urls")),
+        ("starlette", ("fastapi",)),
+        ("aiohttp_server", ("aiohttp.web",)),
+    ):
+        with_ms, without_ms, _ = import_cost_ms(names, import_runs)
+        own_ms, all_ms = hook_cost_ms(row, names, import_runs)
+        rows.append(
+            (
+                f"import {', '.join(names)}: with us / without",
+                f"{with_ms:.1f} / {without_ms:.1f} ms",
+            )
+        )
+        rows.append(
+            (
+                f"  in our hooks: the {row} row / every row it triggers",
+                f"{own_ms:.2f} / {all_ms:.2f} ms",
+            )
+        )
     print("instana-serverless middleware benchmark (medians per request)")
     print(table(rows))
 

@@ -1,5 +1,5 @@
-"""Lambda events as AWS delivers them: an API Gateway (REST, proxy) request, and the SQS event
-an event source mapping builds from messages it received."""
+"""Lambda events as AWS delivers them: an API Gateway (REST, proxy) request, and the SQS and MSK
+events an event source mapping builds from messages or records it received."""
 
 from __future__ import annotations
 
@@ -83,4 +83,29 @@ def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str
             }
             for message in messages
         ]
+    }
+
+
+def msk_event(records: Sequence[Any], cluster_arn: str, bootstrap: str) -> Dict[str, Any]:
+    """Kafka ``records`` (confluent-kafka messages) as the MSK event source delivers them:
+    grouped by ``topic-partition``, key and value in base64, header values as byte arrays."""
+    grouped: Dict[str, Any] = {}
+    for record in records:
+        grouped.setdefault(f"{record.topic()}-{record.partition()}", []).append(
+            {
+                "topic": record.topic(),
+                "partition": record.partition(),
+                "offset": record.offset(),
+                "timestamp": record.timestamp()[1],
+                "timestampType": "CREATE_TIME",
+                "key": base64.b64encode(record.key() or b"").decode("ascii"),
+                "value": base64.b64encode(record.value() or b"").decode("ascii"),
+                "headers": [{name: list(value)} for name, value in record.headers() or []],
+            }
+        )
+    return {
+        "eventSource": "aws:kafka",
+        "eventSourceArn": cluster_arn,
+        "bootstrapServers": bootstrap,
+        "records": grouped,
     }

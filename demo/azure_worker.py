@@ -1,5 +1,9 @@
-"""``python -m demo.azure_worker``: the Azure Functions Python worker's part, for the sample app
-``azure/function_app.py``, in a process of its own as on Azure.
+"""``python -m demo.azure_worker``: an emulation of the Azure Functions Python worker's part,
+for the sample app ``azure/function_app.py``, in a process of its own as on Azure.
+
+Microsoft's library worker (``azure-functions-runtime``, driven by ``demo.azure_host``) runs
+only on Python 3.13 and later: this emulation stands in for it where no Python 3.13 is at
+hand, and the emulated tests (tests/test_azure_*.py) call functions the same way.
 
 The app is imported from the script root as the worker imports it, its functions are collected
 from the real ``azure.functions`` FunctionApp, and each is called with keyword arguments by
@@ -22,13 +26,8 @@ import azure.functions as func
 from azure.functions import _abc as azf_abc
 from azure.functions.decorators.core import BindingDirection
 
-from demo.harness import ROOT, progress
-
-SCRIPT_ROOT = ROOT / "azure"
-SITE = "https://shop-orders.azurewebsites.net"
-# The client's trace, and the host's activity in it that invokes the function.
-CLIENT_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-HOST_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-c3a1e8f04b2d9e67-01"
+from demo.azure_functions import CLIENT_TRACEPARENT, HOST_TRACEPARENT, SCRIPT_ROOT, SITE
+from demo.harness import progress
 
 
 class WorkerTraceContext(azf_abc.TraceContext):

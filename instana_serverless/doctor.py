@@ -695,6 +695,34 @@ def check_lambda(environ: Mapping[str, str], config: Optional[Config] = None) ->
     return section
 
 
+CPU_SETTING = "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED"
+
+
+def check_cloud_run(config: Config) -> Section:
+    """When spans leave on Cloud Run: before each response completes (request-based billing),
+    or from a background thread after it (CPU always allocated)."""
+    section = Section("cloud_run", "Cloud Run")
+    if config.cloud_run_cpu_always_allocated:
+        section.data["sending_mode"] = "after the response"
+        section.add(
+            INFO,
+            f"sending mode: after the response, from a background thread ({CPU_SETTING} is "
+            "on); right only for a service with CPU always allocated (--no-cpu-throttling): "
+            "on a throttled one, spans wait for the next request",
+            CPU_SETTING,
+        )
+    else:
+        section.data["sending_mode"] = "before the response completes"
+        section.add(
+            OK,
+            "sending mode: before each response completes (request-based billing, where the "
+            "CPU is throttled between requests): each response waits one round trip to the "
+            f"Instana endpoint; with CPU always allocated, set {CPU_SETTING}=true",
+            CPU_SETTING,
+        )
+    return section
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -710,6 +738,8 @@ def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
     ]
     if needs_lambda_check(environ, detected):
         sections.append(check_lambda(environ, config))
+    if detected == platform.CLOUD_RUN:
+        sections.append(check_cloud_run(config))
     _no_ok_beside_a_flag(sections)
     key = config.agent_key
     if key and len(key) >= 4:

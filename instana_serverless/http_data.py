@@ -11,7 +11,7 @@ from collections import abc
 
 from .config import Config
 from .secrets import MASK, mask_header, mask_url_credentials
-from .span import Span
+from .span import MAX_ERROR_LENGTH, Span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,6 +112,58 @@ def record_status(span: Span, status: Any) -> None:
     http["status"] = code
     if code >= 500:
         span.mark_error(f"HTTP {code}")
+
+
+# Reason phrases of the 5xx statuses (RFC 9110 and the registered extensions), so that an entry
+# answered 5xx without an exception says which failure it was; ``http`` is not imported for it.
+REASONS = {
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    510: "Not Extended",
+    511: "Network Authentication Required",
+}
+
+
+def record_entry_status(span: Span, status: Any) -> None:
+    """The status of the response an entry span served; a 5xx that no exception explained
+    is the request's error, as ``HTTP 503 Service Unavailable``."""
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        return
+    span.data.setdefault("http", {})["status"] = code
+    if code >= 500 and span.error_count == 0:
+        reason = REASONS.get(code)
+        record_request_error(span, f"HTTP {code} {reason}" if reason else f"HTTP {code}")
+
+
+def record_request_error(span: Span, message: str) -> None:
+    """The failure of the request an entry span serves, in ``data.http.error`` and where the
+    span keeps its error (``data.lambda.error`` on Lambda).
+
+    One failure is counted once, however many layers report it (the framework that caught
+    the exception, the middleware it is re-raised through, the status it became): ``ec`` is
+    raised to 1, not incremented, and the message replaces the status-only one.
+    """
+    message = message[:MAX_ERROR_LENGTH]
+    http = span.data.setdefault("http", {})
+    if span.error_count and http.get("error") == message:
+        return
+    if span.error_count == 0:
+        span.error_count = 1
+    http["error"] = message
+    if span.error_path and span.error_path != ("http",):
+        target = span.data
+        for key in span.error_path:
+            target = target.setdefault(key, {})
+        target["error"] = message
 
 
 def server_timing_value(span: Span) -> str:

@@ -1,8 +1,8 @@
-"""One traced unit of work: activate an entry span, record what escapes, end it, flush.
+"""One traced unit of work: activate an entry span, record what escapes, end it, send.
 
 Every platform wrapper runs its handler inside this scope, so the order that docs/CONTRACT.md §3
-demands (span ended *before* the flush, flush *before* the result is returned) lives in
-one place.
+demands (span ended *before* the send, the send as the platform's rule says, by default
+*before* the result is returned) lives in one place.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from .client import Client
+from .sending import work_done
 from .span import Span
 from .tracer import activate, restore
 
@@ -47,8 +48,8 @@ class Invocation:
             restore(self._token)
 
     def end(self, exc: Optional[BaseException] = None) -> None:
-        """End and flush once. Safe from another thread (a timeout guard) and idempotent, so
-        the guard and the normal return path may both call it."""
+        """End and send (``sending.work_done``) once. Safe from another thread (a timeout
+        guard) and idempotent, so the guard and the normal return path may both call it."""
         span = self.span
         try:
             self._unended.pop()
@@ -60,4 +61,4 @@ class Invocation:
             span.record_exception(exc)
         span.finish()
         if self.flush and span.recording:
-            self.client.flush()
+            work_done(self.client)

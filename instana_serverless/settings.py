@@ -108,7 +108,8 @@ SETTINGS: Tuple[Setting, ...] = (
         ("tracing_disabled", "disabled_instrumentations"),
         "`false`",
         "`true` turns tracing off; a list of libraries (`requests,boto3`) or categories (`http`, "
-        "`databases`, `messaging`, `aws`, `logging`) turns off those instrumentations",
+        "`databases`, `messaging`, `aws`, `logging`, `frameworks`) turns off those "
+        "instrumentations",
         unset_note="all tracing on",
     ),
     Setting(
@@ -116,6 +117,23 @@ SETTINGS: Tuple[Setting, ...] = (
         ("disable_w3c_trace_correlation",),
         "`false`",
         "ignore an incoming `traceparent` when continuing traces",
+    ),
+    Setting(
+        "INSTANA_KAFKA_HEADER_FORMAT",
+        ("kafka_header_format",),
+        "`string`",
+        "Kafka record headers our producers write: `string` (`x_instana_t`, `x_instana_s`, "
+        "`x_instana_l_s`), `binary` (the legacy `X_INSTANA_C` / `X_INSTANA_L`) or `both`; "
+        "consumers read either",
+        env_wins=True,
+        unset_note="string",
+    ),
+    Setting(
+        "INSTANA_KAFKA_TRACE_CORRELATION",
+        ("kafka_trace_correlation",),
+        "`true`",
+        "`false`: Kafka producers add no trace headers and consumers ignore them",
+        env_wins=True,
     ),
     Setting(
         "INSTANA_DEBUG",
@@ -173,6 +191,15 @@ SETTINGS: Tuple[Setting, ...] = (
         unset_note="on: on Lambda, spans are sent after the response",
     ),
     Setting(
+        "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED",
+        ("cloud_run_cpu_always_allocated",),
+        "`false`",
+        "Cloud Run: `true` for a service whose CPU is always allocated (instance-based billing, "
+        "`--no-cpu-throttling`): spans are sent from a background thread after the response "
+        "instead of before its last byte",
+        unset_note="off: on Cloud Run, each response waits for its spans' send",
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",
@@ -211,6 +238,7 @@ READ_ONLY_ON: Dict[str, str] = {
     "INSTANA_TAGS": "aws.fargate",
     "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS": "aws.lambda",
     "INSTANA_LAMBDA_EXTENSION": "aws.lambda",
+    "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED": "gcp.cloud_run",
     "INSTANA_GCP_METADATA_HOST": "gcp.cloud_run",
     "GCE_METADATA_HOST": "gcp.cloud_run",
     "GOOGLE_CLOUD_RUN_METADATA_ENDPOINT": "gcp.cloud_run",

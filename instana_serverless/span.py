@@ -178,7 +178,16 @@ class Span:
         target["error"] = message[:MAX_ERROR_LENGTH]
 
     def record_exception(self, exc: BaseException) -> None:
-        self.mark_error(describe_exception(exc))
+        message = describe_exception(exc)
+        if self.error_count and self.error_path:
+            # Already recorded on its way out (by a framework row or the middleware inside
+            # this entry): one failure counts once.
+            target: Any = self.data
+            for key in self.error_path:
+                target = target.get(key) if isinstance(target, dict) else None
+            if isinstance(target, dict) and target.get("error") == message[:MAX_ERROR_LENGTH]:
+                return
+        self.mark_error(message)
 
     def finish(self) -> None:
         """End the span once; later calls do nothing (a timeout guard and the wrapper may race)."""

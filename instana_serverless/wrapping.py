@@ -1,8 +1,18 @@
-"""What every platform wrapper does once, when it wraps a handler (the function's init phase)."""
+"""What every platform wrapper does once, when it wraps a handler (the function's init phase).
+
+The public ``instrument()`` does the same minus the prewarm, for servers no wrapper covers
+(a gRPC server, a queue consumer): their entries then follow the platform's send rule too.
+"""
 
 from __future__ import annotations
 
 from . import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from .client import Client
 
 
 def on_wrap() -> None:
@@ -12,6 +22,7 @@ def on_wrap() -> None:
     without them exits go untraced and the first flush connects, but the handler still works.
     """
     instrument_exits()
+    use_platform_send_rule()
     try:
         from .client import get_client
 
@@ -28,3 +39,27 @@ def instrument_exits() -> None:
         instrument()
     except Exception as exc:
         log.logger().debug("instrumentation failed: %r", exc)
+
+
+def use_platform_send_rule() -> None:
+    """Install the platform's send rule (``sending``) where it has one of its own: Cloud Run
+    (request-based billing or CPU always allocated). Never raises."""
+    try:
+        from .platform import CLOUD_RUN, detect
+
+        if detect() == CLOUD_RUN:
+            from .gcp import runtime
+
+            runtime.start()
+    except Exception as exc:
+        log.logger().debug("platform send rule not installed: %r", exc)
+
+
+def instrument(client: Optional[Client] = None) -> None:
+    """Instrument the supported libraries that are (or later get) imported; idempotent. On a
+    platform with a send rule of its own, entries opened by instrumentations (servers,
+    consumers) follow it."""
+    from .instrumentation import instrument as instrument_libraries
+
+    instrument_libraries(client)
+    use_platform_send_rule()

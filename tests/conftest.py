@@ -104,6 +104,13 @@ def mariadb_server() -> Iterator[servers.MariaDB]:
 
 
 @pytest.fixture(scope="session")
+def kafka_server() -> Iterator[servers.Kafka]:
+    server = servers.start_kafka()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def mongo_server_session() -> Iterator[servers.MongoFake]:
     server = servers.start_mongo_fake()
     yield server
@@ -185,6 +192,12 @@ def moto_url() -> Iterator[str]:
         urllib.request.urlopen(request, timeout=5).read()
         yield url
         server.stop()
+
+
+@pytest.fixture
+def no_target() -> None:
+    """For scenarios that bring their own target (the in-process web apps)."""
+    return None
 
 
 def span_name(span: Any) -> str:

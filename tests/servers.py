@@ -1,7 +1,7 @@
 """Throwaway real servers for the exit-span tests: PostgreSQL, Redis (single and a 3-master
-cluster) and MariaDB from demo/servers.py (the one copy, shared with the demo); MockupDB for
-pymongo's wire protocol and an in-process gRPC Pub/Sub Publisher fake, where no real server is
-at hand.
+cluster), MariaDB and Kafka (Tansu) from demo/servers.py (the one copy, shared with the demo);
+MockupDB for pymongo's wire protocol and an in-process gRPC Pub/Sub Publisher fake, where no
+real server is at hand.
 
 The session fixtures in conftest.py start each one at most once per test session, only when a
 test asks for it. A missing server binary skips the test with the reason, or fails it when
@@ -28,6 +28,7 @@ from demo.servers import (
     STOP_TIMEOUT_S,
     TIMINGS,
     USER,
+    Kafka,
     MariaDB,
     Postgres,
     Process,
@@ -48,6 +49,7 @@ __all__ = [
     "STOP_TIMEOUT_S",
     "TIMINGS",
     "USER",
+    "Kafka",
     "MariaDB",
     "MongoFake",
     "Postgres",
@@ -60,6 +62,7 @@ __all__ = [
     "free_port",
     "missing",
     "redis_command",
+    "start_kafka",
     "start_mariadb",
     "start_mongo_fake",
     "start_postgres",
@@ -95,6 +98,7 @@ start_postgres = _or_missing(_servers.start_postgres)
 start_redis = _or_missing(_servers.start_redis)
 start_redis_cluster = _or_missing(_servers.start_redis_cluster)
 start_mariadb = _or_missing(_servers.start_mariadb)
+start_kafka = _or_missing(_servers.start_kafka)
 
 
 # --------------------------------------------------------------------------- MongoDB (mockupdb)

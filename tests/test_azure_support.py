@@ -1,6 +1,8 @@
-"""How the Azure Functions Python worker indexes and calls v2-model functions, for the tests.
+"""How the Azure Functions Python worker indexes and calls v2-model functions, for the tests
+that run in the test suite's own Python.
 
-The worker itself (azure-functions-worker) only runs under the Functions host, so its
+Microsoft's library worker (azure-functions-runtime) runs on Python 3.13+ only; where it can,
+tests/test_azure_runtime.py runs the apps through it. For the tests in any other Python its
 indexing checks are restated here from its ``Registry.add_indexed_function``: the
 ``FunctionApp`` and its ``Function``/binding objects, the annotation checks and the trigger
 converters are the real ``azure.functions`` ones. The ``Context`` handed to functions is a

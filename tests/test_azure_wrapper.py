@@ -68,6 +68,26 @@ def test_wrapper_keeps_signature_hints_and_coroutine_check(name: str) -> None:
     assert inspect.iscoroutinefunction(wrapped) == inspect.iscoroutinefunction(original)
     assert typing.get_type_hints(wrapped) == typing.get_type_hints(original)
     assert wrapped.__name__ == original.__name__
+    # The worker takes context.function_directory from the file of the function's code.
+    assert inspect.getfile(wrapped) == inspect.getfile(original) == __file__
+
+
+def test_a_traceback_through_the_wrapper_points_at_the_users_function(
+    client: Client, acceptor: Acceptor
+) -> None:
+    import traceback
+
+    def failing(req: func.HttpRequest) -> func.HttpResponse:
+        raise OrderFailed("no stock")
+
+    with pytest.raises(OrderFailed) as caught:
+        azure_function(failing)(http_request())
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    ours = [f for f in frames if f.name == "instana_azure_wrapper"]
+    assert len(ours) == 1
+    assert (ours[0].filename, ours[0].lineno) == (__file__, failing.__code__.co_firstlineno)
+    assert ours[0].line == "def failing(req: func.HttpRequest) -> func.HttpResponse:"
+    assert frames[-1].name == "failing"
 
 
 def test_worker_indexes_wrapped_functions_like_the_originals() -> None:
@@ -172,7 +192,7 @@ def test_http_5xx_is_returned_unchanged_and_marked(client: Client, acceptor: Acc
     span = one_span(acceptor)
     assert span["ec"] == 1
     assert span["data"]["http"]["status"] == 503
-    assert span["data"]["azf"]["error"] == "HTTP 503"
+    assert span["data"]["azf"]["error"] == "HTTP 503 Service Unavailable"
 
 
 class OrderFailed(RuntimeError):

@@ -284,6 +284,8 @@ INVALID_ENV = [
     ("INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", "-1", "timeout_margin_ms", 200),
     ("INSTANA_LAMBDA_TIMEOUT_MARGIN_MS", "soon", "timeout_margin_ms", 200),
     ("INSTANA_LAMBDA_EXTENSION", "maybe", "lambda_extension", True),
+    ("INSTANA_KAFKA_HEADER_FORMAT", "json", "kafka_header_format", "string"),
+    ("INSTANA_KAFKA_TRACE_CORRELATION", "sometimes", "kafka_trace_correlation", True),
 ]
 
 
@@ -323,6 +325,9 @@ INVALID_OPTIONS: list[tuple[str, Any, str, Any]] = [
     ("auto_profile", 2, "auto_profile", False),
     ("timeout_margin_ms", -3, "timeout_margin_ms", 200),
     ("logger", object(), "logger", None),
+    ("kafka_header_format", "text", "kafka_header_format", "string"),
+    ("kafka_header_format", 1, "kafka_header_format", "string"),
+    ("kafka_trace_correlation", "perhaps", "kafka_trace_correlation", True),
 ]
 
 

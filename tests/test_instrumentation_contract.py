@@ -33,11 +33,17 @@ __all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 ENTRIES = registry.ENTRIES
-CASES: List[Tuple[registry.Entry, Scenario]] = [
+ALL_CASES: List[Tuple[registry.Entry, Scenario]] = [
     (entry, scenario) for entry in ENTRIES for scenario in scenarios_for(entry.name)
 ]
+ALL_IDS = [scenario.label or entry.name for entry, scenario in ALL_CASES]
+# exit-span rows; the web-framework rows (``enriches``) have their own in-process checks below
+CASES = [(entry, scenario) for entry, scenario in ALL_CASES if not entry.enriches]
 IDS = [scenario.label or entry.name for entry, scenario in CASES]
 KEYS = [(entry, scenario, key) for entry, scenario in CASES for key in sorted(entry.keys)]
+WEB = [(entry, scenario) for entry, scenario in ALL_CASES if entry.enriches]
+WEB_IDS = [scenario.label or entry.name for entry, scenario in WEB]
+WEB_KEYS = [(entry, scenario, key) for entry, scenario in WEB for key in sorted(entry.keys)]
 
 
 @pytest.fixture(params=CASES, ids=IDS)
@@ -53,7 +59,8 @@ def traced_call(client: Client, acceptor: Acceptor, scenario: Scenario, target: 
     spans = acceptor.wait_for_spans(1)
     client.flush()
     spans = acceptor.spans()
-    assert [span_name(s) for s in spans if s["k"] == 1] == ["contract"]
+    expected = scenario.span_name if scenario.entry else "contract"
+    assert [span_name(s) for s in spans if s["k"] == 1] == [expected]
     assert all(s["t"] == entry.trace_id for s in spans)
     return spans
 
@@ -164,7 +171,7 @@ def _probe(entry: registry.Entry, scenario: Scenario, with_instrument: bool) -> 
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize(("entry", "scenario"), CASES, ids=IDS)
+@pytest.mark.parametrize(("entry", "scenario"), ALL_CASES, ids=ALL_IDS)
 def test_library_is_never_imported_by_us_and_patched_on_import(
     entry: registry.Entry, scenario: Scenario
 ) -> None:
@@ -204,6 +211,9 @@ def test_patched_at_once_when_already_imported_and_idempotent(
         instrument()
         assert patched()[entry.name] == changes  # nothing wrapped twice
         spans = traced_call(client, acceptor, scenario, target)
+        if scenario.entry:  # the entry itself became the row's span: nothing added under it
+            assert exits(spans) == [] and spans[0]["ec"] == 0
+            return
         (exit_span,) = exits(spans)
         assert span_name(exit_span) == scenario.span_name and exit_span["ec"] == 0
         (entry_span,) = [s for s in spans if s["k"] == 1]
@@ -280,6 +290,9 @@ def test_a_bug_of_ours_stays_invisible(
         raise RuntimeError("tracer bug")
 
     expected = scenario.call(target)
+    if scenario.entry:
+        _entry_row_bugs_stay_invisible(traced, acceptor, entry, scenario, target, expected)
+        return
     # the span cannot even be started: the call passes through untraced
     monkeypatch.setattr(_wrap, "start_child", broken)
     with instana.entry_span("contract"):
@@ -329,12 +342,57 @@ def test_a_bug_of_ours_stays_invisible(
     uninstrument()
 
 
+def _entry_row_bugs_stay_invisible(
+    traced: Client,
+    acceptor: Acceptor,
+    entry: registry.Entry,
+    scenario: Scenario,
+    target: Any,
+    expected: Any,
+) -> None:
+    """A row that takes over the entry, with every function of its patch module failing in
+    turn: the call's result is unchanged and the entry still arrives."""
+    from importlib import import_module
+
+    module = import_module(f"instana_serverless.instrumentation.{entry.name}")
+    traced.flush()
+    acceptor.clear()  # the root entry the untraced reference call opened
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    functions = [
+        name
+        for name, value in vars(module).items()
+        if callable(value)
+        and getattr(value, "__module__", None) == module.__name__
+        and not isinstance(value, type)
+        and name != "_make"  # builds the wrapper at patch time, not per call
+    ]
+    assert functions
+    for name in functions:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(module, name, broken)
+            uninstrument()
+            instrument()
+            with instana.entry_span("contract"):
+                assert scenario.call(target) == expected, name
+            traced.flush()
+            assert [s["k"] for s in acceptor.spans()] == [1], name
+            acceptor.clear()
+    uninstrument()
+
+
 def test_no_active_trace_no_span(
     traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
 ) -> None:
     _entry, scenario, target = case
     scenario.call(target)
     assert traced.flush()
+    if scenario.entry:  # an operation outside any entry is an entry of its own, a root
+        (root,) = acceptor.spans()
+        assert (root["n"], root["k"]) == (scenario.span_name, 1) and "p" not in root
+        return
     assert acceptor.spans() == []
     assert not scenario.sent_context(target)
 
@@ -356,6 +414,20 @@ def test_library_errors_are_recorded_and_reraised_unchanged(
     traced: Client, acceptor: Acceptor, case: Tuple[registry.Entry, Scenario, Any]
 ) -> None:
     _entry, scenario, target = case
+    if scenario.error is None:  # failures come back in the result: the same result traced
+        untraced_result = scenario.failing_call(target)
+        traced.flush()
+        acceptor.clear()  # the root entry of that reference call
+        with instana.entry_span("contract"):
+            assert scenario.failing_call(target) == untraced_result
+        # (a library may also log the failure: a ``log`` exit under it)
+        (marked,) = [s for s in acceptor.wait_for_spans(1) if s["k"] == 1]
+        assert marked["n"] == scenario.span_name and marked["ec"] >= 1
+        error = marked["data"]
+        for key in scenario.error_path:
+            error = error[key]
+        assert error[scenario.error_key]
+        return
     with pytest.raises(scenario.error) as untraced:
         scenario.failing_call(target)  # outside a trace: what the library raises without us
     with pytest.raises(BaseException) as raised, instana.entry_span("contract"):
@@ -397,9 +469,129 @@ def test_version_below_the_minimum_is_not_patched(
         instrument()
         assert entry.name not in patched()
         assert "older than" in skipped()[entry.name]
-        said = [r for r in all_logs if "older than" in r.getMessage()]
+        # aiohttp's client and server rows read the same version: one line each
+        said = [
+            r
+            for r in all_logs
+            if "older than" in r.getMessage() and f" {entry.name} not traced" in r.getMessage()
+        ]
         assert [r.levelname for r in said] == ["INFO"]  # once, however often instrumented
         assert entry.version_module in said[0].getMessage()
     finally:
         uninstrument()
         instana.configure(environ={})
+
+
+# --- web-framework rows: they enrich the active entry instead of opening exits ---------------
+
+
+def web_entry(acceptor: Acceptor, client: Client) -> Dict[str, Any]:
+    """The one entry span the backend received (the ``contract`` one)."""
+    client.flush()
+    spans = acceptor.wait_for_spans(1)
+    entries = [s for s in spans if s["k"] == 1]
+    assert [span_name(s) for s in entries] == ["contract"], entries
+    return entries[0]
+
+
+@pytest.mark.parametrize(("entry", "scenario"), WEB, ids=WEB_IDS)
+def test_framework_patched_at_once_enriches_and_restores(
+    client: Client, acceptor: Acceptor, entry: registry.Entry, scenario: Scenario
+) -> None:
+    uninstrument()
+    untraced = scenario.call(None)
+    before = originals(entry)
+    assert before and not any(getattr(v, "__instana_wrapped__", False) for v in before.values())
+    instrument()
+    try:
+        changes = patched()[entry.name]
+        instrument()
+        assert patched()[entry.name] == changes
+        with instana.entry_span("contract"):
+            assert scenario.call(None) == untraced  # the response as without us
+        assert web_entry(acceptor, client)["data"]["http"]["path_tpl"] == scenario.path_tpl
+    finally:
+        uninstrument()
+    assert originals(entry) == before
+    acceptor.clear()
+    with instana.entry_span("contract"):
+        scenario.call(None)
+    assert "http" not in web_entry(acceptor, client)["data"]
+
+
+@pytest.mark.parametrize(("entry", "scenario"), WEB, ids=WEB_IDS)
+def test_framework_error_goes_to_the_entry(
+    traced: Client, acceptor: Acceptor, entry: registry.Entry, scenario: Scenario
+) -> None:
+    status, _ = scenario.failing_call(None)  # answered by the framework, not raised
+    assert status == 500
+    traced.flush()
+    acceptor.clear()  # the entry a row like aiohttp_server opens when none is active
+    with instana.entry_span("contract"):
+        assert scenario.failing_call(None)[0] == 500
+    span = web_entry(acceptor, traced)
+    assert span["ec"] == 1 and span["data"]["http"]["error"] == scenario.error_text
+
+
+@pytest.mark.parametrize(
+    ("entry", "scenario", "key"), WEB_KEYS, ids=[f"{s.label or e.name}-{k}" for e, s, k in WEB_KEYS]
+)
+def test_framework_every_name_alias_and_category_disables(
+    acceptor: Acceptor, entry: registry.Entry, scenario: Scenario, key: str
+) -> None:
+    uninstrument()
+    client = configure_for(acceptor)
+    instrument()
+    try:
+        configure_for(acceptor, disabled_instrumentations=[key])
+        with instana.entry_span("contract"):
+            scenario.call(None)
+        data = web_entry(acceptor, client)["data"]
+        assert set(data) <= {"sdk"}, data  # the entry_span's own SDK section, nothing added
+        uninstrument()
+        instrument()
+        assert entry.name not in patched()
+    finally:
+        uninstrument()
+        instana.configure(environ={})
+
+
+@pytest.mark.parametrize(("entry", "scenario"), WEB, ids=WEB_IDS)
+def test_framework_bug_of_ours_stays_invisible(
+    traced: Client,
+    acceptor: Acceptor,
+    entry: registry.Entry,
+    scenario: Scenario,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import import_module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    expected, failed = scenario.call(None), scenario.failing_call(None)
+    traced.flush()
+    acceptor.clear()
+    module = import_module(f"instana_serverless.instrumentation.{entry.name}")
+    monkeypatch.setattr(module, "set_route", broken)
+    monkeypatch.setattr(module, "set_error", broken)
+    with instana.entry_span("contract"):
+        assert scenario.call(None) == expected
+        assert scenario.failing_call(None) == failed
+    span = web_entry(acceptor, traced)
+    assert "path_tpl" not in span["data"].get("http", {})
+
+
+@pytest.mark.parametrize(("entry", "scenario"), WEB, ids=WEB_IDS)
+def test_framework_without_an_entry(
+    traced: Client, acceptor: Acceptor, entry: registry.Entry, scenario: Scenario
+) -> None:
+    scenario.call(None)
+    traced.flush()
+    spans = acceptor.spans()
+    if not scenario.opens_entry:
+        assert spans == []  # nothing to enrich, nothing made
+        return
+    entries = [s for s in spans if s["k"] == 1]
+    assert [s["n"] for s in entries] == [scenario.opens_entry]
+    assert entries[0]["data"]["http"]["path_tpl"] == scenario.path_tpl

@@ -176,7 +176,7 @@ def test_status_500_marks_the_span(acceptor: Any, client: Any) -> None:
     span = acceptor.spans()[0]
     assert span["ec"] == 1
     assert span["data"]["http"]["status"] == 503
-    assert span["data"]["lambda"]["error"] == "HTTP 503"
+    assert span["data"]["lambda"]["error"] == "HTTP 503 Service Unavailable"
 
 
 def test_async_handler_runs_to_completion_with_span_active(acceptor: Any, client: Any) -> None:

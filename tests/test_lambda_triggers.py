@@ -121,9 +121,10 @@ def test_alb_single_value(acceptor: Any, traced: Any) -> None:
         "params": "query=1234ABCD&passwd=<redacted>",
         "header": {"x-request-source": "alb-test"},
         "status": 502,
+        "error": "HTTP 502 Bad Gateway",
     }
     assert span["ec"] == 1
-    assert span["data"]["lambda"]["error"] == "HTTP 502"
+    assert span["data"]["lambda"]["error"] == "HTTP 502 Bad Gateway"
     assert span["t"] == "00000000000000d1"
 
 
@@ -370,6 +371,11 @@ def test_every_fixture_is_detected_as_expected() -> None:
         "sns": "aws:sns",
         "sqs": "aws:sqs",
         "sqs_from_sns": "aws:sqs",
+        "msk": "aws:lambda.invoke",
+        "self_managed_kafka": "aws:lambda.invoke",
+        "amazon_mq_rabbitmq": "aws:lambda.invoke",
+        "amazon_mq_activemq": "aws:lambda.invoke",
+        "appsync": "aws:lambda.invoke",
     }
     from tests.lambda_fixtures import EVENTS
 
@@ -415,6 +421,17 @@ MALFORMED: List[Any] = [
     {"detail-type": 5, "source": None, "detail": 1, "resources": "abc"},
     {"source": "aws.events", "detail-type": "Scheduled Event", "resources": [None, 5]},
     {"context": {"http-method": 5, "resource-path": None}, "params": {"path": {"id": 5}}},
+    {"eventSource": "aws:kafka", "records": {"t-0": [None, {"headers": 5, "partition": "x"}]}},
+    {"eventSource": "aws:kafka", "records": {"t-0": "x", "t-1": [{"headers": [{"x": None}]}]}},
+    {"eventSource": "SelfManagedKafka", "records": {5: [{"headers": [{"X_INSTANA_C": [999]}]}]}},
+    {"eventSource": "aws:rmq", "rmqMessagesByQueue": {"q": [{"basicProperties": None}], 5: []}},
+    {
+        "eventSource": "aws:rmq",
+        "rmqMessagesByQueue": {"q::/": [{"basicProperties": {"headers": {"X-Instana-T": {}}}}]},
+    },
+    {"eventSource": "aws:mq", "messages": [None, {"destination": 5, "properties": []}]},
+    {"eventSource": "aws:mq", "messages": "x"},
+    {"info": {"fieldName": 1, "parentTypeName": None}, "request": {"headers": []}},
 ]
 
 
@@ -446,3 +463,150 @@ def test_attributes_as_headers_reads_every_spelling() -> None:
         }
     ) == {"x-instana-t": "a", "x-instana-s": "b", "traceparent": "c"}
     assert triggers.attributes_as_headers({"other": {"stringValue": "d"}}) is None
+
+
+def test_sqs_batch_continues_from_the_first_record_that_carries_context(
+    acceptor: Any, traced: Any
+) -> None:
+    event = load_event("sqs")
+    first = event["Records"][0]
+    first_context = first["messageAttributes"]
+    first["messageAttributes"] = {}
+    event["Records"][2]["messageAttributes"] = first_context
+    span = run(acceptor, event)
+    assert (span["t"], span["p"]) == ("0000000000000a01", "0000000000000a02")
+
+
+def test_sns_batch_continues_from_the_first_record_that_carries_context(
+    acceptor: Any, traced: Any
+) -> None:
+    event = load_event("sns")
+    carrying = copy.deepcopy(event["Records"][0])
+    del event["Records"][0]["Sns"]["MessageAttributes"]
+    event["Records"].append(carrying)
+    span = run(acceptor, event)
+    assert (span["t"], span["p"]) == ("0000000000000c01", "0000000000000c02")
+
+
+def test_msk_continues_from_the_first_record_with_string_headers(
+    acceptor: Any, traced: Any
+) -> None:
+    span = run(acceptor, load_event("msk"))
+    lam = span["data"]["lambda"]
+    assert lam["trigger"] == "aws:lambda.invoke"
+    assert lam["kafka"] == {
+        "source": "aws:kafka",
+        "records": [
+            {"topic": "orders", "partition": 0, "offset": 15},
+            {"topic": "orders", "partition": 0, "offset": 16},
+            {"topic": "orders", "partition": 1, "offset": 3},
+        ],
+        "count": 4,
+        "more": True,
+    }
+    assert (span["t"], span["p"]) == ("0000000000000d01", "0000000000000d02")
+
+
+def test_self_managed_kafka_reads_the_legacy_binary_headers(acceptor: Any, traced: Any) -> None:
+    span = run(acceptor, load_event("self_managed_kafka"))
+    lam = span["data"]["lambda"]
+    assert lam["kafka"] == {
+        "source": "SelfManagedKafka",
+        "records": [{"topic": "payments", "partition": 0, "offset": 7}],
+        "count": 1,
+        "more": False,
+    }
+    assert (span["t"], span["p"]) == ("0000000000000e01", "0000000000000e02")
+
+
+def test_kafka_trace_correlation_off_starts_a_new_trace(acceptor: Any) -> None:
+    decorator._reset_for_tests()
+    instana.configure(
+        instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY),
+        environ={"INSTANA_KAFKA_TRACE_CORRELATION": "false"},
+    )
+    try:
+        span = run(acceptor, load_event("msk"))
+    finally:
+        instana.configure(environ={})
+    assert "p" not in span and span["t"] != "0000000000000d01"
+
+
+def test_amazon_mq_for_rabbitmq(acceptor: Any, traced: Any) -> None:
+    span = run(acceptor, load_event("amazon_mq_rabbitmq"))
+    lam = span["data"]["lambda"]
+    assert lam["trigger"] == "aws:lambda.invoke"
+    assert lam["mq"] == {
+        "source": "aws:rmq",
+        "messages": [{"queue": "orders"}, {"queue": "orders"}],
+        "count": 2,
+        "more": False,
+    }
+    assert (span["t"], span["p"]) == ("0000000000000f01", "0000000000000f02")
+
+
+def test_amazon_mq_for_activemq(acceptor: Any, traced: Any) -> None:
+    span = run(acceptor, load_event("amazon_mq_activemq"))
+    lam = span["data"]["lambda"]
+    assert lam["trigger"] == "aws:lambda.invoke"
+    assert lam["mq"] == {
+        "source": "aws:mq",
+        "messages": [{"queue": "shipments"}, {"queue": "shipments"}],
+        "count": 2,
+        "more": False,
+    }
+    assert (span["t"], span["p"]) == ("0000000000000a71", "0000000000000a72")
+
+
+def test_appsync_continues_from_the_request_headers(acceptor: Any, traced: Any) -> None:
+    span = run(acceptor, load_event("appsync"))
+    lam = span["data"]["lambda"]
+    assert lam["trigger"] == "aws:lambda.invoke"
+    assert lam["appsync"] == {
+        "source": "aws:appsync",
+        "fieldName": "getOrder",
+        "parentTypeName": "Query",
+    }
+    assert (span["t"], span["p"]) == ("0000000000000a51", "0000000000000a52")
+
+
+def test_appsync_traceparent_alone_is_continued(acceptor: Any, traced: Any) -> None:
+    event = load_event("appsync")
+    for name in ("x-instana-t", "x-instana-s", "x-instana-l"):
+        del event["request"]["headers"][name]
+    span = run(acceptor, event)
+    assert (span["t"], span["p"]) == ("8448eb211c80319c", "b7ad6b7169203331")
+    assert span["tp"] is True
+
+
+@pytest.mark.parametrize(("position", "continued"), [(99, True), (100, False)])
+def test_a_batch_is_searched_for_context_in_its_first_hundred_records(
+    acceptor: Any, traced: Any, position: int, continued: bool
+) -> None:
+    event = load_event("sqs")
+    carrying = event["Records"][0]
+    plain = copy.deepcopy(carrying)
+    plain["messageAttributes"] = {}
+    event["Records"] = [copy.deepcopy(plain) for _ in range(150)]
+    event["Records"][position] = carrying
+    span = run(acceptor, event)
+    assert span["data"]["lambda"]["sqs"]["more"] is True
+    assert (span.get("p") == "0000000000000a02") is continued
+
+
+@pytest.mark.parametrize(
+    "level", [[{"x_instana_l_s": [48]}], [{"X_INSTANA_L": [0]}]], ids=["string", "binary"]
+)
+def test_a_suppressed_kafka_record_suppresses_the_invocation(
+    acceptor: Any, traced: Any, level: Any
+) -> None:
+    event = load_event("self_managed_kafka")
+    event["records"]["payments-0"][0]["headers"] = level
+
+    @lambda_handler
+    def handler(event: Any, context: Any) -> Any:
+        return "quiet"
+
+    assert handler(event, make_context()) == "quiet"
+    assert instana.flush()
+    assert acceptor.spans() == []

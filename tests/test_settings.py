@@ -131,6 +131,30 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         True,
         True,
     ),
+    "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED": (
+        "true",
+        "cloud_run_cpu_always_allocated",
+        True,
+        "cloud_run_cpu_always_allocated",
+        False,
+        False,
+    ),
+    "INSTANA_KAFKA_HEADER_FORMAT": (
+        "Binary",
+        "kafka_header_format",
+        "binary",
+        "kafka_header_format",
+        "both",
+        "both",
+    ),
+    "INSTANA_KAFKA_TRACE_CORRELATION": (
+        "false",
+        "kafka_trace_correlation",
+        False,
+        "kafka_trace_correlation",
+        True,
+        True,
+    ),
 }
 
 

@@ -45,6 +45,13 @@ def span_detail(span: Mapping[str, Any]) -> str:
     azure_trigger = field(span, "data", "azf", "triggername")
     if azure_trigger:
         parts.append(str(azure_trigger))
+    for section in ("kafka", "mq", "appsync"):  # Lambda event sources with no trigger name
+        source = field(span, "data", "lambda", section, "source")
+        if source:
+            parts.append(f"({source})")
+    topic = field(span, "data", "kafka", "service")
+    if topic:
+        parts.append(f"{field(span, 'data', 'kafka', 'access') or ''} {topic}".strip())
     return " ".join(parts)
 
 

@@ -16,7 +16,7 @@ from types import CoroutineType
 
 from .. import log
 from ..client import Client, get_client
-from ..http_data import add_server_timing, record_status, server_timing_value
+from ..http_data import add_server_timing, record_entry_status, server_timing_value
 from ..invocation import Invocation
 from ..propagation import extract
 from ..span import Span
@@ -270,13 +270,13 @@ def _on_http_result(span: Span, trigger: Trigger, result: Any) -> None:
     try:
         if not isinstance(result, dict):
             if trigger.default_status is not None:
-                record_status(span, trigger.default_status)
+                record_entry_status(span, trigger.default_status)
             return
         status = result.get("statusCode")
         if status is None:
             status = trigger.default_status
         if status is not None:
-            record_status(span, status)
+            record_entry_status(span, status)
         if not span.recording:
             return
         headers = result.get("headers")

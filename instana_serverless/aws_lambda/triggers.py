@@ -12,6 +12,7 @@ import json
 
 from ..config import Config
 from ..http_data import http_entry_data
+from ..kafka_context import decode as kafka_context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,8 +34,16 @@ SNS = "aws:sns"
 DYNAMODB = "aws:dynamodb"
 KINESIS = "aws:kinesis"
 INVOKE = "aws:lambda.invoke"
+# Event sources the Instana backend has no trigger name for: ``aws:lambda.invoke``, with the
+# source in the summary (``data.lambda.<section>.source``).
+KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka")
+RABBITMQ_SOURCE = "aws:rmq"
+ACTIVEMQ_SOURCE = "aws:mq"
+APPSYNC_SOURCE = "aws:appsync"
 
 MAX_ITEMS = 3
+# Records of a batch searched for trace context (SQS, SNS, Kafka, Amazon MQ).
+MAX_CONTEXT_SCAN = 100
 MAX_TEXT = 200
 # A CloudWatch Logs batch is at most 1 MB compressed; more than this decompressed is not a
 # real batch, and decoding it must not cost the function its memory.
@@ -291,17 +300,35 @@ def _sns_in_sqs_body(body: Any) -> Optional[Dict[str, Any]]:
     return attributes_as_headers(notification.get("MessageAttributes"))
 
 
+def _carrying(found: Optional[Dict[str, Any]]) -> bool:
+    """Whether headers found in a record carry context (an Instana id or level, or W3C)."""
+    if not found:
+        return False
+    return any(key in found for key in ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent"))
+
+
+def _first_carrying(records: Any, read: Callable[[Any], Optional[Dict[str, Any]]]) -> Sources:
+    """The context of the first record that carries one: in a batch the first messages may
+    come from untraced senders and a later one from a traced one. Only the first
+    ``MAX_CONTEXT_SCAN`` are read: a batch of thousands without context costs no more."""
+    for record in records[:MAX_CONTEXT_SCAN]:
+        found = read(record) if isinstance(record, dict) else None
+        if found and _carrying(found):
+            return [found]
+    return _NO_SOURCES
+
+
+def _sqs_context(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    return attributes_as_headers(record.get("messageAttributes")) or _sns_in_sqs_body(
+        record.get("body")
+    )
+
+
 def _sqs(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
     _summary_list(
         event, data, "sqs", "messages", lambda r: _compact({"queue": text(r.get("eventSourceARN"))})
     )
-    first = _records(event)[0]
-    if not isinstance(first, dict):
-        return _NO_SOURCES
-    found = attributes_as_headers(first.get("messageAttributes")) or _sns_in_sqs_body(
-        first.get("body")
-    )
-    return [found] if found else _NO_SOURCES
+    return _first_carrying(_records(event), _sqs_context)
 
 
 def _sns_message(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -315,12 +342,132 @@ def _sns_message(record: Dict[str, Any]) -> Dict[str, Any]:
     )
 
 
+def _sns_context(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    sns = _dict(record.get("Sns"))
+    return attributes_as_headers(sns.get("MessageAttributes")) if sns else None
+
+
 def _sns(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
     _summary_list(event, data, "sns", "messages", _sns_message)
-    first = _records(event)[0]
-    sns = _dict(first.get("Sns")) if isinstance(first, dict) else None
-    found = attributes_as_headers(sns.get("MessageAttributes")) if sns else None
-    return [found] if found else _NO_SOURCES
+    return _first_carrying(_records(event), _sns_context)
+
+
+def _kafka_records(event: Dict[str, Any]) -> List[Any]:
+    """The records of an MSK / self-managed Kafka event, in the event's order (they arrive
+    grouped by ``topic-partition``)."""
+    groups = _dict(event.get("records")) or {}
+    found: List[Any] = []
+    for group in groups.values():
+        if isinstance(group, list):
+            found.extend(group)
+    return found
+
+
+def _kafka(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
+    records = _kafka_records(event)
+    data["lambda"]["kafka"] = {
+        "source": event.get("eventSource"),
+        "records": _first_items(
+            records,
+            lambda r: _compact(
+                {
+                    "topic": text(r.get("topic")),
+                    "partition": r.get("partition") if _is_int(r.get("partition")) else None,
+                    "offset": r.get("offset") if _is_int(r.get("offset")) else None,
+                }
+            ),
+        ),
+        "count": len(records),
+        "more": len(records) > MAX_ITEMS,
+    }
+    if not config.kafka_trace_correlation:
+        return _NO_SOURCES
+    # record headers: arrays of byte values, in the string or the legacy binary format
+    return _first_carrying(records, lambda r: kafka_context(r.get("headers")))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mq_value(value: Any) -> Optional[str]:
+    """An Amazon MQ header or property value as text: RabbitMQ long strings arrive as
+    ``{"bytes": [...]}``, ActiveMQ properties as strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("bytes"), list):
+        raw = value["bytes"]
+        if len(raw) <= 1024:
+            try:
+                return bytes(raw).decode("utf-8")
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _mq_context(values: Any) -> Optional[Dict[str, Any]]:
+    """Context headers among a message's headers (RabbitMQ) or properties (ActiveMQ), whose
+    names may be spelled with dashes or, as JMS requires, underscores."""
+    if not isinstance(values, dict):
+        return None
+    found: Dict[str, Any] = {}
+    for name, value in values.items():
+        header = _CONTEXT_ATTRIBUTES.get(name.lower()) if isinstance(name, str) else None
+        if header is not None:
+            text_value = _mq_value(value)
+            if text_value is not None:
+                found[header] = text_value
+    return found or None
+
+
+def _rabbitmq(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
+    by_queue = _dict(event.get("rmqMessagesByQueue")) or {}
+    messages: List[Any] = []
+    queues: List[Any] = []
+    for key, group in by_queue.items():
+        if isinstance(group, list):
+            queue = key.partition("::")[0] if isinstance(key, str) else None
+            messages.extend(group)
+            queues.extend([queue] * len(group))
+    data["lambda"]["mq"] = {
+        "source": RABBITMQ_SOURCE,
+        "messages": [_compact({"queue": text(q)}) for q in queues[:MAX_ITEMS]],
+        "count": len(messages),
+        "more": len(messages) > MAX_ITEMS,
+    }
+    return _first_carrying(
+        messages, lambda m: _mq_context((_dict(m.get("basicProperties")) or {}).get("headers"))
+    )
+
+
+def _activemq(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
+    messages = event.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    data["lambda"]["mq"] = {
+        "source": ACTIVEMQ_SOURCE,
+        "messages": _first_items(
+            messages,
+            lambda m: _compact(
+                {"queue": text((_dict(m.get("destination")) or {}).get("physicalName"))}
+            ),
+        ),
+        "count": len(messages),
+        "more": len(messages) > MAX_ITEMS,
+    }
+    return _first_carrying(messages, lambda m: _mq_context(m.get("properties")))
+
+
+def _appsync(event: Dict[str, Any], data: Dict[str, Any], config: Config) -> Sources:
+    info = _dict(event.get("info")) or {}
+    data["lambda"]["appsync"] = _compact(
+        {
+            "source": APPSYNC_SOURCE,
+            "fieldName": text(info.get("fieldName")),
+            "parentTypeName": text(info.get("parentTypeName")),
+        }
+    )
+    headers = _dict((_dict(event.get("request")) or {}).get("headers"))
+    return [headers] if headers else _NO_SOURCES
 
 
 def _s3_event(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -485,6 +632,10 @@ CLOUDWATCH_EVENTS_TRIGGER = Trigger(CLOUDWATCH_EVENTS, _cloudwatch_events)
 EVENTBRIDGE_TRIGGER = Trigger(EVENTBRIDGE, _eventbridge)
 CLOUDWATCH_LOGS_TRIGGER = Trigger(CLOUDWATCH_LOGS, _cloudwatch_logs)
 INVOKE_TRIGGER = Trigger(INVOKE, _direct_invoke)
+KAFKA_TRIGGER = Trigger(INVOKE, _kafka)
+RABBITMQ_TRIGGER = Trigger(INVOKE, _rabbitmq)
+ACTIVEMQ_TRIGGER = Trigger(INVOKE, _activemq)
+APPSYNC_TRIGGER = Trigger(INVOKE, _appsync)
 
 _BY_RECORD_SOURCE = {
     "aws:sqs": SQS_TRIGGER,
@@ -530,6 +681,29 @@ def _record_trigger(event: Dict[str, Any]) -> Optional[Trigger]:
     return _BY_RECORD_SOURCE.get(source) if isinstance(source, str) else None
 
 
+def _is_kafka(event: Dict[str, Any]) -> bool:
+    return event.get("eventSource") in KAFKA_SOURCES and isinstance(event.get("records"), dict)
+
+
+def _is_rabbitmq(event: Dict[str, Any]) -> bool:
+    return event.get("eventSource") == RABBITMQ_SOURCE and "rmqMessagesByQueue" in event
+
+
+def _is_activemq(event: Dict[str, Any]) -> bool:
+    return event.get("eventSource") == ACTIVEMQ_SOURCE and "messages" in event
+
+
+def _is_appsync(event: Dict[str, Any]) -> bool:
+    """A direct Lambda resolver's event: the GraphQL field in ``info``, the HTTP request."""
+    info = event.get("info")
+    return (
+        isinstance(info, dict)
+        and "fieldName" in info
+        and "parentTypeName" in info
+        and isinstance(event.get("request"), dict)
+    )
+
+
 def _is_logs(event: Dict[str, Any]) -> bool:
     return isinstance(event.get("awslogs"), dict)
 
@@ -567,6 +741,10 @@ DETECTORS: Tuple[Callable[[Dict[str, Any]], Optional[Trigger]], ...] = (
     _when(_is_rest, REST_TRIGGER),
     _when(_is_websocket, WEBSOCKET_TRIGGER),
     _record_trigger,
+    _when(_is_kafka, KAFKA_TRIGGER),
+    _when(_is_rabbitmq, RABBITMQ_TRIGGER),
+    _when(_is_activemq, ACTIVEMQ_TRIGGER),
+    _when(_is_appsync, APPSYNC_TRIGGER),
     _when(_is_logs, CLOUDWATCH_LOGS_TRIGGER),
     _when(_is_scheduled, CLOUDWATCH_EVENTS_TRIGGER),
     _when(_is_eventbridge, EVENTBRIDGE_TRIGGER),

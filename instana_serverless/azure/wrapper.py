@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from itertools import chain
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from .. import log
 from ..client import Client, get_client
-from ..http_data import add_server_timing, record_status
+from ..http_data import add_server_timing, record_entry_status
 from ..invocation import Invocation
 from ..propagation import extract
 from ..span import Span
@@ -152,7 +153,7 @@ def _record_result(span: Span, binding: Optional[str], result: Any) -> None:
         status = getattr(result, "status_code", None)
         if status is None:
             return
-        record_status(span, status)
+        record_entry_status(span, status)
         headers: Any = getattr(result, "headers", None)
         if headers is not None and span.recording:
             add_server_timing(headers, span)
@@ -218,6 +219,55 @@ def _wrap_async(func: Callable[..., Any], target: FunctionTarget) -> Callable[..
     return instana_azure_wrapper
 
 
+def _line_table_of_one_line(code: Any) -> Dict[str, Any]:
+    """The line table putting every instruction of ``code`` on its first line (without
+    columns where there are any), in the format of the running Python; for a Python whose
+    format we do not know, nothing (its lines stay relative to the first line, just spread)."""
+    size = len(code.co_code)
+    table = bytearray()
+    if sys.version_info >= (3, 15):
+        return {}
+    if sys.version_info >= (3, 11):
+        # Entries of "no column info" (kind 13) for up to 8 code units, line delta 0.
+        units = size // 2
+        while units > 0:
+            length = min(units, 8)
+            table += bytes((0x80 | (13 << 3) | (length - 1), 0))
+            units -= length
+        return {"co_linetable": bytes(table)}
+    if sys.version_info >= (3, 10):
+        # (bytecode delta, line delta) pairs, up to 254 bytes each.
+        while size > 0:
+            length = min(size, 254)
+            table += bytes((length, 0))
+            size -= length
+        return {"co_linetable": bytes(table)}
+    return {"co_lnotab": b""}  # 3.9: no entries, every instruction on the first line
+
+
+def _relocate(wrapper: Any, func: Any) -> None:
+    """Make the wrapper's code come from where the user's function is defined.
+
+    The worker takes a function's folder (``context.function_directory``) from the file its
+    code is in (``inspect.getfile``, which does not follow ``__wrapped__``): without this it
+    would be our package's folder, and user code reading files next to its function would
+    break once traced. A traceback through the wrapper then points at the user's function
+    (its first line) instead of at a line of ours shown from the user's file.
+    """
+    code = getattr(func, "__code__", None)
+    own = getattr(wrapper, "__code__", None)
+    if code is None or own is None:
+        return
+    try:
+        wrapper.__code__ = own.replace(
+            co_filename=code.co_filename,
+            co_firstlineno=code.co_firstlineno,
+            **_line_table_of_one_line(own),
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.logger().debug("azure: wrapper of %r not relocated: %r", func, exc)
+
+
 def target_of(func: Any) -> Optional[FunctionTarget]:
     target = getattr(func, MARK, None)
     return target if isinstance(target, FunctionTarget) else None
@@ -236,6 +286,7 @@ def wrap_function(func: F) -> F:
         wrapper = _wrap_async(func, target)
     else:
         wrapper = _wrap_sync(func, target)
+    _relocate(wrapper, func)
     setattr(wrapper, MARK, target)
     return wrapper  # type: ignore[return-value]
 

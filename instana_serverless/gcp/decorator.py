@@ -22,7 +22,10 @@ kind of call it is, is read from the argument:
 - ``(data, context)`` legacy background events likewise;
 - anything else: the function is called untraced.
 
-The span ends and is flushed before the function's result is handed back (docs/CONTRACT.md §3).
+The span ends, and is sent by the send rule (``sending.work_done``; Cloud Run's rule is in
+``runtime``), before the function's result is handed back to the server, so before any byte of
+the response: with request-based billing it leaves while the request is still in flight
+(docs/CONTRACT.md §3).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import sys
 
 from .. import log
 from ..client import Client, get_client
-from ..http_data import add_server_timing, record_status
+from ..http_data import add_server_timing, record_entry_status
 from ..middleware import (
     _WSGI_CONTEXT_KEYS,
     asgi_request,
@@ -40,6 +43,7 @@ from ..middleware import (
     incoming_context,
     wsgi_request,
 )
+from ..sending import work_done, work_done_async
 from ..span import Span
 from ..tracer import activate, restore
 from ..wrapping import on_wrap
@@ -99,12 +103,12 @@ def cloud_run(func: Function) -> Function:
             result = func(*args, **kwargs)
         except BaseException as exc:
             restore(token)
-            end_span(client, span, _exception_to_record(span, exc, is_http), runtime.after_request)
+            end_span(client, span, _exception_to_record(span, exc, is_http), work_done)
             raise
         restore(token)
         if is_http:
             result = _respond(span, result)
-        end_span(client, span, None, runtime.after_request)
+        end_span(client, span, None, work_done)
         return result
 
     return wrapper  # type: ignore[return-value]
@@ -120,14 +124,8 @@ def _is_coroutine_function(func: Any) -> bool:
 
 async def _end_async(client: Client, span: Span, exc: Optional[BaseException]) -> None:
     end_span(client, span, exc, None)
-    if not span.recording:
-        return
-    import asyncio
-
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, runtime.after_request, client)
-    except Exception as error:
-        log.logger().debug("flush after the Cloud Run call failed: %r", error)
+    if span.recording:
+        await work_done_async(client)
 
 
 def _begin(
@@ -198,7 +196,7 @@ def _exception_to_record(span: Span, exc: BaseException, is_http: bool) -> Optio
         if werkzeug_exceptions is not None and isinstance(exc, werkzeug_exceptions.HTTPException):
             code = getattr(exc, "code", None)
             if isinstance(code, int):
-                record_status(span, code)
+                record_entry_status(span, code)
                 if code < 500:
                     return None
     except Exception:
@@ -215,12 +213,12 @@ def _respond(span: Span, result: Any) -> Any:
             status = getattr(result, "status_code", None)
             if status is None and isinstance(result, tuple) and len(result) >= 2:
                 status = result[1] if isinstance(result[1], int) else None
-            record_status(span, 200 if status is None else status)
+            record_entry_status(span, 200 if status is None else status)
             headers = getattr(result, "headers", None)
             if span.recording and headers is not None and hasattr(headers, "keys"):
                 add_server_timing(headers, span)
             return result
-        record_status(span, response.status_code)
+        record_entry_status(span, response.status_code)
         if span.recording:
             add_server_timing(response.headers, span)
         return response

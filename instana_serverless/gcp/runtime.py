@@ -1,8 +1,17 @@
-"""One Cloud Run instance: its identity, its plugins and the flush after each request.
+"""One Cloud Run instance: its identity, its plugins and the send after each request.
 
-Cloud Run may throttle the CPU as soon as a response is complete, so every request flushes
-before it returns, never later (docs/CONTRACT.md §3). Metrics ride along at most every
-``METRICS_INTERVAL_S`` seconds, in full every 5 minutes and as changed values in between.
+Cloud Run's send rule (``CloudRunSendRule``, installed by ``start`` for the core's
+``sending.work_done``, docs/CONTRACT.md §3):
+
+- request-based billing (the default): Cloud Run throttles the CPU as soon as no request is in
+  flight, so a send that starts after a response completed could sit frozen until the next
+  request. Every request sends before its response completes (``after_request``, blocking);
+- CPU always allocated (``INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED``): the CPU keeps running
+  between requests, so ``after_request`` runs on a background thread after the response and
+  the caller waits for nothing.
+
+Metrics ride along at most every ``METRICS_INTERVAL_S`` seconds, in full every 5 minutes and as
+changed values in between.
 
 The instance id (``f.e`` and the plugin's entity id) comes from the metadata server. A request
 finishing before it is known waits for the fetcher's first answer, at most ``IDENTITY_WAIT_S``
@@ -26,6 +35,7 @@ from ..client import Client
 from ..metrics.process import process_plugin
 from ..metrics.schedule import PluginSchedule
 from ..platform import is_cloud_run
+from ..sending import BackgroundSender, SendRule, set_rule
 from .metadata import (
     FAILED,
     CloudRunEnvironment,
@@ -157,6 +167,26 @@ class CloudRunInstance:
         return plugins
 
 
+class CloudRunSendRule(SendRule):
+    """Before the response completes, unless the CPU is always allocated (read per send, so
+    ``configure(Options(cloud_run_cpu_always_allocated=...))`` applies at once)."""
+
+    def __init__(self) -> None:
+        self.background = BackgroundSender(after_request)
+
+    def blocks(self, client: Client) -> bool:
+        return not client.config.cloud_run_cpu_always_allocated
+
+    def send(self, client: Client) -> None:
+        if not self.blocks(client):
+            try:
+                self.background.wake(client)
+                return
+            except Exception as exc:  # no thread to be had: send now rather than never
+                log.logger().debug("background sender unavailable: %r", exc)
+        after_request(client)
+
+
 _instance: Optional[CloudRunInstance] = None
 
 
@@ -170,9 +200,13 @@ def instance() -> CloudRunInstance:
 
 
 def start() -> None:
-    """Begin fetching the metadata (at wrap time, off any request path). Never raises."""
+    """Begin fetching the metadata (at wrap time, off any request path) and, on Cloud Run,
+    install Cloud Run's send rule. Never raises."""
     try:
-        instance().start()
+        found = instance()
+        found.start()
+        if found.on_cloud_run:
+            set_rule(RULE)
     except Exception as exc:
         log.logger().debug("Cloud Run metadata fetch not started: %r", exc)
 
@@ -181,6 +215,10 @@ def after_request(client: Client) -> None:
     instance().after_request(client)
 
 
+RULE = CloudRunSendRule()
+
+
 def _reset_for_tests(replacement: Optional[CloudRunInstance] = None) -> None:
     global _instance
     _instance = replacement
+    set_rule(None)

@@ -18,7 +18,8 @@ DATABASES = "databases"
 MESSAGING = "messaging"
 AWS = "aws"
 LOGGING = "logging"
-CATEGORIES = (HTTP, DATABASES, MESSAGING, AWS, LOGGING)
+FRAMEWORKS = "frameworks"
+CATEGORIES = (HTTP, DATABASES, MESSAGING, AWS, LOGGING, FRAMEWORKS)
 
 
 class Entry:
@@ -32,6 +33,7 @@ class Entry:
         "covers",
         "data",
         "distribution",
+        "enriches",
         "inside_exits",
         "keys",
         "label",
@@ -60,6 +62,7 @@ class Entry:
         covers: Tuple[str, ...] = (),
         inside_exits: bool = True,
         context: str = "—",
+        enriches: bool = False,
     ) -> None:
         #: the one word: patch module, test file, disable name
         self.name = name
@@ -91,6 +94,9 @@ class Entry:
         self.covers = covers
         #: False: calls made while any exit is active pass through (low-level clients)
         self.inside_exits = inside_exits
+        #: True: a web framework; its module opens no exit but enriches the entry span serving
+        #: the request (route template, the request's error; instrumentation/_framework.py)
+        self.enriches = enriches
         #: every word that disables this entry (checked on each call: computed once)
         self.keys = frozenset((name, *aliases, category))
 
@@ -104,6 +110,12 @@ _PG_DATA = "`pg.{stmt, host, port, db, user, error}`"
 _MYSQL_DATA = "`mysql.{stmt, host, port, db, user, error}`"
 # the drivers SQLAlchemy calls: no driver span inside a sqlalchemy span
 _SQL_DRIVERS = ("psycopg2", "psycopg", "asyncpg", "pg8000", "pymysql", "mysqlclient")
+_KAFKA_SPAN = "`kafka` (exit for producing, entry per record consumed)"
+_KAFKA_DATA = "`kafka.{service, access, error}` (`access`: `send` / `consume`)"
+_KAFKA_CONTEXT = (
+    "record headers, `INSTANA_KAFKA_HEADER_FORMAT`: `x_instana_t/s/l_s` or the legacy "
+    "`X_INSTANA_C/L` (consumers read both)"
+)
 
 ENTRIES: Tuple[Entry, ...] = (
     Entry(
@@ -316,6 +328,119 @@ ENTRIES: Tuple[Entry, ...] = (
         span="`sqlalchemy`",
         data="`sqlalchemy.{sql, eng, url, err}` (URL without credentials)",
         covers=_SQL_DRIVERS,
+    ),
+    Entry(
+        "confluent_kafka",
+        modules=(
+            "confluent_kafka",
+            "confluent_kafka.serializing_producer",
+            "confluent_kafka.deserializing_consumer",
+        ),
+        category=MESSAGING,
+        aliases=("confluent-kafka",),
+        label="confluent-kafka (`Producer.produce`, `SerializingProducer.produce`; "
+        "`Consumer.poll` / `consume`, `DeserializingConsumer.poll`)",
+        distribution="confluent-kafka",
+        versions=">= 1.9",
+        min_version=(1, 9),
+        span=_KAFKA_SPAN,
+        data=_KAFKA_DATA,
+        context=_KAFKA_CONTEXT,
+    ),
+    Entry(
+        "kafka_python",
+        modules=("kafka.producer.kafka", "kafka.consumer.group"),
+        category=MESSAGING,
+        aliases=("kafka-python",),
+        label="kafka-python (`KafkaProducer.send`; `KafkaConsumer` iteration and `poll`)",
+        distribution="kafka-python",
+        versions=">= 2.0",
+        min_version=(2, 0),
+        version_module="kafka.version",
+        span=_KAFKA_SPAN,
+        data=_KAFKA_DATA,
+        context=_KAFKA_CONTEXT,
+    ),
+    Entry(
+        "aiokafka",
+        modules=("aiokafka.producer.producer", "aiokafka.consumer.consumer"),
+        category=MESSAGING,
+        label="aiokafka (`send`, `send_and_wait`; `getone`, `getmany`, async iteration)",
+        distribution="aiokafka",
+        versions=">= 0.10",
+        min_version=(0, 10),
+        span=_KAFKA_SPAN,
+        data=_KAFKA_DATA,
+        context=_KAFKA_CONTEXT,
+    ),
+    Entry(
+        "graphql",
+        # the executor under graphene, strawberry and ariadne: one patch covers the three
+        modules=("graphql.execution.execute",),
+        category=FRAMEWORKS,
+        aliases=("graphene", "strawberry", "ariadne", "graphql-core"),
+        label="GraphQL: graphene, strawberry, ariadne (graphql-core 3, sync and async)",
+        distribution="graphql-core",
+        versions=">= 3.1",
+        min_version=(3, 1),
+        span="`graphql.server` (the entry carrying the operation)",
+        data="`graphql.{operationType, operationName, fields, args, errors}` (argument names, "
+        "never values)",
+    ),
+)
+
+ENTRIES += (
+    Entry(
+        "flask",
+        modules=("flask.ctx", "flask.app"),
+        category=FRAMEWORKS,
+        label="Flask (route template, errors)",
+        distribution="Flask",
+        versions=">= 2.0",
+        # flask.__version__ is deprecated (a warning on access): methods are looked up instead
+        min_version=None,
+        span="enriches the entry",
+        data="`http.path_tpl` (`/users/{int:user_id}`), `http.error` (exception, `abort` text)",
+        enriches=True,
+    ),
+    Entry(
+        "django",
+        modules=("django.core.handlers.base", "django.core.handlers.exception"),
+        category=FRAMEWORKS,
+        label="Django (route template, errors)",
+        distribution="Django",
+        versions=">= 4.2",
+        min_version=(4, 2),
+        span="enriches the entry",
+        data="`http.path_tpl` (`users/<int:user_id>`), `http.error` (exception of a 5xx)",
+        enriches=True,
+    ),
+    Entry(
+        "starlette",
+        modules=("starlette.routing", "starlette.middleware.exceptions", "fastapi.routing"),
+        category=FRAMEWORKS,
+        aliases=("fastapi",),
+        label="FastAPI / Starlette (route template, errors)",
+        distribution="starlette",
+        versions=">= 0.35",
+        min_version=(0, 35),
+        span="enriches the entry",
+        data="`http.path_tpl` (`/users/{user_id}`), `http.error` (exception, 5xx `detail`)",
+        enriches=True,
+    ),
+    Entry(
+        "aiohttp_server",
+        modules=("aiohttp.web_app", "aiohttp.web_urldispatcher"),
+        category=FRAMEWORKS,
+        aliases=("aiohttp-server",),
+        label="aiohttp server (the entry, route template, errors)",
+        distribution="aiohttp",
+        versions=">= 3.9",
+        min_version=(3, 9),
+        span="`aiohttp-server` (or enriches the active entry)",
+        data="`http.{method, url, path, host, params, header, status, path_tpl, error}`",
+        context=_HEADERS + " (continued)",
+        enriches=True,
     ),
 )
 

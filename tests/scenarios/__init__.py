@@ -26,10 +26,21 @@ class Scenario:
     error_path: Tuple[str, ...] = ()
     #: the key under ``error_path`` holding the message (``err`` for sqlalchemy)
     error_key: str = "error"
-    #: the library's own exception ``failing_call`` raises, re-raised unchanged by us
-    error: Type[BaseException] = Exception
+    #: the library's own exception ``failing_call`` raises, re-raised unchanged by us; None
+    #: for a library that reports failures in its result (GraphQL), the span marked all the same
+    error: Optional[Type[BaseException]] = Exception
+    #: True for a row that makes the active entry its own (``span_name``) instead of adding an
+    #: exit under it, and opens that entry itself when none is active (GraphQL)
+    entry: bool = False
     #: a readable id for the test names
     label: str = ""
+    #: a web-framework row (``Entry.enriches``): ``call`` serves ``GET /users/42`` inside the
+    #: active entry, which gets ``path_tpl``; ``failing_call`` serves a route that raises and
+    #: returns the response, whose failure the entry gets as ``error_text``
+    path_tpl: str = ""
+    error_text: str = ""
+    #: the entry the row opens itself when none is active ("" for rows that only enrich)
+    opens_entry: str = ""
 
     def call(self, target: Any) -> Any:
         """Make exactly one call that gives one exit span inside a trace (sync: run an async
