@@ -191,6 +191,13 @@ class Client:
         detected = platform.detect()
         described = {topic: _describe(topic) for topic in ("sending", "instrumentations")}
         sending = described["sending"] or _DEFAULT_SENDING.get(detected, _DEFAULT_SENDING[""])
+        from .sending import current_rule
+
+        if not described["sending"] and not current_rule().blocks(self):
+            sending = (
+                "after the response: a sender thread sends what is buffered, the response "
+                "does not wait (the CPU stays allocated)"
+            )
         python = ".".join(map(str, sys.version_info[:3]))
         service = f", service {self.config.service_name!r}" if self.config.service_name else ""
         return (
