@@ -15,7 +15,7 @@ def generic_job(harness: Harness) -> None:
     before = len(harness.acceptor.spans())
     instana.configure()
     headers = {"X-INSTANA-T": "1234567890abcdef", "X-INSTANA-S": "fedcba0987654321"}
-    with instana.entry_span("batch.job", headers=headers, data={"batch": {"items": 3}}):
+    with instana.entry_span("batch.job", headers=headers, data={"items": 3}):
         for item in range(3):
             with instana.span("process-item", tags={"item": item}):
                 sum(range(10_000))

@@ -7,20 +7,32 @@ from types import TracebackType
 from .client import get_client
 from .invocation import Invocation
 from .propagation import extract
-from .span import INTERMEDIATE, Span
+from .span import INTERMEDIATE, REGISTERED_ENTRY_SPANS, Span
 from .tracer import current_span, start_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional, Type
+    from typing import Any, Dict, List, Mapping, Optional, Type
 
 _SDK_ERROR_PATH = ("sdk", "custom", "tags")
 
 
 class _Scoped:
-    """Ends (and for entries flushes) the span ``__enter__`` opened, however the block ends."""
+    """Ends (and for entries flushes) the span ``__enter__`` opened, however the block ends.
 
-    _scope: Optional[Invocation] = None
+    One object may be entered by several threads or tasks at once (``job = entry_span("job")``
+    at module level, ``with job:`` in each worker): each block keeps its own scope, and the
+    exit ends the one its own thread or task entered, the span active there, never another's.
+    """
+
+    _scopes: Optional[List[Invocation]] = None
+
+    def _opened(self, scope: Invocation) -> Span:
+        scopes = self._scopes
+        if scopes is None:
+            scopes = self._scopes = []
+        scopes.append(scope)  # list.append is atomic: no lock needed
+        return scope.__enter__()
 
     def __exit__(
         self,
@@ -28,8 +40,18 @@ class _Scoped:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        assert self._scope is not None
-        self._scope.__exit__(exc_type, exc, tb)
+        scopes = self._scopes
+        assert scopes
+        active = current_span()
+        mine = next((s for s in reversed(scopes) if s.span is active), None)
+        if mine is None:  # the block changed the active span without restoring it
+            mine = scopes[-1]
+        # contextlib.suppress would add an import to the cold path for one line.
+        try:  # noqa: SIM105
+            scopes.remove(mine)
+        except ValueError:  # another thread took it meanwhile: end it anyway, once
+            pass
+        mine.__exit__(exc_type, exc, tb)
 
 
 class span(_Scoped):
@@ -57,8 +79,7 @@ class span(_Scoped):
             opened = client.start_entry(
                 "sdk", data=self._sdk_data("entry"), error_path=_SDK_ERROR_PATH
             )
-        self._scope = Invocation(client, opened, flush=False)
-        return self._scope.__enter__()
+        return self._opened(Invocation(client, opened, flush=False))
 
 
 class entry_span(_Scoped):
@@ -66,6 +87,11 @@ class entry_span(_Scoped):
 
     For work no platform wrapper covers (a CLI job, a custom server). The flush runs after
     the span has ended, so the span leaves in that flush.
+
+    A custom name is sent in the SDK form the backend knows for custom spans: ``n: "sdk"``,
+    ``data.sdk.{name, type: "entry", custom.tags}`` with ``data`` as the tags. One of Instana's
+    registered entry span names (``span.REGISTERED_ENTRY_SPANS``: ``wsgi``, ``rabbitmq``, ...)
+    is sent as that span, ``data`` as given.
     """
 
     def __init__(
@@ -86,9 +112,14 @@ class entry_span(_Scoped):
         incoming = (
             extract(self.headers, w3c_correlation=client.w3c_correlation) if self.headers else None
         )
-        opened = client.start_entry(self.name, incoming, data=self.data, error_path=(self.name,))
-        self._scope = Invocation(client, opened, flush=self.flush)
-        return self._scope.__enter__()
+        section = REGISTERED_ENTRY_SPANS.get(self.name)
+        if section is not None:
+            opened = client.start_entry(self.name, incoming, data=self.data, error_path=(section,))
+        else:
+            tags = dict(self.data) if self.data else {}
+            data = {"sdk": {"name": self.name, "type": "entry", "custom": {"tags": tags}}}
+            opened = client.start_entry("sdk", incoming, data=data, error_path=_SDK_ERROR_PATH)
+        return self._opened(Invocation(client, opened, flush=self.flush))
 
 
 def flush() -> bool:

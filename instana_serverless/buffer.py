@@ -17,11 +17,13 @@ DEFAULT_CAPACITY = 1000
 class SpanBuffer:
     """Keeps the newest ``capacity`` spans; older ones are dropped and counted."""
 
-    __slots__ = ("_lock", "_spans", "capacity", "dropped")
+    __slots__ = ("_lock", "_spans", "added", "capacity", "dropped")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self.dropped = 0
+        # Spans ever added: a flush that drains after this count was read carries all of them.
+        self.added = 0
         self._spans: Deque[Span] = deque()
         self._lock = allocate_lock()
 
@@ -31,6 +33,7 @@ class SpanBuffer:
     def add(self, span: Span) -> None:
         with self._lock:
             self._spans.append(span)
+            self.added += 1
             if len(self._spans) > self.capacity:
                 self._spans.popleft()
                 self.dropped += 1
@@ -39,6 +42,7 @@ class SpanBuffer:
         """In a forked child: the parent reports the spans it had, and its lock may be held."""
         self._lock = allocate_lock()
         self._spans = deque()
+        self.added = 0
 
     def drain(self) -> List[Span]:
         with self._lock:

@@ -10,6 +10,8 @@ from .acceptor.server import add_arguments as add_acceptor_arguments
 from .acceptor.server import serve as serve_acceptor
 from .doctor import add_arguments as add_doctor_arguments
 from .doctor import run as run_doctor
+from .local.run_lambda import add_arguments as add_run_lambda_arguments
+from .local.run_lambda import run as run_lambda
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,6 +26,11 @@ SUBCOMMANDS: Dict[str, Tuple[str, Callable[[argparse.ArgumentParser], None], Han
         "check whether tracing can work with this environment, and say why not",
         add_doctor_arguments,
         run_doctor,
+    ),
+    "run-lambda": (
+        "run a Lambda handler locally on the real runtime client and our Runtime API emulator",
+        add_run_lambda_arguments,
+        run_lambda,
     ),
 }
 

@@ -17,7 +17,7 @@ from .reporter import Reporter
 from .secrets import MASK, mask_url_credentials
 from .span import Span
 from .tracer import activate, restore, start_entry
-from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
+from .transport.endpoint import Endpoint, EndpointError, parse_endpoint, shown_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ class Client:
         self.tracing = self.reporting and not config.tracing_disabled
         self.w3c_correlation = not config.disable_w3c_trace_correlation
         self._prewarm_started = False
+        self._described = False
+        if self.endpoint is not None:
+            self.reporter.target = shown_url(config.endpoint_url or "")
         # AutoProfile: imported, and its thread started, only when switched on.
         self.profiler: Optional[Profiler] = None
         if config.auto_profile and self.tracing:
@@ -70,6 +73,14 @@ class Client:
             log.config_warning(
                 f"{' and '.join(missing)} not set: instana_serverless is disabled and "
                 "functions run untraced"
+            )
+            return False
+        if "://" in (config.agent_key or ""):
+            # The two variables swapped: the URL would go out as the key, to a "host" that is
+            # the key. Neither value is quoted (one of them is the key).
+            log.config_warning(
+                "INSTANA_AGENT_KEY holds a URL: INSTANA_AGENT_KEY and INSTANA_ENDPOINT_URL look "
+                "swapped; instana_serverless is disabled"
             )
             return False
         self.endpoint = self._check_endpoint_url(config)
@@ -147,6 +158,9 @@ class Client:
         """Send what is buffered now. Never raises; False when something is left for later."""
         if not self.reporting:
             return True
+        if not self._described:
+            self._described = True
+            self._log_configuration()
         # The reporter's own request must never become a span of the user's trace.
         token = activate(None)
         try:
@@ -156,6 +170,66 @@ class Client:
             return delivered
         finally:
             restore(token)
+
+    def _log_configuration(self) -> None:
+        """One line saying what this process does, at its first flush (when the wrapper has
+        decided how spans leave and the handler's imports are patched). INFO, so it shows with
+        ``INSTANA_DEBUG`` or ``INSTANA_LOG_LEVEL=info``; never under the default level."""
+        own = log.logger()
+        if not own.isEnabledFor(log.INFO):
+            return
+        try:
+            own.info("%s", self.configuration_line())
+        except Exception as exc:  # a description must never cost a flush
+            own.debug("configuration line failed: %r", exc)
+
+    def configuration_line(self) -> str:
+        import sys
+
+        from . import __version__, platform
+
+        detected = platform.detect()
+        described = {topic: _describe(topic) for topic in ("sending", "instrumentations")}
+        sending = described["sending"] or _DEFAULT_SENDING.get(detected, _DEFAULT_SENDING[""])
+        from .sending import current_rule
+
+        if not described["sending"] and not current_rule().blocks(self):
+            sending = (
+                "after the response: a sender thread sends what is buffered, the response "
+                "does not wait (the CPU stays allocated)"
+            )
+        python = ".".join(map(str, sys.version_info[:3]))
+        service = f", service {self.config.service_name!r}" if self.config.service_name else ""
+        return (
+            f"instana-serverless {__version__} (Python {python}) on {platform.NAMES[detected]}"
+            f"{service}: endpoint {self.reporter.target}, timeout "
+            f"{round(self.config.timeout_s * 1000)} ms; sending: {sending}; instrumentations: "
+            f"{described['instrumentations'] or 'none requested (no wrapper, no instrument())'}"
+            + ("" if self.tracing else "; tracing is switched off (INSTANA_TRACING_DISABLE)")
+        )
+
+
+# How spans leave, where no platform module registered a description of its own.
+_DEFAULT_SENDING = {
+    "gcp.cloud_run": "flush before return: a request's spans leave before its response is "
+    "sent (Cloud Run may throttle the CPU afterwards)",
+    "azure.functions": "flush before return: an invocation's spans leave before it returns",
+    "aws.lambda": "flush before return: an invocation's spans leave before it returns",
+    "": "flush before return: an entry span's spans leave when it ends",
+}
+_describers: Dict[str, Callable[[], str]] = {}
+
+
+def describe(topic: str, describer: Callable[[], str]) -> None:
+    """Register how the configuration line words ``topic``: ``"sending"`` (how spans leave,
+    and why) or ``"instrumentations"``. Platform and instrumentation modules call this; the
+    core knows neither."""
+    _describers[topic] = describer
+
+
+def _describe(topic: str) -> str:
+    describer = _describers.get(topic)
+    return describer() if describer is not None else ""
 
 
 def user_agent() -> str:

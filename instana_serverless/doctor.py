@@ -27,7 +27,7 @@ from .aws_lambda.extension import mode as sending_mode
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
 from .config import AGENT_KEY, ENDPOINT_URL, Config, resolve_quietly
 from .reporter import BUNDLE_RESOURCE
-from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
+from .transport.endpoint import Endpoint, EndpointError, parse_endpoint, shown_host, shown_url
 
 OK = "ok"
 WARN = "warn"
@@ -50,13 +50,7 @@ SETTINGS: Dict[str, str] = {
 }
 KNOWN_VARIABLES = settings.variables()
 
-PLATFORM_NAMES = {
-    platform.LAMBDA: "AWS Lambda",
-    platform.FARGATE: "AWS Fargate",
-    platform.CLOUD_RUN: "Google Cloud Run",
-    platform.AZURE: "Azure Functions",
-    platform.GENERIC: "generic (no serverless platform recognised)",
-}
+PLATFORM_NAMES = platform.NAMES
 # The variables ``platform.detect`` looks at, per platform.
 PLATFORM_VARIABLES = {
     platform.LAMBDA: ("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_RUNTIME_API", "AWS_EXECUTION_ENV"),
@@ -77,6 +71,9 @@ class Finding(NamedTuple):
     level: str
     text: str
     name: Optional[str] = None  # the variable it is about, if any
+    # A line that only takes the level of a problem reported on another line (a flagged
+    # value's own setting line): shown with that level, counted once, at the problem.
+    echo: bool = False
 
 
 class Section:
@@ -107,7 +104,12 @@ class Report:
         self.sections = sections
 
     def count(self, level: str) -> int:
-        return sum(section.levels().count(level) for section in self.sections)
+        return sum(
+            1
+            for section in self.sections
+            for finding in section.findings
+            if finding.level == level and not finding.echo
+        )
 
     @property
     def ok(self) -> bool:
@@ -241,8 +243,15 @@ def _effective(name: str, config: Config) -> Optional[Tuple[str, str]]:
         if config.tracing_disabled:
             return WARN, "all tracing is switched off"
         if config.disabled_instrumentations:
-            off = ", ".join(sorted(config.disabled_instrumentations))
-            return OK, f"instrumentations switched off: {off}"
+            from .instrumentation.registry import known_names
+
+            known = known_names()
+            off = sorted(config.disabled_instrumentations & known)
+            unknown = sorted(config.disabled_instrumentations - known)
+            words = f"instrumentations switched off: {', '.join(off) or 'none'}"
+            if unknown:  # flagged under Exit spans; this line takes that level from there
+                words += f"; not instrumentation names: {', '.join(unknown)} (see Exit spans)"
+            return OK, words
     return None
 
 
@@ -264,6 +273,8 @@ def _safe_value(name: str, raw: str) -> str:
     """A set variable's value as fit to show: the key masked, URL credentials hidden."""
     if name == AGENT_KEY:
         return mask_key(raw.strip())
+    if name == ENDPOINT_URL and shown_url(raw) != shown_url(raw).replace("<redacted>", ""):
+        return shown_url(raw)  # a "host" that looks like a credential: the key pasted in?
     if name in (ENDPOINT_URL, PROXY_VARIABLE):
         raw = _without_credentials(raw)
     return raw if len(raw) <= _MAX_SHOWN else raw[: _MAX_SHOWN - 3] + "..."
@@ -308,6 +319,14 @@ def check_endpoint_setting(config: Config, section: Section) -> Optional[Endpoin
         )
         return None
     assert config.endpoint_url is not None
+    if "://" in (config.agent_key or ""):
+        section.add(
+            FAIL,
+            f"{AGENT_KEY} holds a URL: {AGENT_KEY} and {ENDPOINT_URL} look swapped; the "
+            "wrappers run your functions untraced",
+            AGENT_KEY,
+        )
+        return None
     try:
         endpoint = parse_endpoint(config.endpoint_url)
     except EndpointError as exc:
@@ -343,8 +362,15 @@ def check_settings(
             shown[name] = _safe_value(name, raw)
             if not mine:  # an invalid value is shown by its warning, which names the value
                 _describe_set(name, shown[name], config, section)
-            if name == MARGIN_VARIABLE and detected != platform.LAMBDA:
-                section.add(INFO, f"{name} is only used on AWS Lambda", name)
+            only_on = settings.READ_ONLY_ON.get(name)
+            if only_on is not None and detected != only_on:
+                here = PLATFORM_NAMES.get(detected, detected)
+                section.add(
+                    WARN,
+                    f"{name} is read only on {PLATFORM_NAMES[only_on]}: nothing on {here} "
+                    "reads it (remove it, or is the platform detected wrongly? see Platform)",
+                    name,
+                )
         elif default:
             section.add(INFO, f"{name} not set: {default} (default)", name)
         for text in mine:
@@ -374,7 +400,11 @@ def explain_transport_error(exc: BaseException, endpoint: Endpoint, config: Conf
     from .transport.resolve import ResolveTimeout
 
     cause = exc.__cause__ or exc
-    target = "the proxy" if config.endpoint_proxy else endpoint.authority
+    target = (
+        "the proxy"
+        if config.endpoint_proxy
+        else endpoint.authority.replace(endpoint.host, shown_host(endpoint.host), 1)
+    )
     timeout_ms = round(config.timeout_s * 1000)
     if isinstance(cause, ConnectionRefusedError):
         return f"connection refused: nothing listens at {target}"
@@ -432,7 +462,7 @@ def check_endpoint(config: Config, endpoint: Optional[Endpoint], network: bool =
     if endpoint is None or not config.agent_key:
         section.add(INFO, "test bundle skipped: no usable endpoint and key (see Configuration)")
         return section
-    authority = endpoint.authority
+    authority = endpoint.authority.replace(endpoint.host, shown_host(endpoint.host), 1)
     if endpoint.port == (443 if endpoint.scheme == "https" else 80):
         authority = authority.rsplit(":", 1)[0]
     url = f"{endpoint.scheme}://{authority}{endpoint.path_for(BUNDLE_RESOURCE)}"
@@ -582,34 +612,47 @@ def _resolve_handler(spec: str, search_root: str) -> Tuple[bool, str]:
 def check_sending_mode(
     environ: Mapping[str, str], config: Optional[Config], section: Section
 ) -> None:
-    """Extension mode (spans sent after the response) or flush before return, and why."""
+    """Extension mode (spans sent after the response) or flush before return: one line per
+    mode that can apply, each with the condition under which it does."""
     mode, why = sending_mode()
     section.data["sending_mode"] = mode
     setting = EXTENSION_SETTING
     if mode == EXTENSION:  # asked from inside the function's own process
         section.add(OK, f"sending mode: extension ({why})", setting)
         return
+    flush_words = "every invocation waits for one POST to the Instana endpoint"
     if config is not None and not config.lambda_extension:
         section.add(
-            INFO,
-            f"sending mode: flush before return ({setting} is off): every invocation waits "
-            "for one POST to the Instana endpoint",
-            setting,
+            INFO, f"sending mode: flush before return, as {setting} is off: {flush_words}", setting
         )
         return
     section.data["sending_mode"] = EXTENSION
     address = environ.get(RUNTIME_API_VARIABLE)
-    where = (
-        f"if the Extensions API at {address} accepts the registration at init"
-        if address
-        else f"on Lambda ({RUNTIME_API_VARIABLE} is not set here, so there "
-        "is no Extensions API to try)"
+    after = "spans are sent after the response, before the sandbox freezes"
+    if address:
+        section.add(
+            OK,
+            f"sending mode: extension, if the Extensions API at {address} accepts the "
+            f"registration at init: {after}",
+            setting,
+        )
+        section.add(
+            INFO,
+            f"sending mode: flush before return, if that registration is refused: {flush_words}"
+            " (INSTANA_DEBUG=true logs which mode is active)",
+            setting,
+        )
+        return
+    section.add(
+        INFO,
+        f"sending mode here: flush before return, as {RUNTIME_API_VARIABLE} is not set (no "
+        f"Extensions API to register with): {flush_words}",
+        setting,
     )
     section.add(
-        OK,
-        f"sending mode: extension, {where}: spans are sent after the response, before the "
-        "sandbox freezes; otherwise flush before return. With INSTANA_DEBUG=true the log "
-        "says which mode is active",
+        INFO,
+        f"sending mode on Lambda: extension, once the Extensions API accepts the registration "
+        f"at init: {after}",
         setting,
     )
 
@@ -697,12 +740,32 @@ def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
         sections.append(check_lambda(environ, config))
     if detected == platform.CLOUD_RUN:
         sections.append(check_cloud_run(config))
+    _no_ok_beside_a_flag(sections)
     key = config.agent_key
     if key and len(key) >= 4:
         for section in sections:
             section.findings = [f._replace(text=_redact(f.text, key)) for f in section.findings]
             section.data = _redact(section.data, key)
     return Report(sections)
+
+
+_SEVERITY = {INFO: 0, OK: 0, WARN: 1, FAIL: 2}
+
+
+def _no_ok_beside_a_flag(sections: List[Section]) -> None:
+    """A variable flagged anywhere (WARN or FAIL, e.g. an unknown instrumentation name in
+    ``INSTANA_TRACING_DISABLE``, a plain-http remote endpoint) is never shown ``ok`` elsewhere:
+    its ``ok`` lines take the level of its worst flag."""
+    worst: Dict[str, str] = {}
+    for section in sections:
+        for finding in section.findings:
+            if finding.name and _SEVERITY[finding.level] > _SEVERITY[worst.get(finding.name, OK)]:
+                worst[finding.name] = finding.level
+    for section in sections:
+        section.findings = [
+            f._replace(level=worst[f.name], echo=True) if f.level == OK and f.name in worst else f
+            for f in section.findings
+        ]
 
 
 def render_text(report: Report) -> str:

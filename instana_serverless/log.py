@@ -227,3 +227,21 @@ def config_warning(message: str, config: Optional[Config] = None) -> None:
         return
     record = target.makeRecord(target.name, logging.WARNING, "(config)", 0, message, (), None)
     target.handle(record)
+
+
+def state_change(message: str, *, warning: bool) -> None:
+    """A change in whether tracing works (delivery failing, recovered, spans dropped): shown
+    once per change, and under the default level too, like a configuration problem.
+
+    With a level asked for explicitly, a failure is a WARNING and a recovery INFO, filtered as
+    usual. Under the default level both are handed to the handlers as WARNING records, the only
+    level Python's last-resort handler prints: a recovery that nobody sees would leave the
+    earlier warning standing. ``logging`` is imported only here, when a change happens.
+    """
+    if warning or not _explicit:
+        config_warning(message)
+        return
+    if _injected is not None:
+        _injected.info("%s", message)
+        return
+    logger().info("%s", message)

@@ -29,6 +29,14 @@ GENERIC = "generic"
 
 ALL = (LAMBDA, FARGATE, CLOUD_RUN, AZURE, GENERIC)
 
+NAMES = {
+    LAMBDA: "AWS Lambda",
+    FARGATE: "AWS Fargate",
+    CLOUD_RUN: "Google Cloud Run",
+    AZURE: "Azure Functions",
+    GENERIC: "generic (no serverless platform recognised)",
+}
+
 
 def _set(environ: Mapping[str, str], name: str) -> bool:
     value = environ.get(name)

@@ -221,6 +221,19 @@ class Reporter:
         self.repaired_spans = 0
         self.unencodable_spans = 0
         self._key_refused_reported = False
+        self._refused_reported = False
+        # Delivery state, for the log: one line when it starts failing, one when it recovers,
+        # never one per invocation (docs/CONTRACT.md §2, logging).
+        self.target = "the Instana endpoint"  # the endpoint as a log line may show it
+        self._failing_since: Optional[float] = None
+        self._failed_flushes = 0
+        self._drops_at_failure = 0
+        self._drops_warned = False
+        # ``buffer.added`` as read before the last drain whose spans were all delivered.
+        self._delivered_through = 0
+        # The last delivered request's round trip: a flush with less time left than this
+        # does not start one it would likely abandon.
+        self._round_trip_s = 0.0
         # One kept-alive connection serves every flush, so flushes from concurrent threads
         # (Azure and Cloud Run run handlers on thread pools) must take turns.
         self._lock = allocate_lock()
@@ -263,19 +276,41 @@ class Reporter:
         One deadline, counted from this call, bounds the whole flush: the wait for a flush
         in progress on another thread included. A flush that runs out of time keeps its
         spans buffered for the next one, so a caller never waits longer than the bound.
+
+        Flushes from concurrent threads take turns on the one connection; a caller that had
+        to wait and finds its spans carried by the flush it waited for is done without a
+        request of its own. Without that, eight threads meeting a backend that takes 30 ms
+        queue eight requests, the last ones start too close to their deadline, time out after
+        the backend took the bundle, and their spans are requeued and arrive twice.
         """
         deadline = monotonic() + self.timeout_s
-        if not self._lock.acquire(True, self.timeout_s):
-            return False
+        added = self.buffer.added  # every span this caller finished is counted here
+        if not self._lock.acquire(False):
+            if not self._lock.acquire(True, self.timeout_s):
+                return False
+            if self._delivered_through >= added:
+                self._lock.release()
+                return True
         try:
+            # Read before the drain: what was added up to here is in it (or was sent before).
+            mark = self.buffer.added
             spans = self.buffer.drain()
+            if spans and deadline - monotonic() < self._round_trip_s:
+                # Not enough time left for the backend's usual answer: a request abandoned
+                # after the backend took it would send these spans twice. The next flush
+                # carries them.
+                self.buffer.requeue(spans)
+                return False
             try:
-                return self._send(spans, deadline)
+                delivered = self._send(spans, deadline)
             except Exception as exc:  # last line of defence: keep the spans, say why in debug
                 self.buffer.requeue(spans)
                 # Only the type: an exception's text may quote a request, key included.
                 log.logger().debug("flush failed unexpectedly: %s", type(exc).__name__)
                 return False
+            if delivered:
+                self._delivered_through = max(self._delivered_through, mark)
+            return delivered
         finally:
             self._lock.release()
 
@@ -283,6 +318,7 @@ class Reporter:
         plugins = self._collect_plugins()
         if not spans and not plugins:
             return True
+        started = monotonic()
         source = self.source
         wires = [span.to_wire(source) for span in spans]
         bodies = self._encode(wires, plugins)
@@ -290,29 +326,90 @@ class Reporter:
         if self._transport is None:
             self._transport = self._transport_factory()
         sent = 0
+        size = 0
+        outcome = ""
         for body, count in bodies:
-            if not self._post(body, headers, deadline):
+            delivered, outcome = self._post(body, headers, deadline)
+            if not delivered:
                 self.buffer.requeue(spans[sent:])
-                self._log_drops()
+                self._flush_failed(outcome, len(spans) - sent, started)
                 return False
             sent += count
+            size += len(body)
         del self._once_plugins[: len(self._once_plugins)]
-        self._log_drops()
+        self._flush_done(len(spans), len(plugins), size, outcome, started)
         return True
 
-    def _post(self, body: bytes, headers: Dict[str, str], deadline: float) -> bool:
+    def _flush_done(
+        self, spans: int, plugins: int, size: int, outcome: str, started: float
+    ) -> None:
+        own = log.logger()
+        if own.isEnabledFor(log.DEBUG):
+            own.debug(
+                "flush: %d spans, %d plugins, %d bytes, %s, %.0f ms",
+                spans,
+                plugins,
+                size,
+                outcome,
+                (monotonic() - started) * 1000,
+            )
+        if self._failing_since is not None:
+            lost = self.buffer.dropped - self._drops_at_failure
+            log.state_change(
+                f"spans are delivered to {self.target} again, after {self._failed_flushes} "
+                f"failed flushes over {monotonic() - self._failing_since:.1f} s; "
+                + (f"{lost} spans were dropped meanwhile" if lost else "none were lost"),
+                warning=False,
+            )
+            self._failing_since = None
+            self._drops_warned = False
+        self._log_drops()
+
+    def _flush_failed(self, reason: str, waiting: int, started: float) -> None:
+        own = log.logger()
+        if own.isEnabledFor(log.DEBUG):
+            own.debug(
+                "flush failed after %.0f ms: %s; %d spans kept for the next flush",
+                (monotonic() - started) * 1000,
+                reason,
+                waiting,
+            )
+        self._failed_flushes += 1
+        if self._failing_since is None:
+            self._failing_since = monotonic()
+            self._failed_flushes = 1
+            self._drops_at_failure = self.buffer.dropped
+            if not reason.startswith("HTTP 401") and not reason.startswith("HTTP 403"):
+                # A refused key has its own ERROR line, naming the key.
+                log.state_change(
+                    f"spans cannot be delivered to {self.target} ({reason}); {len(self.buffer)} "
+                    f"spans wait in the buffer (at most {self.buffer.capacity}, the oldest are "
+                    "dropped beyond that) and go with the next flush that gets through. Check "
+                    "INSTANA_ENDPOINT_URL, that this environment can reach it (DNS, firewall, "
+                    f"egress), and INSTANA_TIMEOUT ({round(self.timeout_s * 1000)} ms). One more "
+                    "line follows when delivery recovers",
+                    warning=True,
+                )
+        self._log_drops()
+
+    def _post(self, body: bytes, headers: Dict[str, str], deadline: float) -> Tuple[bool, str]:
+        """(whether the bundle is done with, the outcome in words for the log)."""
         from .transport.http import TransportError
 
         assert self._transport is not None
         headers = {**headers, "X-Instana-Time": str(int(time() * 1000))}
+        started = monotonic()
         try:
             status = self._transport.post(BUNDLE_RESOURCE, body, headers, deadline)
         except TransportError as exc:
-            log.logger().debug("bundle not delivered, kept for the next flush: %s", exc)
-            return False
+            return False, str(exc) or type(exc).__name__
+        # Capped at half the timeout so one slow answer cannot stall every later flush.
+        self._round_trip_s = min(monotonic() - started, self.timeout_s / 2)
+        outcome = f"HTTP {status}"
         if status < 300:
             self._key_refused_reported = False
-            return True
+            self._refused_reported = False
+            return True, outcome
         if status in _KEY_REFUSED_STATUSES:
             if not self._key_refused_reported:  # once per outage, not on every invocation
                 self._key_refused_reported = True
@@ -322,17 +419,21 @@ class Reporter:
                     "flush, up to the buffer's bound",
                     status,
                 )
-            return False
+            return False, outcome
         if status >= 500 or status in _RETRYABLE_STATUSES:
-            log.logger().debug("backend answered %d, bundle kept for the next flush", status)
-            return False
+            return False, f"{outcome} from the endpoint"
         # Another 4xx will be refused again however often it is sent: report and move on.
-        log.logger().error(
-            "the Instana endpoint refused a bundle with HTTP %d (check INSTANA_AGENT_KEY and "
-            "INSTANA_ENDPOINT_URL); its spans are discarded",
-            status,
-        )
-        return True
+        own = log.logger()
+        if not self._refused_reported:  # once until a bundle is accepted again
+            self._refused_reported = True
+            own.error(
+                "the Instana endpoint refused a bundle with HTTP %d (check INSTANA_AGENT_KEY "
+                "and INSTANA_ENDPOINT_URL); its spans are discarded",
+                status,
+            )
+        else:
+            own.debug("the Instana endpoint refused a bundle with HTTP %d, discarded", status)
+        return True, f"{outcome}, spans discarded"
 
     def _encode(
         self, wires: List[Dict[str, Any]], plugins: List[Plugin]
@@ -359,9 +460,19 @@ class Reporter:
 
     def _log_drops(self) -> None:
         dropped = self.buffer.dropped
-        if dropped != self._reported_drops:
+        if dropped == self._reported_drops:
+            return
+        self._reported_drops = dropped
+        if self._drops_warned:
             log.logger().debug("span buffer full: %d oldest spans dropped so far", dropped)
-            self._reported_drops = dropped
+            return
+        self._drops_warned = True  # again only after delivery recovered
+        log.state_change(
+            f"the span buffer is full: {dropped} spans were dropped so far (the oldest first, "
+            f"the buffer keeps at most {self.buffer.capacity} until a flush gets through); "
+            "later drops are logged at debug level",
+            warning=True,
+        )
 
     def reset_after_fork(self) -> None:
         """In a forked child (gunicorn/uwsgi workers, multiprocessing): never share the parent's
@@ -369,6 +480,7 @@ class Reporter:
         at the fork. Closing our copy of the socket leaves the parent's connection open."""
         self._lock = allocate_lock()
         self.buffer.reset_after_fork()
+        self._delivered_through = 0
         self.close()
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Tuple
+    from typing import Dict, Tuple
 
 
 class Setting:
@@ -231,6 +231,20 @@ OTHER_VARIABLES: Tuple[Setting, ...] = (
 )
 
 
+# Settings only one platform's code reads (values of ``platform.ALL``); anywhere else they do
+# nothing, and the doctor says so.
+READ_ONLY_ON: Dict[str, str] = {
+    "INSTANA_ZONE": "aws.fargate",
+    "INSTANA_TAGS": "aws.fargate",
+    "INSTANA_LAMBDA_TIMEOUT_MARGIN_MS": "aws.lambda",
+    "INSTANA_LAMBDA_EXTENSION": "aws.lambda",
+    "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED": "gcp.cloud_run",
+    "INSTANA_GCP_METADATA_HOST": "gcp.cloud_run",
+    "GCE_METADATA_HOST": "gcp.cloud_run",
+    "GOOGLE_CLOUD_RUN_METADATA_ENDPOINT": "gcp.cloud_run",
+}
+
+
 def by_variable(variable: str) -> Setting:
     """The row of ``variable`` (a ``KeyError`` names a variable nobody declared)."""
     for row in (*SETTINGS, *OTHER_VARIABLES):
@@ -249,4 +263,12 @@ def env_wins() -> Tuple[str, ...]:
     return tuple(row.variable for row in SETTINGS if row.env_wins)
 
 
-__all__ = ["OTHER_VARIABLES", "SETTINGS", "Setting", "by_variable", "env_wins", "variables"]
+__all__ = [
+    "OTHER_VARIABLES",
+    "READ_ONLY_ON",
+    "SETTINGS",
+    "Setting",
+    "by_variable",
+    "env_wins",
+    "variables",
+]

@@ -15,6 +15,25 @@ INTERMEDIATE = 3
 
 KIND_NAMES = {ENTRY: "entry", EXIT: "exit", INTERMEDIATE: "intermediate"}
 
+# Entry span names the Instana backend knows, each with the data section that carries its
+# error: the registered entry spans of Instana's Python sensor (python-sensor,
+# ``src/instana/span/kind.py``, ``ENTRY_SPANS``). ``entry_span(name)`` sends any other name in
+# the SDK form (``n: "sdk"``, ``data.sdk.name``), as Instana's sensors do for custom spans.
+REGISTERED_ENTRY_SPANS = {
+    "aioamqp-consumer": "rabbitmq",
+    "aiohttp-server": "http",
+    "asgi": "http",
+    "aws.lambda.entry": "lambda",
+    "celery-worker": "celery",
+    "django": "http",
+    "gcps-consumer": "gcps",
+    "kafka-consumer": "kafka",
+    "rabbitmq": "rabbitmq",
+    "rpc-server": "rpc",
+    "tornado-server": "http",
+    "wsgi": "http",
+}
+
 # Error messages and summaries are kept short: the backend truncates anyway and
 # a huge traceback in a span costs bytes on every flush.
 MAX_ERROR_LENGTH = 1000

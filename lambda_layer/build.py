@@ -4,7 +4,7 @@
 
 The zip holds our package only: it has no runtime dependencies, and boto3/botocore come with
 the Lambda runtime. Left out are the parts no Lambda function uses: the local acceptor, the
-command line and doctor, the WSGI/ASGI middleware and the Azure, Cloud Run and Fargate
+command line, doctor and local runner, the WSGI/ASGI middleware and the Azure, Cloud Run and Fargate
 platforms. Entries are sorted with
 fixed timestamps and permissions, so the same sources always give the same bytes (and the
 same CodeSha256). Pure Python, for x86_64 and arm64 alike.
@@ -39,7 +39,7 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 EXCLUDED_DIRS = frozenset(("__pycache__",))
 # Relative to the package: not used by any Lambda function.
 EXCLUDED_PARTS = frozenset(
-    ("acceptor", "azure", "gcp", "fargate", "middleware.py", "cli.py", "doctor.py")
+    ("acceptor", "azure", "gcp", "fargate", "local", "middleware.py", "cli.py", "doctor.py")
 )
 # Sources and the typing marker only: no bytecode, editor backups or stray build output.
 INCLUDED_SUFFIXES = (".py",)

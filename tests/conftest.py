@@ -232,3 +232,11 @@ def moto_url() -> Iterator[str]:
 def no_target() -> None:
     """For scenarios that bring their own target (the in-process web apps)."""
     return None
+
+
+def span_name(span: Any) -> str:
+    """The name a test gave a span: ``data.sdk.name`` for the SDK form (``entry_span("job")``,
+    ``span("step")``), else ``n``."""
+    if span.get("n") == "sdk":
+        return str(span.get("data", {}).get("sdk", {}).get("name"))
+    return str(span["n"])

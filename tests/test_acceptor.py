@@ -296,6 +296,8 @@ def test_cli_subprocess_accepts_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert match.group(2) == str(output)
         conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=5)
         assert post(conn, json.dumps(make_bundle()).encode())[0] == 204
+        assert post(conn, json.dumps(make_bundle()).encode(), key="wrong")[0] == 401
+        assert post(conn, b"{oops")[0] == 400
         conn.close()
         assert json.loads(output.read_text()) == make_bundle()
         process.send_signal(signal.SIGTERM)
@@ -306,6 +308,43 @@ def test_cli_subprocess_accepts_and_stops_on_sigterm(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0, stderr
     assert f"trace {T} (1 spans)" in stdout
+    # Every refused bundle: status, the reason sent back, the sender's Host header.
+    port = match.group(1)
+    refused = [line for line in stderr.splitlines() if line.startswith("acceptor: refused")]
+    assert refused[0] == (
+        f"acceptor: refused POST /bundle with 401: missing or wrong X-Instana-Key "
+        f"(Host: 127.0.0.1:{port})"
+    )
+    assert refused[1].startswith("acceptor: refused POST /bundle with 400: invalid JSON: ")
+    assert refused[1].endswith(f"(Host: 127.0.0.1:{port})") and len(refused) == 2
+
+
+def test_cli_default_output_goes_under_out(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "instana_serverless.acceptor", "--port", "0", "--quiet"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.fullmatch(
+            r"acceptor listening on http://127\.0\.0\.1:(\d+)/bundle, "
+            r"writing to (.+)\n",
+            line,
+        )
+        assert match, line
+        assert match.group(2) == os.path.join("out", "instana-bundles.jsonl")
+        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=5)
+        assert post(conn, json.dumps(make_bundle()).encode(), key=None)[0] == 204
+        conn.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert json.loads((tmp_path / "out" / "instana-bundles.jsonl").read_text()) == make_bundle()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    ignored = (REPO / ".gitignore").read_text().splitlines()
+    assert "out/" in ignored or "/out/" in ignored or "out" in ignored
 
 
 def test_cli_main_rejects_unknown_subcommand(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,7 +65,13 @@ def hexid(n: int) -> str:
 
 
 def test_no_spans_no_traces() -> None:
-    assert ui.traces([]) == {"traceCount": 0, "spanCount": 0, "traces": []}
+    assert ui.traces([]) == {
+        "traceCount": 0,
+        "spanCount": 0,
+        "refusedCount": 0,
+        "refused": [],
+        "traces": [],
+    }
 
 
 def test_spans_are_grouped_by_trace_newest_trace_first() -> None:
@@ -209,7 +215,13 @@ def test_ui_serves_page_assets_and_traces_json() -> None:
 
         status, content_type, body = get(server.url + "/api/traces")
         assert (status, content_type) == (200, "application/json")
-        assert json.loads(body) == {"traceCount": 0, "spanCount": 0, "traces": []}
+        assert json.loads(body) == {
+            "traceCount": 0,
+            "spanCount": 0,
+            "refusedCount": 0,
+            "refused": [],
+            "traces": [],
+        }
         post_bundle(server, {"spans": [span(hexid(7), hexid(8), 1234, n="job")]})
         traces = json.loads(get(server.url + "/api/traces")[2])
         assert traces["traceCount"] == 1 and traces["traces"][0]["spans"][0]["name"] == "job"
@@ -413,6 +425,20 @@ def test_trace_view_in_chromium(browser: WebDriver, viewed: Acceptor) -> None:
     assert entry["t"] in detail.find_element(By.CSS_SELECTOR, ".facts").text
     assert entry_row.get_attribute("aria-expanded") == "true"
 
+    # a refused bundle: the view says how many and why
+    assert browser.find_element(By.ID, "refused").is_displayed() is False
+    refused = requests.post(
+        viewed.url + "/bundle", data=b"{}", headers={"X-Instana-Key": "wrong"}, timeout=5
+    )
+    assert refused.status_code == 401
+    banner = wait_for(
+        browser, "the refusal banner", lambda d: d.find_element(By.ID, "refused").is_displayed()
+    )
+    assert banner
+    text = browser.find_element(By.ID, "refused").text
+    assert "1 request refused" in text and "HTTP 401: missing or wrong X-Instana-Key" in text
+    assert f"127.0.0.1:{viewed.port}" in text
+
     # a bundle sent after the page loaded shows up without a reload
     browser.execute_script("window.notReloaded = true;")
     handler(load_event("sqs"), make_context(request_id="req-sqs"))
@@ -465,3 +491,18 @@ def test_page_shows_span_text_as_text_and_tells_when_the_acceptor_is_gone(
         lambda d: "down" in (d.find_element(By.ID, "status").get_attribute("class") or ""),
     )
     assert "unreachable" in browser.find_element(By.ID, "status").text
+
+
+def test_refused_bundles_are_counted_with_their_reasons_in_the_traces_json() -> None:
+    with Acceptor(key=AGENT_KEY, ui=True) as server:
+        for key, body in (("wrong", b"{}"), ("wrong", b"{}"), (AGENT_KEY, b"{not json")):
+            requests.post(
+                server.url + "/bundle", data=body, headers={"X-Instana-Key": key}, timeout=5
+            )
+        traces = json.loads(get(server.url + "/api/traces")[2])
+    assert traces["refusedCount"] == 3
+    reasons = {(r["status"], r["reason"]): r["count"] for r in traces["refused"]}
+    assert reasons[(401, "missing or wrong X-Instana-Key")] == 2
+    ((status, reason),) = [k for k in reasons if k[0] == 400]
+    assert reason.startswith("invalid JSON") and reasons[(status, reason)] == 1
+    assert {r["host"] for r in traces["refused"]} == {f"127.0.0.1:{server.port}"}

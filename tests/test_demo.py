@@ -284,7 +284,12 @@ def test_other_platforms_bundles(run: Run) -> None:
     assert [s["data"]["http"]["status"] for s in gcp if s.get("ec")] == [500]
     azure = [s for s in spans if s["f"].get("cp") == "azure"]
     assert sorted(s["data"]["azf"]["triggername"] for s in azure) == ["HTTP", "Queue"]
-    assert any(s["n"] == "batch.job" for s in spans)
+    assert any(
+        s["n"] == "sdk"
+        and s["data"]["sdk"]
+        == {"name": "batch.job", "type": "entry", "custom": {"tags": {"items": 3}}}
+        for s in spans
+    )
 
 
 def test_the_demo_says_which_azure_worker_ran(run: Run) -> None:

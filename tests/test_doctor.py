@@ -599,3 +599,100 @@ def test_a_library_older_than_the_registry_minimum_is_flagged(
     # standard-library rows (http.client, logging) have no minimum: never too old
     assert {v["status"] for n, v in libraries.items() if BY_NAME[n].min_version} == {"too old"}
     one(findings(report, "instrumentation", doctor.WARN), "httpx 0.0.1: older than 0.23")
+
+
+# --- issue 19: no ok beside a flagged value; one mode per line; settings nothing reads -----
+
+
+def flagged_names(report: doctor.Report) -> Dict[str, str]:
+    """Variable -> its worst level over every section."""
+    order = {doctor.INFO: 0, doctor.OK: 0, doctor.WARN: 1, doctor.FAIL: 2}
+    worst: Dict[str, str] = {}
+    for section in report.sections:
+        for finding in section.findings:
+            if finding.name and order[finding.level] >= order.get(worst.get(finding.name, ""), 0):
+                worst[finding.name] = finding.level
+    return worst
+
+
+def ok_lines_about(report: doctor.Report, name: str) -> List[str]:
+    return [
+        f.text
+        for section in report.sections
+        for f in section.findings
+        if f.level == doctor.OK and (f.name == name or f.text.startswith(f"{name} ="))
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra, name",
+    [
+        ({"INSTANA_TRACING_DISABLE": "reqeusts,databse"}, "INSTANA_TRACING_DISABLE"),
+        ({"INSTANA_ENDPOINT_URL": "http://backend.example.com"}, "INSTANA_ENDPOINT_URL"),
+        (
+            {"K_SERVICE": "s", "K_REVISION": "s-1", "K_CONFIGURATION": "s", "INSTANA_ZONE": "eu"},
+            "INSTANA_ZONE",
+        ),
+        ({"INSTANA_TAGS": "team=a"}, "INSTANA_TAGS"),
+    ],
+)
+def test_no_ok_beside_a_value_it_flags(extra: Dict[str, str], name: str) -> None:
+    env = {**env_for("http://127.0.0.1:1"), **extra}
+    report = doctor.diagnose(env, network=False)
+    text = doctor.render_text(report)
+    assert flagged_names(report)[name] in (doctor.WARN, doctor.FAIL), text
+    assert ok_lines_about(report, name) == [], text
+    assert f"ok    {name} =" not in text
+    # The echo on the setting line is not counted as a second problem.
+    problems = [f for s in report.sections for f in s.findings if f.name == name]
+    counted = [f for f in problems if f.level in (doctor.WARN, doctor.FAIL) and not f.echo]
+    assert len(counted) == 1 or name == "INSTANA_TRACING_DISABLE", text
+
+
+def test_a_setting_no_code_on_the_platform_reads_is_flagged() -> None:
+    cloud_run = {"K_SERVICE": "s", "K_REVISION": "s-1", "K_CONFIGURATION": "s"}
+    env = {**env_for("http://127.0.0.1:1"), **cloud_run, "INSTANA_ZONE": "europe-west3"}
+    report = doctor.diagnose(env, network=False)
+    one(
+        findings(report, "configuration", doctor.WARN),
+        "INSTANA_ZONE is read only on AWS Fargate: nothing on Google Cloud Run reads it",
+    )
+    fargate = {**env_for("http://127.0.0.1:1"), "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}
+    report = doctor.diagnose({**fargate, "INSTANA_ZONE": "eu-a"}, network=False)
+    assert not [t for t in findings(report, "configuration") if "read only on" in t]
+
+
+def test_each_lambda_sending_mode_line_names_one_mode_with_its_condition() -> None:
+    for env in (
+        {**LAMBDA_ENV, **env_for("http://127.0.0.1:1")},
+        {
+            **{k: v for k, v in LAMBDA_ENV.items() if k != "AWS_LAMBDA_RUNTIME_API"},
+            **env_for("http://127.0.0.1:1"),
+        },
+    ):
+        report = doctor.diagnose(env, network=False)
+        lines = [t for t in findings(report, "lambda") if t.startswith("sending mode")]
+        assert len(lines) == 2, lines
+        for line in lines:
+            modes = [m for m in ("extension", "flush before return") if m in line]
+            assert len(modes) == 1, line
+            assert " if " in line or " as " in line or " once " in line, line
+
+
+def sample_variables() -> Dict[str, List[str]]:
+    """The environment variables our own deployment samples set, per platform."""
+    cloud_run = re.findall(r"- name: (\S+)", (ROOT / "cloudrun" / "service.yaml").read_text())
+    template = (ROOT / "template.yaml").read_text()
+    lambda_ = re.findall(r"^\s+([A-Z][A-Z0-9_]+):", template, re.MULTILINE)
+    azure = list(json.loads((ROOT / "azure" / "local.settings.json.example").read_text())["Values"])
+    return {"gcp.cloud_run": cloud_run, "aws.lambda": lambda_, "azure.functions": azure}
+
+
+def test_our_samples_set_no_setting_their_platform_does_not_read() -> None:
+    from instana_serverless.settings import READ_ONLY_ON
+
+    samples = sample_variables()
+    assert "INSTANA_AGENT_KEY" in samples["gcp.cloud_run"]
+    for platform_name, names in samples.items():
+        unread = [n for n in names if READ_ONLY_ON.get(n, platform_name) != platform_name]
+        assert unread == [], f"{platform_name} sample sets {unread}"

@@ -23,7 +23,7 @@ from instana_serverless.client import Client
 from instana_serverless.fargate import reporter as fargate_reporter
 from instana_serverless.fargate.reporter import FargateReporter
 from instana_serverless.middleware import WSGIMiddleware
-from tests.conftest import AGENT_KEY
+from tests.conftest import AGENT_KEY, span_name
 
 FIXTURES = Path(__file__).resolve().parent / "ecs_metadata"
 TASK_ARN = "arn:aws:ecs:us-west-2:123456789012:task/default/cd189a933e5849daa93386466019ab50"
@@ -212,7 +212,7 @@ def test_a_failed_flush_commits_nothing(
     acceptor.status_override = None
     clock.now += 1
     assert reporter.tick()
-    assert [s["n"] for s in acceptor.spans()] == ["kept"]
+    assert [span_name(s) for s in acceptor.spans()] == ["kept"]
     [docker] = plugins_by_name(acceptor.bundles[-1])["com.instana.plugin.docker"]
     # Two reads since the last delivered bundle: rx grew by 2000 from what the backend has.
     assert docker["data"]["network"]["rx"]["bytes"] == 2564
@@ -238,7 +238,7 @@ def test_metadata_outage_backs_off_and_keeps_spans(
     clock.now += 2.0
     assert reporter.tick() is True
     [span] = acceptor.wait_for_spans(1)
-    assert span["n"] == "during-outage" and span["f"]["e"] == ENTITY
+    assert span_name(span) == "during-outage" and span["f"]["e"] == ENTITY
 
 
 def test_stats_outage_does_not_hold_back_spans(
@@ -249,7 +249,7 @@ def test_stats_outage_does_not_hold_back_spans(
     ecs.down = True
     make_span("still-sent")
     assert reporter.tick()
-    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["still-sent"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["still-sent"]
 
 
 def test_v3_endpoint_fallback(client: Client, acceptor: Acceptor, ecs: EcsMetadataEmulator) -> None:
@@ -352,6 +352,6 @@ def test_middleware_on_fargate_leaves_flushing_to_the_reporter(
         assert acceptor.requests == [], "no flush on the request path"
         assert len(client.buffer) == 1
         [span] = acceptor.wait_for_spans(1, timeout=3)
-        assert span["n"] == "wsgi" and span["f"]["e"] == ENTITY
+        assert span_name(span) == "wsgi" and span["f"]["e"] == ENTITY
     finally:
         fargate_reporter._reset_for_tests()

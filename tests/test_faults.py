@@ -43,6 +43,8 @@ FAULTS = [
     "drip",
     "flood-head",
     "flood-body",
+    "trickle-chunks",
+    "tiny-chunks",
 ]
 
 
@@ -133,6 +135,18 @@ class FaultBackend:
             conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
             while True:
                 conn.sendall(b"8000\r\n" + b"z" * 0x8000 + b"\r\n")
+        elif mode in ("trickle-chunks", "tiny-chunks"):
+            # Answered 200, so the bundle was taken; the body then never ends: slow chunks,
+            # or tiny ones as fast as the client reads. Sending the bundle again would
+            # duplicate its spans.
+            self._record(request)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            while not self._closed:
+                if mode == "trickle-chunks":
+                    conn.sendall(b"10\r\n" + b"z" * 16 + b"\r\n")
+                    time.sleep(0.005)
+                else:
+                    conn.sendall(b"1\r\nz\r\n" * 4096)
         return False
 
 
@@ -186,3 +200,105 @@ def test_a_faulty_backend_costs_at_most_the_timeout_and_loses_nothing(
     received = Counter(backend.spans)
     assert sorted(received) == sorted(expected), "a span was lost"
     assert set(received.values()) == {1}, "a span arrived twice"
+
+
+class SlowBackend(FaultBackend):
+    """Healthy, but every answer takes 30 ms; keeps the spans whole."""
+
+    def __init__(self) -> None:
+        self.wires: List[Dict[str, Any]] = []
+        super().__init__("ok")
+
+    def _record(self, request: bytes) -> None:
+        body = json.loads(request.partition(b"\r\n\r\n")[2])
+        with self._lock:
+            self.wires.extend(body["spans"])
+
+    def _answer(self, conn: socket.socket, request: bytes, mode: str) -> bool:
+        time.sleep(0.03)
+        return super()._answer(conn, request, mode)
+
+
+def test_concurrent_jobs_against_a_slow_backend_arrive_whole_and_once(no_leak: None) -> None:
+    """8 threads of entry_span jobs: flushes queue on the one connection. A flush that waited
+    must not start a request it then abandons after the backend took it (its spans would be
+    sent again), and every job's spans arrive under their own entry."""
+    backend = SlowBackend()
+    client = instana.configure(
+        instana.Options(
+            endpoint_url=f"http://127.0.0.1:{backend.port}", agent_key=AGENT_KEY, timeout_ms=200
+        ),
+        environ={},
+    )
+    jobs: Dict[str, Any] = {}
+
+    def worker(number: int) -> None:
+        for job in range(8):
+            name = f"job-{number}-{job}"
+            with instana.entry_span(name) as entry:
+                children = []
+                for index in range(3):
+                    with instana.span(f"{name}/{index}") as child:
+                        children.append(child.span_id)
+            jobs[name] = (entry.span_id, children)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert client.flush() is True
+    finally:
+        backend.close()
+    received = Counter(wire["s"] for wire in backend.wires)
+    assert [s for s, n in received.items() if n > 1] == [], "a span arrived twice"
+    by_id = {wire["s"]: wire for wire in backend.wires}
+    for name, (entry_id, children) in jobs.items():
+        entry = by_id[entry_id]
+        for child_id in children:
+            assert child_id in by_id, f"{name}: a child span is missing"
+            assert by_id[child_id]["p"] == entry_id, f"{name}: a child is mis-parented"
+            assert by_id[child_id]["t"] == entry["t"]
+    assert len(backend.wires) == 4 * len(jobs)
+
+
+def test_one_entry_span_object_shared_by_threads_keeps_each_jobs_spans(no_leak: None) -> None:
+    """``job = instana.entry_span("job")`` once, ``with job:`` in 8 threads at the same time:
+    each block ends its own span (not another thread's), with its children under it."""
+    backend = SlowBackend()
+    client = instana.configure(
+        instana.Options(
+            endpoint_url=f"http://127.0.0.1:{backend.port}", agent_key=AGENT_KEY, timeout_ms=500
+        ),
+        environ={},
+    )
+    shared = instana.entry_span("job")
+    step = instana.span("step")
+    started = threading.Barrier(8)
+    jobs: List[Any] = []
+
+    def worker() -> None:
+        for round_ in range(3):
+            with shared as entry:
+                if round_ == 0:
+                    started.wait(5)  # all 8 inside the one object's block at once
+                with step as child:
+                    time.sleep(0.002)
+                assert instana.current_span() is entry
+            jobs.append((entry.span_id, child.span_id))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert client.flush() is True
+    finally:
+        backend.close()
+    by_id = {wire["s"]: wire for wire in backend.wires}
+    assert len(jobs) == 24 and len(backend.wires) == 48
+    for entry_id, child_id in jobs:
+        assert by_id[entry_id]["k"] == 1 and by_id[child_id]["p"] == entry_id
+        assert by_id[child_id]["t"] == by_id[entry_id]["t"]

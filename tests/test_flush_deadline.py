@@ -15,7 +15,7 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.transport import resolve
 
-from .conftest import AGENT_KEY
+from .conftest import AGENT_KEY, span_name
 from .raw_server import SocketServer, read_request
 
 TIMEOUT_S = 0.3
@@ -105,7 +105,7 @@ def test_a_slow_name_lookup_stays_within_the_deadline(
     # The answer arrives after the deadline and is kept: the next flush needs no lookup.
     time.sleep(1.0)
     assert client.flush() is True
-    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["late"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["late"]
     assert len(slow_resolver) == 1
 
 

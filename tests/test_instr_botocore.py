@@ -19,7 +19,7 @@ from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import aws_context, instrument, uninstrument
 from instana_serverless.instrumentation import botocore as botocore_instr
-from tests.conftest import AGENT_KEY
+from tests.conftest import AGENT_KEY, span_name
 from tests.instr_support import traced
 
 __all__ = ["traced"]  # a fixture, used by name as a test argument
@@ -86,7 +86,7 @@ def test_s3_calls_get_s3_spans(traced: Client, acceptor: Acceptor, aws: Aws) -> 
     assert body == b"{}"
     spans = acceptor.wait_for_spans(3)
     assert len(spans) == 3  # no urllib3 span under the boto3 ones
-    s3_spans = [s for s in spans if s["n"] == "s3"]
+    s3_spans = [s for s in spans if span_name(s) == "s3"]
     assert [s["data"]["s3"] for s in s3_spans] == [
         {"op": "PutObject", "bucket": "orders-bucket", "key": "2024/07/order.json"},
         {"op": "GetObject", "bucket": "orders-bucket", "key": "2024/07/order.json"},
@@ -117,7 +117,7 @@ def test_aws_error_is_recorded_and_reraised_unchanged(
     with pytest.raises(aws.s3.exceptions.NoSuchBucket), instana.entry_span("job"):
         aws.s3.get_object(Bucket="no-such-bucket", Key="k")
     (span,) = exits(acceptor, 2)
-    assert span["n"] == "s3" and span["ec"] == 1
+    assert span_name(span) == "s3" and span["ec"] == 1
     assert "NoSuchBucket" in span["data"]["s3"]["error"]
 
 
@@ -129,7 +129,7 @@ def test_sqs_send_carries_context_next_to_the_users_attributes(
         aws.sqs.send_message(QueueUrl=queue, MessageBody="hello", MessageAttributes=user_attributes)
     assert user_attributes == {"tenant": {"DataType": "String", "StringValue": "acme"}}
     (span,) = exits(acceptor, 2)
-    assert span["n"] == "sqs"
+    assert span_name(span) == "sqs"
     assert span["data"]["sqs"] == {"sort": "exit", "queue": queue, "type": "SendMessage"}
     (message,) = receive(aws, queue)
     assert message["Body"] == "hello"
@@ -204,7 +204,7 @@ def test_sns_publish_reaches_a_subscribed_queue_with_context(
             MessageAttributes={"kind": {"DataType": "String", "StringValue": "order"}},
         )
     (span,) = exits(acceptor, 2)
-    assert span["n"] == "sns"
+    assert span_name(span) == "sns"
     assert span["data"]["sns"] == {"topic": topic, "subject": "orders"}
     (message,) = receive(aws, queue)
     assert attrs(message) == {
@@ -271,7 +271,7 @@ def test_dynamodb_spans(traced: Client, acceptor: Acceptor, aws: Aws) -> None:
         {"op": "PutItem", "table": table, "region": REGION},
         {"op": "BatchGetItem", "table": table, "region": REGION},
     ]
-    assert {s["n"] for s in spans} == {"dynamodb"}
+    assert {span_name(s) for s in spans} == {"dynamodb"}
 
 
 def test_other_services_get_a_generic_boto3_span(
@@ -283,7 +283,7 @@ def test_other_services_get_a_generic_boto3_span(
             Name=f"db-{time.time_ns()}", SecretString="hunter2", Description="db"
         )
     identity, secret = exits(acceptor, 3)
-    assert identity["n"] == "boto3"
+    assert span_name(identity) == "boto3"
     assert identity["data"]["boto3"] == {
         "op": "GetCallerIdentity",
         "ep": moto_url,
@@ -329,7 +329,7 @@ def test_lambda_invoke_merges_context_into_the_users_client_context(
         )
     assert result["StatusCode"] == 202
     (span,) = exits(acceptor, 2)
-    assert span["n"] == "aws.lambda.invoke"
+    assert span_name(span) == "aws.lambda.invoke"
     assert span["data"]["lambda"] == {"function": "receiver", "type": "Event"}
     sent = decoded_client_context(captured.sent[-1])
     assert sent["env"] == {"locale": "de"}
@@ -348,7 +348,7 @@ def test_invoked_function_continues_the_trace(
     with instana.entry_span("caller"):
         answer = aws.awslambda.invoke(FunctionName="receiver", Payload=b'{"n": 1}')
     assert json.loads(answer["Payload"].read()) == {"n": 1}
-    invoke = next(s for s in acceptor.wait_for_spans(2) if s["n"] == "aws.lambda.invoke")
+    invoke = next(s for s in acceptor.wait_for_spans(2) if span_name(s) == "aws.lambda.invoke")
     assert invoke["data"]["lambda"]["type"] == "RequestResponse"
     acceptor.clear()
 
@@ -368,7 +368,7 @@ def test_invoked_function_continues_the_trace(
 
     assert receiver({"n": 1}, context) == {"seen": {"n": 1}}
     (entry,) = acceptor.wait_for_spans(1)
-    assert entry["n"] == "aws.lambda.entry"
+    assert span_name(entry) == "aws.lambda.entry"
     assert entry["t"] == invoke["t"] and entry["p"] == invoke["s"]
 
 
@@ -440,7 +440,7 @@ def test_disabled_boto3_instrumentation(
         configure(name)  # patched earlier: the per-call check still holds
         with instana.entry_span("job"):
             aws.sqs.send_message(QueueUrl=queue, MessageBody="x")
-        assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+        assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
         (message,) = receive(aws, queue)
         assert attrs(message) == {}
     finally:
@@ -465,7 +465,7 @@ def test_a_tracer_failure_never_reaches_the_call(
     assert bodies == {"one": {"user0": "v0"}, "two": {}}
     # the first send still got its span (only the injection failed), the second none, and
     # botocore's HTTP request did not turn into a generic urllib3 span instead
-    assert [s["n"] for s in exits(acceptor, 3)] == ["sqs"]
+    assert [span_name(s) for s in exits(acceptor, 3)] == ["sqs"]
 
 
 def test_invalid_parameters_fail_as_without_us(

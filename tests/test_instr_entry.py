@@ -8,6 +8,7 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation._entry import open_entry
+from tests.conftest import span_name
 
 TRACE = "1234567890abcdef"
 PARENT = "fedcba0987654321"
@@ -20,7 +21,7 @@ def test_continues_the_carried_context_and_flushes_when_it_ends(
     with open_entry("kafka", carrier, data={"kafka": {"access": "consume"}}, error_path=("kafka",)):
         pass
     (span,) = acceptor.wait_for_spans(1)  # flushed by the end of the entry itself
-    assert (span["n"], span["k"], span["t"], span["p"]) == ("kafka", 1, TRACE, PARENT)
+    assert (span_name(span), span["k"], span["t"], span["p"]) == ("kafka", 1, TRACE, PARENT)
     assert span["data"]["kafka"] == {"access": "consume"}
 
 
@@ -32,7 +33,7 @@ def test_without_context_it_joins_the_active_trace_and_leaves_the_send_to_it(
             assert inner.trace is outer.trace
         assert acceptor.spans() == []  # nested: the outer unit of work sends it
     instana.flush()
-    spans = {s["n"]: s for s in acceptor.wait_for_spans(2)}
+    spans = {span_name(s): s for s in acceptor.wait_for_spans(2)}
     assert spans["kafka"]["p"] == spans["poller"]["s"]
     assert spans["kafka"]["t"] == spans["poller"]["t"]
 

@@ -26,7 +26,7 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, patched, uninstrument
-from tests.conftest import AGENT_KEY, configure_for, free_port
+from tests.conftest import AGENT_KEY, configure_for, free_port, span_name
 from tests.http_service import Downstream
 from tests.instr_support import TRACE_HEADERS, exits, traced
 from tests.lambda_fixtures import load_event, make_context
@@ -59,7 +59,7 @@ def test_urlopen_in_a_lambda_handler_is_an_http_exit_with_trace_headers(
     spans = acceptor.wait_for_spans(2)
     (entry,) = [s for s in spans if s["k"] == 1]
     (exit_span,) = exits(spans)
-    assert exit_span["n"] == "http" and exit_span["ec"] == 0
+    assert span_name(exit_span) == "http" and exit_span["ec"] == 0
     assert exit_span["t"] == entry["t"] and exit_span["p"] == entry["s"]
     assert exit_span["data"]["http"] == {
         "method": "GET",
@@ -114,7 +114,7 @@ def test_the_span_ends_with_the_response_not_with_the_request(
         conn.request("GET", "/slow")
         # between request and getresponse the caller's own span is the active one again
         active = instana.current_span()
-        assert active is not None and active.name == "job"
+        assert active is not None and active.data["sdk"]["name"] == "job"
         assert acceptor.spans() == [] and len(traced.buffer) == 0  # still open
         response = conn.getresponse()
         response.read()
@@ -203,7 +203,7 @@ def test_requests_through_http_client_is_one_urllib3_span_never_a_second_http_on
 ) -> None:
     with instana.entry_span("job"):
         requests.get(f"{downstream.url}/via-requests", timeout=5).raise_for_status()
-    assert [s["n"] for s in exits(acceptor.wait_for_spans(2))] == ["urllib3"]
+    assert [span_name(s) for s in exits(acceptor.wait_for_spans(2))] == ["urllib3"]
 
 
 def test_requests_disabled_is_not_turned_into_a_generic_http_span(
@@ -218,7 +218,9 @@ def test_requests_disabled_is_not_turned_into_a_generic_http_span(
             requests.get(f"{downstream.url}/via-requests", timeout=5).raise_for_status()
             urllib.request.urlopen(f"{downstream.url}/via-urllib", timeout=5).read()
         spans = exits(acceptor.wait_for_spans(2))
-        assert [(s["n"], s["data"]["http"]["path"]) for s in spans] == [("http", "/via-urllib")]
+        assert [(span_name(s), s["data"]["http"]["path"]) for s in spans] == [
+            ("http", "/via-urllib")
+        ]
         assert not sent_context(downstream.requests[0])  # requests' headers left alone
     finally:
         uninstrument()
@@ -258,7 +260,7 @@ def test_http_client_is_never_imported_by_us_even_when_reporting(acceptor: Accep
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
-    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
 
 
 def test_connections_of_urllib3_pass_through_as_its_1_26_sends_them(
@@ -276,7 +278,7 @@ def test_connections_of_urllib3_pass_through_as_its_1_26_sends_them(
         response.read()
     conn.close()
     assert response.status == 200
-    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
     assert not sent_context(downstream.requests[0])
 
 

@@ -18,7 +18,7 @@ from instana_serverless import log as our_log
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
-from tests.conftest import configure_for
+from tests.conftest import configure_for, span_name
 from tests.http_service import Downstream
 from tests.instr_support import traced
 from tests.lambda_fixtures import load_event, make_context
@@ -47,7 +47,7 @@ def app_logger() -> Iterator[logging.Logger]:
 
 
 def log_spans(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["n"] == "log"]
+    return [s for s in spans if span_name(s) == "log"]
 
 
 def test_warning_in_a_lambda_handler_is_a_log_exit_with_the_formatted_message(
@@ -100,7 +100,7 @@ def test_no_span_outside_a_trace_or_below_warning(
     app_logger.error("outside any trace")
     with instana.entry_span("job"):
         app_logger.info("below warning")
-    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
 
 
 def test_our_own_records_never_make_a_span(
@@ -117,7 +117,7 @@ def test_our_own_records_never_make_a_span(
             monkeypatch.setattr(our_log, "_injected", app_logger)
             our_log.config_warning("a setting is wrong")
             monkeypatch.setattr(our_log, "_injected", None)
-        assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+        assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
         (keep,) = [h for h in app_logger.handlers if isinstance(h, Keep)]
         assert [r.getMessage() for r in keep.records] == ["a setting is wrong"]
     finally:
@@ -198,6 +198,6 @@ def test_a_handler_shipping_records_over_http_client_adds_no_http_span(
             app_logger.warning("shipped")
     finally:
         app_logger.removeHandler(shipper)
-    assert [s["n"] for s in acceptor.wait_for_spans(2) if s["k"] == 2] == ["log"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(2) if s["k"] == 2] == ["log"]
     (request,) = downstream.requests
     assert request["path"] == "/logs" and "x-instana-t" not in request["headers"]

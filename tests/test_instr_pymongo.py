@@ -24,7 +24,7 @@ from instana_serverless.aws_lambda import lambda_handler
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
 from instana_serverless.instrumentation import pymongo as pymongo_instr
-from tests.conftest import configure_for
+from tests.conftest import configure_for, span_name
 from tests.instr_support import traced
 from tests.scenarios.pymongo import FAILING_COMMAND, fail_on
 from tests.servers import MongoFake
@@ -35,7 +35,7 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
 
 
 def mongo_exits(spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["n"] == "mongo"]
+    return [s for s in spans if span_name(s) == "mongo"]
 
 
 def connect(server: MongoFake) -> Any:
@@ -205,7 +205,7 @@ def test_a_failure_of_ours_leaves_the_command_alone(
     with connect(mongo_server) as client, instana.entry_span("job"):
         client.shop.orders.insert_one({"sku": "b"})
         assert client.shop.orders.find_one({"sku": "b"})["sku"] == "b"
-    assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+    assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
 
 
 def test_instrumenting_after_pymongo_was_imported_says_what_is_not_traced(

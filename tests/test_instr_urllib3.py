@@ -16,7 +16,7 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.instrumentation import instrument, uninstrument
-from tests.conftest import AGENT_KEY, configure_for, free_port
+from tests.conftest import AGENT_KEY, configure_for, free_port, span_name
 from tests.http_service import Downstream
 from tests.instr_support import TRACE_HEADERS, traced
 
@@ -24,7 +24,7 @@ __all__ = ["traced"]  # a fixture, used by name as a test argument
 
 
 def by_name(spans: List[Dict[str, Any]], name: str) -> List[Dict[str, Any]]:
-    return [s for s in spans if s["n"] == name]
+    return [s for s in spans if span_name(s) == name]
 
 
 def test_importing_the_package_imports_no_instrumented_library() -> None:
@@ -225,7 +225,7 @@ def test_work_in_another_thread_without_context_is_not_traced(
         worker.start()
         worker.join()
     spans = acceptor.wait_for_spans(1)
-    assert [s["n"] for s in spans] == ["job"]
+    assert [span_name(s) for s in spans] == ["job"]
 
 
 def test_suppressed_trace_passes_level_zero_and_records_nothing(
@@ -255,7 +255,7 @@ def test_disabled_instrumentation_leaves_calls_alone(
         # ... then disabled: the call-time check holds
         with instana.entry_span("job"):
             requests.get(downstream.url)
-        assert [s["n"] for s in acceptor.wait_for_spans(1)] == ["job"]
+        assert [span_name(s) for s in acceptor.wait_for_spans(1)] == ["job"]
         assert "x-instana-t" not in downstream.requests[0]["headers"]
         assert client.config.disabled_instrumentations == frozenset([name])
         uninstrument()
@@ -278,7 +278,7 @@ def test_reporter_traffic_is_never_traced(
         assert traced.flush()
     assert traced.flush()
     spans = acceptor.spans()
-    assert sorted(s["n"] for s in spans) == ["job", "urllib3", "urllib3"]
+    assert sorted(span_name(s) for s in spans) == ["job", "urllib3", "urllib3"]
     assert all(
         s["data"]["http"]["url"].startswith(downstream.url) for s in by_name(spans, "urllib3")
     )

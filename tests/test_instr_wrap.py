@@ -18,7 +18,7 @@ from instana_serverless.client import Client
 from instana_serverless.instrumentation import _wrap, uninstrument
 from instana_serverless.instrumentation._patches import Function, Install, Method
 from instana_serverless.instrumentation.registry import Entry
-from tests.conftest import AGENT_KEY
+from tests.conftest import AGENT_KEY, span_name
 from tests.http_service import Downstream
 from tests.lambda_fixtures import load_event, make_context
 
@@ -52,8 +52,8 @@ def end_result(call: _wrap.Call, result: Any, exc: Optional[BaseException]) -> N
 def names(acceptor: Acceptor, count: int) -> List[Tuple[str, Optional[str]]]:
     """(name, parent name) of every span."""
     spans = acceptor.wait_for_spans(count)
-    by_id = {s["s"]: s["n"] for s in spans}
-    return sorted((s["n"], by_id.get(s.get("p", ""))) for s in spans)
+    by_id = {s["s"]: span_name(s) for s in spans}
+    return sorted((span_name(s), by_id.get(s.get("p", ""))) for s in spans)
 
 
 def test_covers_nesting_and_low_level_clients(client: Client, acceptor: Acceptor) -> None:
@@ -85,7 +85,7 @@ def test_covers_nesting_and_low_level_clients(client: Client, acceptor: Acceptor
         ("other", "orm"),
         ("socket_level", "job"),
     ]
-    orm_span = next(s for s in acceptor.spans() if s["n"] == "orm")
+    orm_span = next(s for s in acceptor.spans() if span_name(s) == "orm")
     assert orm_span["data"]["orm"] == {"arg": "select 1", "result": "rows of select 1"}
 
 
@@ -104,7 +104,7 @@ def test_async_callables_keep_the_span_across_awaits(client: Client, acceptor: A
 
     with instana.entry_span("job"):
         assert asyncio.run(main()) == ["A", "B"]
-    spans = [s for s in acceptor.wait_for_spans(3) if s["n"] == "lib"]
+    spans = [s for s in acceptor.wait_for_spans(3) if span_name(s) == "lib"]
     assert sorted(s["data"]["lib"]["result"] for s in spans) == ["A", "B"]
     assert len({s["p"] for s in spans}) == 1  # both children of the entry
 
@@ -203,7 +203,7 @@ def test_configure_after_decorating_still_patches_exits(
     instana.configure(instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY), environ={})
     handler(load_event("api_gateway_rest"), make_context(request_id="req-1"))
     spans = acceptor.wait_for_spans(2)
-    assert sorted(s["n"] for s in spans) == ["aws.lambda.entry", "urllib3"]
+    assert sorted(span_name(s) for s in spans) == ["aws.lambda.entry", "urllib3"]
     assert downstream.requests[0]["headers"]["x-instana-t"] == spans[0]["t"]
 
 

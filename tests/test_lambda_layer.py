@@ -122,7 +122,8 @@ def test_layer_zip_contents(layer_zip: Path) -> None:
     assert sorted(compiled) == sorted(
         n.rsplit("/", 1)[0] + f"/__pycache__/{n.rsplit('/', 1)[1][:-3]}.{tag}.pyc" for n in sources
     )
-    for part in ("acceptor", "azure", "gcp", "fargate", "cli.py", "doctor.py", "middleware.py"):
+    parts = ("acceptor", "azure", "gcp", "fargate", "local", "cli.py", "doctor.py", "middleware.py")
+    for part in parts:
         assert not any(n.startswith(f"python/instana_serverless/{part}") for n in names), part
     assert not any(part in ("boto3", "botocore") for n in names for part in n.split("/"))
     assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
@@ -206,3 +207,12 @@ def test_template_contents_and_lint_catches_mistakes(tmp_path: Path) -> None:
         [str(CFN_LINT), str(broken)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "E3034" in result.stdout, result.stdout
+
+
+def test_the_layer_readme_quotes_no_figure_the_build_does_not_print() -> None:
+    """Sizes and timings go stale: the README says what the build prints, not a number."""
+    import re
+
+    readme = (ROOT / "lambda_layer" / "README.md").read_text(encoding="utf-8")
+    figures = re.findall(r"~?\d+(?:\.\d+)?\s?(?:KB|KiB|kB|MB|MiB|ms)\b", readme)
+    assert figures == [], figures

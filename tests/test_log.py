@@ -6,11 +6,12 @@ import logging
 import os
 import subprocess
 import sys
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
 from instana_serverless import log
+from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.config import Config, Options, resolve
 from tests.conftest import Collect
 
@@ -229,14 +230,17 @@ print("logging imported:", "logging" in sys.modules)
 """
 
 
-def _run_decorated_handler(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_decorated_handler(
+    extra_env: dict[str, str], endpoint: Optional[str] = None
+) -> subprocess.CompletedProcess[str]:
     from demo.harness import free_port
     from tests.conftest import AGENT_KEY
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INSTANA_", "AWS_"))}
     env.update(
         {
-            "INSTANA_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+            # by default nothing listens there
+            "INSTANA_ENDPOINT_URL": endpoint or f"http://127.0.0.1:{free_port()}",
             "INSTANA_AGENT_KEY": AGENT_KEY,
             "INSTANA_TIMEOUT": "300",
             **extra_env,
@@ -256,20 +260,33 @@ def _run_decorated_handler(extra_env: dict[str, str]) -> subprocess.CompletedPro
 def test_instana_debug_prints_the_failed_flush_on_stderr() -> None:
     result = _run_decorated_handler({"INSTANA_DEBUG": "true"})
     assert result.returncode == 0, result.stderr
-    assert "bundle not delivered, kept for the next flush" in result.stderr
+    assert "flush failed after" in result.stderr and "kept for the next flush" in result.stderr
     assert "DEBUG instana_serverless" in result.stderr
-    assert result.stderr.count("bundle not delivered") == 1  # one handler, no duplicates
+    assert result.stderr.count("flush failed after") == 1  # one handler, no duplicates
+    assert result.stderr.count("spans cannot be delivered") == 1
 
 
 def test_instana_log_level_info_shows_info_but_not_debug() -> None:
     result = _run_decorated_handler({"INSTANA_LOG_LEVEL": "info"})
     assert result.returncode == 0, result.stderr
-    assert "bundle not delivered" not in result.stderr
+    assert "INFO instana_serverless: instana-serverless " in result.stderr  # the config line
+    assert "flush failed" not in result.stderr and "DEBUG" not in result.stderr
+    assert "WARNING instana_serverless: spans cannot be delivered" in result.stderr
 
 
-def test_without_the_variables_nothing_is_printed_and_logging_is_not_imported() -> None:
+def test_without_the_variables_a_failing_backend_prints_one_warning() -> None:
     result = _run_decorated_handler({})
     assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("spans cannot be delivered to http://127.0.0.1:")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_without_the_variables_a_healthy_backend_prints_nothing_nor_imports_logging(
+    acceptor: Acceptor,
+) -> None:
+    result = _run_decorated_handler({}, endpoint=acceptor.url)
+    assert result.returncode == 0, result.stderr
+    assert len(acceptor.bundles) == 1
     assert result.stderr == ""
     assert "logging imported: False" in result.stdout
 

@@ -18,6 +18,7 @@ from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.gcp import cloud_run
 from instana_serverless.middleware import ASGIMiddleware, WSGIMiddleware
+from tests.conftest import span_name
 from tests.instr_support import traced
 from tests.lambda_fixtures import load_event, make_context
 from tests.scenarios._web import call_asgi, call_wsgi
@@ -52,7 +53,7 @@ def test_middleware_inside_entry_span_enriches_it(
     with instana.entry_span("job"):
         assert serve(app, "/boom")[0] == 500
     span, failed = entries(acceptor, traced)
-    assert span["n"] == "job" and span["s"] == outer.span_id
+    assert span_name(span) == "job" and span["s"] == outer.span_id
     assert (span["t"], span["p"]) == (TRACE, PARENT)
     http = span["data"]["http"]
     assert http["path_tpl"] == template and http["method"] == "GET" and http["status"] == 200

@@ -30,7 +30,7 @@ from instana_serverless.metrics.process import masked_environment, process_plugi
 from instana_serverless.middleware import ASGIMiddleware, WSGIMiddleware
 from instana_serverless.reporter import EncodingProblems, encode_bundles
 from instana_serverless.secrets import DEFAULT_SECRETS, MASK, mask_header, mask_url_credentials
-from tests.conftest import AGENT_KEY, configure_for, free_port
+from tests.conftest import AGENT_KEY, configure_for, free_port, span_name
 from tests.lambda_fixtures import load_event, make_context
 from tests.test_azure_support import WorkerContext, http_request, index_app, invoke
 
@@ -60,8 +60,8 @@ def test_unencodable_tag_is_repaired_and_never_holds_other_spans_back(
         pass
     assert statuses(acceptor) == [204, 204, 204]
     spans = acceptor.spans()
-    assert [s["n"] for s in spans].count("sdk") == 2 and spans[-1]["n"] == "later"
-    sdk = next(s for s in spans if s["n"] == "sdk")
+    assert [span_name(s) for s in spans].count("s") == 2 and span_name(spans[-1]) == "later"
+    sdk = next(s for s in spans if span_name(s) == "s")
     assert sdk["data"]["sdk"]["custom"]["tags"]["by_day"] == {"2024-01-01": 3}
     warnings = [r for r in all_logs if r.levelno == logging.WARNING]
     assert len(warnings) == 1, "the reason is logged once at WARNING, not on every flush"
@@ -79,7 +79,7 @@ def test_span_that_cannot_be_repaired_is_dropped_and_counted(
         with instana.span("fine"):
             pass
     assert instana.flush() is True
-    assert sorted(s["n"] for s in acceptor.spans()) == ["job", "sdk"]
+    assert sorted(span_name(s) for s in acceptor.spans()) == ["fine", "job"]
     assert client.reporter.unencodable_spans == 1
     assert len(client.buffer) == 0, "a dropped span is not requeued forever"
 
@@ -106,7 +106,7 @@ def test_non_finite_floats_are_sent_as_strings(client: Client, acceptor: Accepto
     client.reporter.plugin_sources.append(
         lambda: {"name": "com.example.ratio", "entityId": "1", "data": {"ratio": math.nan}}
     )
-    data = {"sdk": {"custom": {"tags": {"a": math.nan, "b": math.inf, "c": -math.inf}}}}
+    data = {"a": math.nan, "b": math.inf, "c": -math.inf}  # the SDK span's tags
     with instana.entry_span("floats", data=data):
         pass
     assert statuses(acceptor) == [204], "the strict acceptor refuses bare NaN tokens with 400"
@@ -128,7 +128,7 @@ RENDERED = "Unprintable: <exception message could not be rendered>"
 
 
 def only_entry(acceptor: Acceptor, name: str) -> Dict[str, Any]:
-    entries = [s for s in acceptor.spans() if s["n"] == name]
+    entries = [s for s in acceptor.spans() if span_name(s) == name]
     assert len(entries) == 1, acceptor.spans()
     return entries[0]
 
@@ -150,7 +150,9 @@ def test_lambda_handler_reraises_the_users_exception(client: Client, acceptor: A
 def test_entry_span_reraises_the_users_exception(client: Client, acceptor: Acceptor) -> None:
     with pytest.raises(Unprintable), instana.entry_span("job"):
         raise Unprintable()
-    assert only_entry(acceptor, "job")["data"]["job"]["error"] == RENDERED
+    entry = only_entry(acceptor, "job")
+    assert entry["n"] == "sdk"
+    assert entry["data"]["sdk"]["custom"]["tags"]["error"] == RENDERED
 
 
 def test_azure_function_reraises_the_users_exception(
@@ -173,7 +175,7 @@ def test_azure_function_reraises_the_users_exception(
     for name in ("orders", "later"):
         with pytest.raises(Unprintable):
             invoke(functions[name], http_request(), context=WorkerContext(name))
-    entries = [s for s in acceptor.spans() if s["n"] == "azf"]
+    entries = [s for s in acceptor.spans() if span_name(s) == "azf"]
     assert [s["data"]["azf"]["error"] for s in entries] == [RENDERED, RENDERED]
 
 
@@ -333,7 +335,7 @@ def test_invalid_proxy_is_a_configuration_warning_and_requests_go_direct(
     assert "socks5://<redacted>@127.0.0.1:1080" in warning
     with instana.entry_span("direct"):
         pass
-    assert [s["n"] for s in acceptor.spans()] == ["direct"]
+    assert [span_name(s) for s in acceptor.spans()] == ["direct"]
 
     config, warnings = resolve_quietly(instana.Options(endpoint_proxy="ftp://a:pw-9f8e@h"), {})
     assert config.endpoint_proxy is None and len(warnings) == 1
@@ -473,3 +475,30 @@ def test_endpoint_warning_names_the_problem_without_the_key() -> None:
     warning = endpoint_warning({"INSTANA_AGENT_KEY": SECRET, "INSTANA_ENDPOINT_URL": SECRET})
     assert warning is not None and "INSTANA_ENDPOINT_URL must be an https:// URL" in warning
     assert SECRET not in warning
+
+
+@pytest.mark.parametrize("pasted", [SECRET, f"https://{SECRET}", f"http://{SECRET}"])
+def test_swapped_key_and_endpoint_never_show_the_key(
+    pasted: str, capfd: pytest.CaptureFixture[str], all_logs: List[logging.LogRecord]
+) -> None:
+    """The agent key pasted into INSTANA_ENDPOINT_URL (the two variables swapped): no log line
+    at any level, nor the doctor, quotes it; the warning says what looks wrong."""
+    from instana_serverless import doctor
+
+    env = {
+        "INSTANA_ENDPOINT_URL": pasted,
+        "INSTANA_AGENT_KEY": "https://serverless-blue-saas.instana.io",
+        "INSTANA_DEBUG": "true",
+    }
+    for environ in (env, {**env, "INSTANA_AGENT_KEY": "another-key"}):
+        instana.configure(environ=environ)
+        with instana.entry_span("job"):
+            pass
+        instana.flush()
+        print(doctor.render_text(doctor.diagnose(environ, network=True)))
+    messages = [record.getMessage() for record in all_logs]
+    assert any("swapped" in message for message in messages), messages
+    captured = capfd.readouterr()
+    assert "Result:" in captured.out  # the doctor ran
+    for text in (*messages, captured.out, captured.err):
+        assert SECRET not in text, text

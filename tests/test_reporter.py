@@ -20,7 +20,7 @@ from instana_serverless.span import Span
 from instana_serverless.tracer import start_entry
 from instana_serverless.transport.endpoint import EndpointError, parse_endpoint
 
-from .conftest import AGENT_KEY, free_port
+from .conftest import AGENT_KEY, free_port, span_name
 from .raw_server import SocketServer, read_request
 
 
@@ -43,7 +43,7 @@ def test_bundle_path_headers_and_body(client: Client, acceptor: Acceptor) -> Non
     assert "x-instana-t" not in request["headers"] and "traceparent" not in request["headers"]
     (bundle,) = acceptor.bundles
     (span,) = bundle["spans"]
-    assert span["n"] == "job" and span["k"] == 1
+    assert span_name(span) == "job" and span["k"] == 1
     assert span["f"] == {"hl": True, "e": "arn:aws:lambda:eu-west-1:1:function:f:1", "cp": "aws"}
     names = [p["name"] for p in bundle["metrics"]["plugins"]]
     assert "com.instana.plugin.python" in names
@@ -80,7 +80,7 @@ def test_compact_json_body(client: Client, acceptor: Acceptor) -> None:
     with instana.entry_span("job"):
         pass
     assert bodies and b": " not in bodies[0] and b", " not in bodies[0]
-    assert json.loads(bodies[0])["spans"][0]["n"] == "job"
+    assert span_name(json.loads(bodies[0])["spans"][0]) == "job"
 
 
 def test_all_spans_of_a_finished_entry_arrive_in_its_flush(
@@ -131,7 +131,7 @@ def test_failed_flush_costs_at_most_the_timeout_and_keeps_spans(failure: str) ->
         server.clear()
         run_entries(1, "later")
         assert instana.flush() is True
-        names = sorted(s["n"] for s in server.spans())
+        names = sorted(span_name(s) for s in server.spans())
         assert names == ["job", "job", "job", "later"]
     finally:
         server.stop()
@@ -343,7 +343,7 @@ def test_spans_objects_are_not_shared_between_flushes(client: Client, acceptor: 
         pass
     with instana.entry_span("two"):
         pass
-    assert [b["spans"][0]["n"] for b in acceptor.bundles] == ["one", "two"]
+    assert [span_name(b["spans"][0]) for b in acceptor.bundles] == ["one", "two"]
     assert entry.finished
 
 

@@ -14,6 +14,7 @@ import instana_serverless as instana
 from instana_serverless.propagation import extract
 from instana_serverless.span import ENTRY, EXIT, INTERMEDIATE, Span
 from instana_serverless.tracer import activate, current_span, restore, start_child, start_entry
+from tests.conftest import span_name
 
 
 def finished_collector() -> tuple[List[Span], Any]:
@@ -144,10 +145,10 @@ def test_custom_span_inside_entry_is_intermediate(client: Any, acceptor: Any) ->
             assert current_span() is step
         assert current_span() is entry
     spans = acceptor.wait_for_spans(2)
-    by_name = {s["n"]: s for s in spans}
-    assert by_name["sdk"]["k"] == INTERMEDIATE
-    assert by_name["sdk"]["p"] == by_name["job"]["s"]
-    assert by_name["sdk"]["data"]["sdk"] == {
+    by_name = {span_name(s): s for s in spans}
+    assert by_name["step"]["n"] == "sdk" and by_name["step"]["k"] == INTERMEDIATE
+    assert by_name["step"]["p"] == by_name["job"]["s"]
+    assert by_name["step"]["data"]["sdk"] == {
         "name": "step",
         "type": "intermediate",
         "custom": {"tags": {"rows": 3}},
@@ -190,3 +191,26 @@ def test_invocation_end_from_racing_threads_records_and_flushes_once() -> None:
         thread.join()
     assert span.error_count == 1
     assert CountingClient.flushes == 1
+
+
+def test_entry_span_sends_the_sdk_form_unless_the_name_is_registered(
+    client: Any, acceptor: Any
+) -> None:
+    with instana.entry_span("nightly-import", data={"rows": 120}):
+        pass
+    with pytest.raises(ValueError), instana.entry_span("job"):
+        raise ValueError("bad row")
+    with instana.entry_span("rabbitmq", data={"rabbitmq": {"sort": "consume", "queue": "q"}}):
+        pass
+    custom, failed, registered = acceptor.wait_for_spans(3)
+    assert custom["n"] == "sdk" and custom["k"] == ENTRY
+    assert custom["data"]["sdk"] == {
+        "name": "nightly-import",
+        "type": "entry",
+        "custom": {"tags": {"rows": 120}},
+    }
+    assert failed["n"] == "sdk" and failed["ec"] == 1
+    assert failed["data"]["sdk"]["name"] == "job"
+    assert failed["data"]["sdk"]["custom"]["tags"] == {"error": "ValueError: bad row"}
+    assert registered["n"] == "rabbitmq" and registered["k"] == ENTRY
+    assert registered["data"]["rabbitmq"] == {"sort": "consume", "queue": "q"}

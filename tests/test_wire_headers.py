@@ -14,7 +14,7 @@ import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 
-from .conftest import AGENT_KEY
+from .conftest import AGENT_KEY, span_name
 
 
 def test_every_post_carries_time_and_user_agent(client: Client, acceptor: Acceptor) -> None:
@@ -61,6 +61,6 @@ def test_a_bad_host_id_never_stops_delivery_nor_leaks_the_key(
     assert request["headers"]["x-instana-host"].startswith(
         "arn:aws:lambda:eu-west-1:123456789012:function:"
     )
-    assert [s["n"] for s in acceptor.spans()] == ["job"]
+    assert [span_name(s) for s in acceptor.spans()] == ["job"]
     for record in all_logs:
         assert AGENT_KEY not in record.getMessage() and AGENT_KEY not in repr(record.args)

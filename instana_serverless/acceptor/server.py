@@ -25,6 +25,7 @@ from .tree import printable, render_traces
 from .validate import validate_bundle
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
+DEFAULT_OUTPUT = str(Path("out") / "instana-bundles.jsonl")
 # Beyond this an oversized body is not worth draining; the connection is closed instead.
 _MAX_DRAIN_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
@@ -131,7 +132,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         # The trace view polls every second; a log of its own requests would only grow.
         if not (acceptor.ui and self.command == "GET" and ui.serves(urlsplit(self.path).path)):
-            acceptor._record({"path": self.path, "headers": headers, "status": reply[0]})
+            record: Dict[str, Any] = {"path": self.path, "headers": headers, "status": reply[0]}
+            if self.command == "POST" and reply[0] >= 400:
+                reason = reply[1].strip()
+                record["reason"] = reason
+                acceptor._refused(reply[0], reason, self.path, headers)
+            acceptor._record(record)
         try:
             self._reply(*reply)
         except OSError:
@@ -200,7 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == PROFILES_PATH:
             return (200, json.dumps(self.server.acceptor.profiles.snapshot()), _JSON)
         if self.server.acceptor.ui:
-            page = ui.route(path, self.server.acceptor.spans())
+            page = ui.route(path, self.server.acceptor.spans(), self.server.acceptor.refusals())
             if page is not None:
                 return page
         if path.endswith("/bundle"):
@@ -286,11 +292,15 @@ class Acceptor:
         status_override: Optional[int] = None,
         verbose: bool = False,
         ui: bool = False,
+        refusal_log: Optional[TextIO] = None,
     ) -> None:
+        """``refusal_log``: where each refused POST is printed (default stderr)."""
         self.host = host
         self.port = port
         self.key = key
         self.output = Path(output) if output is not None else None
+        if self.output is not None:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
         self.echo = echo
         self.delay_s = delay_s
         self.status_override = status_override
@@ -301,6 +311,9 @@ class Acceptor:
         self._requests: List[Dict[str, Any]] = []
         self._write_lock = threading.Lock()
         self.profiles = ProfileStore()
+        # Refused POSTs: (status, reason) -> [count, the last sender's Host header].
+        self._refusals: Dict[Tuple[int, str], List[Any]] = {}
+        self.refusal_log: Optional[TextIO] = sys.stderr if refusal_log is None else refusal_log
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -404,10 +417,38 @@ class Acceptor:
                 )
             return self._spans()
 
+    def refusals(self) -> List[Dict[str, Any]]:
+        """Every distinct refusal so far: status, reason, how often, the last sender's Host."""
+        with self._changed:
+            return [
+                {"status": status, "reason": reason, "count": count, "host": host}
+                for (status, reason), (count, host) in self._refusals.items()
+            ]
+
+    def _refused(self, status: int, reason: str, path: str, headers: Dict[str, str]) -> None:
+        host = headers.get("host", "?")
+        with self._changed:
+            entry = self._refusals.setdefault((status, reason), [0, host])
+            entry[0] += 1
+            entry[1] = host
+        log = self.refusal_log
+        if log is None:
+            return
+        sender = headers.get("x-instana-host")
+        line = f"acceptor: refused POST {path} with {status}: {reason} (Host: {host}"
+        line += f", X-Instana-Host: {sender})" if sender else ")"
+        try:
+            with self._write_lock:
+                log.write(printable(line) + "\n")
+                log.flush()
+        except Exception:  # a closed terminal must not fail the reply
+            pass
+
     def clear(self) -> None:
         with self._changed:
             self._bundles.clear()
             self._requests.clear()
+            self._refusals.clear()
         self.profiles.clear()
 
     def _spans(self) -> List[Dict[str, Any]]:
@@ -460,7 +501,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8989, help="port, 0 for any (default 8989)")
     parser.add_argument("--key", default=None, help="agent key to require (default: any)")
     parser.add_argument(
-        "--output", default="instana-bundles.jsonl", help="JSON-lines file accepted bundles go to"
+        "--output",
+        default=DEFAULT_OUTPUT,
+        help=f"JSON-lines file accepted bundles go to (default {DEFAULT_OUTPUT}, a folder git "
+        "ignores in this repository)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print span trees")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")

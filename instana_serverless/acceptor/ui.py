@@ -92,12 +92,23 @@ def _trace(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     }
 
 
-def traces(spans: Sequence[Mapping[str, Any]], limit: int = MAX_TRACES) -> Dict[str, Any]:
+def traces(
+    spans: Sequence[Mapping[str, Any]],
+    limit: int = MAX_TRACES,
+    refused: Sequence[Mapping[str, Any]] = (),
+) -> Dict[str, Any]:
     """Spans grouped by trace id, newest trace first, each trace's spans depth-first with
-    offsets from the trace's start: what ``GET /api/traces`` answers."""
+    offsets from the trace's start: what ``GET /api/traces`` answers. ``refused``: the
+    acceptor's refusals (status, reason, count, host), shown above the traces."""
     grouped = group_traces(spans)
     shown = [_trace(trace_id, members) for trace_id, members in reversed(grouped[-limit:])]
-    return {"traceCount": len(grouped), "spanCount": len(spans), "traces": shown}
+    return {
+        "traceCount": len(grouped),
+        "spanCount": len(spans),
+        "refusedCount": sum(int(item["count"]) for item in refused),
+        "refused": [dict(item) for item in refused],
+        "traces": shown,
+    }
 
 
 def _static(name: str) -> str:
@@ -110,10 +121,12 @@ def serves(path: str) -> bool:
     return path in (TRACES_PATH, PROFILES_PATH) or path in _STATIC
 
 
-def route(path: str, spans: Sequence[Mapping[str, Any]]) -> Optional[Reply]:
+def route(
+    path: str, spans: Sequence[Mapping[str, Any]], refused: Sequence[Mapping[str, Any]] = ()
+) -> Optional[Reply]:
     """The reply for a GET of the trace view or its JSON, None for any other path."""
     if path == TRACES_PATH:
-        return (200, json.dumps(traces(spans)), "application/json")
+        return (200, json.dumps(traces(spans, refused=refused)), "application/json")
     static = _STATIC.get(path)
     if static is None:
         return None

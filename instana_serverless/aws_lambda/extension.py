@@ -263,7 +263,8 @@ class Extension:
                 if failures >= _MAX_NEXT_FAILURES:
                     self.active = False
                     _flush_buffered()
-                    log.logger().debug(
+                    # A change of sending mode: INFO, like the configuration line.
+                    log.logger().info(
                         "Lambda extension stopped (%s); spans are flushed before the handler "
                         "returns from now on (%s mode)",
                         exc,
@@ -302,7 +303,8 @@ def _flush_buffered() -> None:
 # --- which mode applies --------------------------------------------------------------------
 
 _extension: Optional[Extension] = None
-_mode: Tuple[str, str] = (FLUSH_ON_RETURN, "no Lambda handler has been wrapped yet")
+_NOT_DECIDED = "no Lambda handler has been wrapped yet"
+_mode: Tuple[str, str] = (FLUSH_ON_RETURN, _NOT_DECIDED)
 
 
 def mode() -> Tuple[str, str]:
@@ -313,10 +315,21 @@ def mode() -> Tuple[str, str]:
     return _mode
 
 
+def describe_mode() -> str:
+    """How spans leave, for the configuration log line; "" until a handler was wrapped."""
+    which, why = mode()
+    if _mode[1] == _NOT_DECIDED:
+        return ""
+    return f"{which} ({why})"
+
+
 def _decide(why: str, ext: Optional[Extension] = None, quiet: bool = False) -> Optional[Extension]:
     global _mode, _extension
     _extension = ext
     _mode = (EXTENSION if ext is not None else FLUSH_ON_RETURN, why)
+    from ..client import describe
+
+    describe("sending", describe_mode)
     if not quiet:
         log.logger().debug("AWS Lambda, %s mode: %s", _mode[0], why)
     return ext
@@ -355,7 +368,7 @@ def start_for(served_as: str, client: Client) -> Optional[Extension]:
             HANDLER_VARIABLE,
             os.environ.get(HANDLER_VARIABLE),
         )
-        if _mode[1] == "no Lambda handler has been wrapped yet":
+        if _mode[1] == _NOT_DECIDED:
             _decide(f"no wrapped function is the function's handler ({HANDLER_VARIABLE})")
         return None
     if not client.config.lambda_extension:

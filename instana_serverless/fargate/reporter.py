@@ -18,7 +18,7 @@ import threading
 from time import monotonic
 
 from .. import log
-from ..client import Client, get_client
+from ..client import Client, describe, get_client
 from ..metrics.process import process_plugin
 from ..metrics.schedule import FULL_INTERVAL_S, PluginSchedule
 from . import metadata, plugins
@@ -90,6 +90,13 @@ class FargateReporter:
         with _start_lock:
             if self.running or self._stop.is_set():
                 return
+            describe(
+                "sending",
+                lambda: (
+                    f"background: a thread flushes every {self.interval_s:g} s "
+                    "(Fargate tasks run long, requests need not wait for the backend)"
+                ),
+            )
             thread = threading.Thread(target=self._run, name="instana-fargate-reporter")
             thread.daemon = True
             self._thread = thread

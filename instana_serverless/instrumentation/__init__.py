@@ -101,9 +101,10 @@ def instrument(client: Optional[Client] = None) -> None:
             client = get_client()
         if not _requested:
             _requested = True
-            from ..client import after_configure
+            from ..client import after_configure, describe
 
             after_configure(_again)
+            describe("instrumentations", summary)
         if not client.tracing:
             return  # nothing would ever be recorded: leave the libraries exactly as they are
         disabled = client.config.disabled_instrumentations
@@ -165,4 +166,19 @@ def skipped() -> Dict[str, str]:
         return dict(_skipped)
 
 
-__all__ = ["instrument", "patched", "skipped", "uninstrument"]
+def summary() -> str:
+    """What is patched, for the configuration log line: the libraries already imported and
+    patched, how many more are patched when imported, and any left alone (too old)."""
+    done = patched()
+    left_alone = skipped()
+    with _lock:
+        waiting = [name for name in _registered if name not in done and name not in left_alone]
+    text = f"patched {', '.join(sorted(done))}" if done else "none patched yet"
+    if waiting:
+        text += f", {len(waiting)} more when imported ({', '.join(sorted(waiting))})"
+    if left_alone:
+        text += f"; left alone: {', '.join(f'{n} ({why})' for n, why in left_alone.items())}"
+    return text
+
+
+__all__ = ["instrument", "patched", "skipped", "summary", "uninstrument"]

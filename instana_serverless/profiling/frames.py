@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 USER = 0
 LIBRARY = 1
 OURS = 2
+# Python's import machinery (importlib's bootstrap, frozen or not, and import_module): never a
+# span of its own. The module being imported runs as a ``<module>`` frame below it, which
+# stands for the whole import (``import <module>``, at the importing line).
+IMPORT = 3
+MODULE_CODE = "<module>"
 
 # Deeper stacks are cut on the outer side: the frames near the handler are the ones that say
 # where its time went. A bound keeps one sample's cost bounded under deep recursion.
@@ -31,6 +36,8 @@ MAX_CODES = 20_000
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
 _LIBRARY_MARKERS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+_IMPORTLIB_DIR = os.path.join(os.path.dirname(os.__file__), "importlib") + os.sep
+_FROZEN_IMPORT = ("<frozen importlib.", "<frozen zipimport>")
 
 
 class CodeInfo:
@@ -46,7 +53,11 @@ class CodeInfo:
 
 
 def _kind(filename: str) -> int:
+    if filename.startswith(_FROZEN_IMPORT):
+        return IMPORT
     path = filename if os.path.isabs(filename) else os.path.abspath(filename)
+    if path.startswith(_IMPORTLIB_DIR):
+        return IMPORT
     if path.startswith(_PACKAGE_DIR):
         return OURS
     if (
@@ -73,6 +84,8 @@ class Codes:
         module = frame.f_globals.get("__name__") if frame is not None else None
         qualname = getattr(code, "co_qualname", code.co_name)  # Python 3.11+
         name = f"{module}.{qualname}" if isinstance(module, str) and module else qualname
+        if code.co_name == MODULE_CODE:  # a module's top level runs once: its import
+            name = f"import {module}" if isinstance(module, str) and module else "import"
         found = CodeInfo(name, code.co_filename, code.co_firstlineno, _kind(code.co_filename))
         if len(self._infos) >= MAX_CODES:
             self._infos.clear()
@@ -112,7 +125,9 @@ def walk(
         if base is not None and base.get(id(frame)) is code:
             break
         info = codes.info(code, frame)
-        if info.kind == OURS:
+        if info.kind == IMPORT:
+            pass  # transparent: the import shows as the imported module's frame
+        elif info.kind == OURS:
             if previous_kept:
                 called_by_ours[-1] = True
             previous_kept = False
@@ -126,6 +141,17 @@ def walk(
     frames.reverse()
     called_by_ours.reverse()
     return tuple(frames), handler_depth(frames, called_by_ours, codes), tuple(objects)
+
+
+def importer_of(module_frame: FrameType, codes: Codes) -> Optional[Tuple[str, int]]:
+    """The file and line that imported the module ``module_frame`` runs: the nearest caller
+    outside the import machinery and this package."""
+    frame = module_frame.f_back
+    while frame is not None and codes.info(frame.f_code, frame).kind in (IMPORT, OURS):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno
 
 
 def handler_depth(

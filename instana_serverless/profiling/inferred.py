@@ -13,7 +13,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import CodeType
-    from typing import List, Optional, Sequence, Tuple
+    from typing import Dict, List, Optional, Sequence, Tuple
 
     from .frames import Stack
 
@@ -43,6 +43,7 @@ class Call:
         "depth",
         "end",
         "end_gap",
+        "first_seen",
         "frame_id",
         "parent",
         "samples",
@@ -63,6 +64,7 @@ class Call:
         self.samples = 0
         self.parent = parent
         self.depth = depth
+        self.first_seen = start  # the first sample that showed the call
 
     @property
     def duration(self) -> float:
@@ -97,6 +99,7 @@ def calls(runs: Sequence[Run], start: float, end: float) -> List[Call]:
             frame_id, code = frames[depth]
             call = Call(frame_id, code, edge, open_calls[-1] if open_calls else None, depth)
             call.start_gap = gap
+            call.first_seen = run.first
             found.append(call)
             open_calls.append(call)
         for call in open_calls:
@@ -110,6 +113,27 @@ def calls(runs: Sequence[Run], start: float, end: float) -> List[Call]:
         call.start = max(call.start, start)
         call.end = max(call.start, min(call.end, end))
     return found
+
+
+def after_measured_siblings(
+    kept: Sequence[Tuple[Call, Optional[Call]]], siblings: Sequence[Tuple[float, float]]
+) -> List[Tuple[float, float]]:
+    """(start, end) of each kept call, no call starting before a measured span under the same
+    parent (``siblings``: the real spans directly under the entry) that ended before the call
+    was first seen: half way between two samples is only an estimate, the measured span's end
+    is not. A call's children never start before it."""
+    placed: Dict[int, float] = {}
+    result: List[Tuple[float, float]] = []
+    for call, parent in kept:
+        if parent is None:
+            ended = [end for _, end in siblings if end <= call.first_seen]
+            lower = max(ended, default=call.start)
+        else:
+            lower = placed.get(id(parent), call.start)
+        start = min(max(call.start, lower), call.first_seen)
+        placed[id(call)] = start
+        result.append((start, max(call.end, start)))
+    return result
 
 
 def significant(

@@ -24,8 +24,8 @@ from .. import log
 from ..ids import new_id
 from ..span import EXIT, INTERMEDIATE, Span
 from .calltree import CallTree
-from .frames import Codes, base_of, walk
-from .inferred import Call, Run, calls, significant
+from .frames import MODULE_CODE, Codes, base_of, importer_of, walk
+from .inferred import Call, Run, after_measured_siblings, calls, significant
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 # A session keeps at most this many runs (a run is one stack, however many samples in a row
 # showed it): bounded memory for the longest invocation. Later samples still feed the profile.
 MAX_RUNS = 20_000
+# Imports remembered per invocation (where each module was imported from) at most.
+MAX_IMPORTS = 1000
 # A session whose entry span never finishes (a leaked span) stops being sampled after this long
 # (the longest a Lambda invocation can run).
 MAX_SESSION_S = 900.0
@@ -59,6 +61,8 @@ class Session:
         "exits",
         "forward",
         "held",
+        "imports",
+        "measured",
         "profiler",
         "runs",
         "shared",
@@ -79,6 +83,10 @@ class Session:
         # The frames of the last sample, kept alive until the next one (see frames.walk).
         self.held: Tuple[Any, ...] = ()
         self.exits: List[Tuple[float, float]] = []
+        # Every real span directly under the entry, measured: inferred siblings follow them.
+        self.measured: List[Tuple[float, float]] = []
+        # (frame id, code) of a module's top level -> the file and line that imported it.
+        self.imports: Dict[Tuple[int, Any], Tuple[str, int]] = {}
         self.truncated = False
         # Another traced request ran on the same thread meanwhile (asyncio): samples cannot
         # tell the two apart, so neither gets inferred spans (both still feed the profile).
@@ -98,9 +106,12 @@ class Session:
             except Exception as exc:  # never cost the invocation its spans
                 log.logger().debug("AutoProfile: inferring spans failed: %r", exc)
             return
-        if span.kind == EXIT and span.duration_ms is not None:
+        if span.duration_ms is not None:
             begin = span._perf_start
-            self.exits.append((begin, begin + span.duration_ms / 1000.0))
+            if span.kind == EXIT:
+                self.exits.append((begin, begin + span.duration_ms / 1000.0))
+            if span.parent_id == self.entry.span_id:
+                self.measured.append((begin, begin + span.duration_ms / 1000.0))
         self.forward(span)
 
 
@@ -161,6 +172,7 @@ class Profiler:
                     del self._sessions[session.thread_id]
             runs, exits = session.runs, session.exits
             session.runs, session.exits, session.held = [], [], ()
+            measured, session.measured = session.measured, []
         entry = session.entry
         end = session.start + (entry.duration_ms or 0.0) / 1000.0
         if session.truncated:
@@ -172,24 +184,34 @@ class Profiler:
         # Past the last kept stack nothing is known: calls end there, not at the entry's end.
         found = calls(runs, session.start, runs[-1].last if session.truncated else end)
         if not session.shared:
-            self._emit(session, found, exits, end)
+            self._emit(session, found, exits, end, measured)
         if self.exporting:
             self._keep_trace_profile(entry, runs)
 
     def _emit(
-        self, session: Session, found: List[Call], exits: List[Tuple[float, float]], end: float
+        self,
+        session: Session,
+        found: List[Call],
+        exits: List[Tuple[float, float]],
+        end: float,
+        measured: List[Tuple[float, float]],
     ) -> None:
         entry = session.entry
         duration_ms = (end - session.start) * 1000.0
         min_s = max(self.min_ms, self.min_share * duration_ms) / 1000.0
         span_ids: Dict[int, str] = {}
-        for call, parent in significant(found, min_s, exits, self.interval_s):
+        kept = significant(found, min_s, exits, self.interval_s)
+        for (call, parent), (start, finish) in zip(kept, after_measured_siblings(kept, measured)):
             info = self.codes.info(call.code)
+            file, line = info.file, info.line
+            importer = session.imports.get((call.frame_id, call.code))
+            if importer is not None:  # an import: where the user's code imported it
+                file, line = importer
             tags = {
                 "inferred": True,
                 "function": info.name,
-                "file": info.file,
-                "line": info.line,
+                "file": file,
+                "line": line,
                 "samples": call.samples,
                 # the duration is within this many milliseconds of the truth
                 "uncertainty_ms": round(call.uncertainty * 1000.0, 1),
@@ -199,8 +221,8 @@ class Profiler:
             parent_id = entry.span_id if parent is None else span_ids[id(parent)]
             span = Span(entry.trace, new_id(), parent_id, "sdk", INTERMEDIATE, data, None, ())
             span_ids[id(call)] = span.span_id
-            span.start_ms = entry.start_ms + (call.start - session.start) * 1000.0
-            span.duration_ms = call.duration * 1000.0
+            span.start_ms = entry.start_ms + (start - session.start) * 1000.0
+            span.duration_ms = (finish - start) * 1000.0
             session.forward(span)
 
     def _keep_trace_profile(self, entry: Span, runs: List[Run]) -> None:
@@ -293,6 +315,15 @@ class Profiler:
     def _sample(self, session: Session, frame: Any, now: float, seconds: float) -> None:
         stack, skip, held = walk(frame, session.base, self.codes)
         session.held = held  # only now are the previous sample's frames let go
+        imports = session.imports
+        for held_frame in held:
+            code = held_frame.f_code
+            if code.co_name == MODULE_CODE and len(imports) < MAX_IMPORTS:
+                key = (id(held_frame), code)
+                if key not in imports:
+                    importer = importer_of(held_frame, self.codes)
+                    if importer is not None:
+                        imports[key] = importer
         runs = session.runs
         last = runs[-1] if runs else None
         if last is not None and last.stack == stack:

@@ -38,6 +38,40 @@ class Endpoint(_Fields):
         return f"{host}:{self.port}"
 
 
+# A host name this long in one label, or in mixed case, is more likely a credential pasted
+# into the URL (an Instana agent key is 22 characters of base64) than a host.
+_LONGEST_PLAIN_LABEL = 15
+_REDACTED = "<redacted>"
+
+
+def shown_host(host: str) -> str:
+    """``host`` for a log line or message, or a stand-in when it does not look like a host name.
+
+    With the agent key and the endpoint URL swapped, the "host" is the key: it must not reach a
+    log line. Names with a dot, IP addresses and short lower-case names (``localhost``, a
+    container such as ``acceptor``) are shown as they are.
+    """
+    if "." in host or ":" in host:
+        return host
+    if len(host) <= _LONGEST_PLAIN_LABEL and host == host.lower():
+        return host
+    return f"{_REDACTED} ({len(host)} characters that do not look like a host name)"
+
+
+def shown_url(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` for a log line: no credentials, path or query, and the
+    host through ``shown_host``. A value without a scheme is shown only if it looks like a host."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        return shown_host(url.strip().partition("/")[0].rpartition("@")[2]) or "''"
+    authority = rest.partition("/")[0].partition("?")[0].partition("#")[0].rpartition("@")[2]
+    if authority.startswith("["):
+        host, _, after = authority[1:].partition("]")
+        return f"{scheme}://[{host}]{after}"
+    host, colon, port = authority.partition(":")
+    return f"{scheme}://{shown_host(host)}{colon}{port}"
+
+
 def is_loopback(host: str) -> bool:
     host = host.lower()
     if host in ("localhost", "::1", "0:0:0:0:0:0:0:1") or host.endswith(".localhost"):
@@ -59,7 +93,7 @@ def parse_endpoint(
     scheme, sep, rest = url.strip().partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
-        raise EndpointError(f"{variable} must be an https:// URL, got {url!r}")
+        raise EndpointError(f"{variable} must be an https:// URL, got {shown_url(url)!r}")
     authority, slash, path = rest.partition("/")
     authority = authority.rpartition("@")[2]  # credentials in the URL are not ours to send
     port: Optional[int] = None
@@ -70,15 +104,15 @@ def parse_endpoint(
         host, _, port_text = authority.partition(":")
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise EndpointError(f"{variable} has an invalid port: {url!r}")
+            raise EndpointError(f"{variable} has an invalid port: {shown_url(url)!r}")
         port = int(port_text)
     if not host:
-        raise EndpointError(f"{variable} has no host: {url!r}")
+        raise EndpointError(f"{variable} has no host: {shown_url(url)!r}")
     if scheme == "http" and not proxy and not is_loopback(host):
         raise EndpointError(
-            f"{variable} uses plain http:// to {host!r}; the agent key must not cross the network "
-            "unencrypted, so use https:// (plain http is accepted only for loopback hosts such "
-            "as the local acceptor)"
+            f"{variable} uses plain http:// to {shown_host(host)!r}; the agent key must not "
+            "cross the network unencrypted, so use https:// (plain http is accepted only for "
+            "loopback hosts such as the local acceptor)"
         )
     base_path = ("/" + path.split("?", 1)[0].split("#", 1)[0]).rstrip("/") if slash else ""
     return Endpoint(scheme, host, port or (443 if scheme == "https" else 80), base_path)

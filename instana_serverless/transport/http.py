@@ -14,7 +14,7 @@ from _socket import socket as raw_socket
 from time import monotonic
 
 from . import resolve
-from .endpoint import Endpoint, parse_endpoint, proxy_authorization
+from .endpoint import Endpoint, parse_endpoint, proxy_authorization, shown_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 _STALE_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024  # responses are tiny; a huge one is not worth reading
+# How long a response body may take to arrive once the status is known. The status alone
+# decides the bundle's fate; the body is read only so the connection can carry the next
+# request, and a body that is slow or endless is cheaper to abandon with its connection.
+_BODY_BUDGET_S = 0.25
+# A real response has a chunk or two; thousands of tiny ones are a flood, cheaper to abandon
+# (with the connection) than to parse one by one.
+_MAX_CHUNKS = 256
 # Header values are sent as given only when they are printable ASCII.
 _SAFE_HEADER_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
 _SAFE_PATH_CHARS = _SAFE_HEADER_CHARS - {" "}
@@ -151,7 +158,8 @@ class HttpTransport:
         conn.send(request.encode("latin-1"))
         status, _ = self._read_head(conn, deadline)
         if status != 200:
-            raise TransportError(f"proxy refused CONNECT to {authority}: HTTP {status}")
+            shown = shown_host(self.endpoint.host)
+            raise TransportError(f"proxy refused CONNECT to {shown}: HTTP {status}")
 
     # -- request ----------------------------------------------------------------------------
 
@@ -204,8 +212,16 @@ class HttpTransport:
         conn.sock.settimeout(_remaining(deadline))
         conn.send(request)
         status, headers = self._read_head(conn, deadline)
-        keep_alive = self._read_body(conn, status, headers, deadline)
         conn.used = True
+        # From here on the backend has answered: whatever the body does (floods, stalls,
+        # is malformed), the status stands. Raising would make the caller send the bundle
+        # again although it was taken; only the connection is given up.
+        try:
+            keep_alive = self._read_body(
+                conn, status, headers, min(deadline, monotonic() + _BODY_BUDGET_S)
+            )
+        except (OSError, ValueError, TransportError):
+            keep_alive = False
         if not keep_alive:
             self.close()
         return status
@@ -272,28 +288,47 @@ class HttpTransport:
 
     def _read_chunked(self, conn: _Connection, deadline: float) -> bool:
         """Consume a chunked body; False when it exceeded the cap (the rest is left unread,
-        so the connection cannot carry another request)."""
+        so the connection cannot carry another request).
+
+        Parsed at an offset into the buffer: cutting the buffer after every chunk would copy
+        it once per chunk, which an endless stream of tiny chunks turns into quadratic work.
+        """
         total = 0
-        while True:
-            while b"\r\n" not in conn.buffer:
+        pos = 0
+        chunks = 0
+
+        def line_end() -> int:
+            nonlocal pos
+            while True:
+                end = conn.buffer.find(b"\r\n", pos)
+                if end >= 0:
+                    return end
+                if len(conn.buffer) - pos > _MAX_HEAD:
+                    raise TransportError("chunk size line too long")
+                conn.buffer, pos = conn.buffer[pos:], 0
                 self._fill(conn, deadline)
-            size_line, _, conn.buffer = conn.buffer.partition(b"\r\n")
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+
+        while True:
+            end = line_end()
+            size_text = conn.buffer[pos:end].split(b";")[0].strip() or b"0"
+            pos = end + 2
+            size = int(size_text, 16)
             total += size
-            if size < 0 or total > _MAX_BODY:
+            chunks += 1
+            if size < 0 or total > _MAX_BODY or chunks > _MAX_CHUNKS:
                 return False
             if size == 0:
-                while b"\r\n" not in conn.buffer:  # trailers end with an empty line
-                    self._fill(conn, deadline)
-                while not conn.buffer.startswith(b"\r\n"):
-                    _, _, conn.buffer = conn.buffer.partition(b"\r\n")
-                    while b"\r\n" not in conn.buffer:
-                        self._fill(conn, deadline)
-                conn.buffer = conn.buffer[2:]
-                return True
-            while len(conn.buffer) < size + 2:
+                while True:  # trailers, if any, end with an empty line
+                    end = line_end()
+                    empty = end == pos
+                    pos = end + 2
+                    if empty:
+                        conn.buffer = conn.buffer[pos:]
+                        return True
+            while len(conn.buffer) - pos < size + 2:
+                conn.buffer, pos = conn.buffer[pos:], 0
                 self._fill(conn, deadline)
-            conn.buffer = conn.buffer[size + 2 :]
+            pos += size + 2
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -322,7 +357,7 @@ def _connect(host: str, port: int, deadline: float) -> _Socket:
             if monotonic() >= deadline:
                 break
     resolve.forget(host, port)
-    raise error or OSError(f"no address for {host!r}")
+    raise error or OSError(f"no address for {shown_host(host)!r}")
 
 
 def _remaining(deadline: float) -> float:

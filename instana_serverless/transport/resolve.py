@@ -17,6 +17,8 @@ from _socket import AF_INET, AF_INET6, IPPROTO_TCP, SOCK_STREAM, inet_pton
 from _thread import allocate_lock, start_new_thread
 from time import monotonic
 
+from .endpoint import shown_host
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
@@ -102,7 +104,8 @@ def resolve(host: str, port: int, deadline: float) -> List[Address]:
             return lookup.addresses
         error: BaseException = lookup.error
     else:
-        error = ResolveTimeout(f"resolving {host!r} took longer than the flush deadline")
+        shown = shown_host(host)
+        error = ResolveTimeout(f"resolving {shown!r} took longer than the flush deadline")
     if cached is not None:
         return cached[1]  # expired, but better than nothing while the resolver struggles
     raise error

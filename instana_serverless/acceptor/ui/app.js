@@ -298,7 +298,33 @@
     }));
   }
 
+  // Refused bundles never become traces: say how many and why, or a wrong key or endpoint
+  // path looks like an empty view.
+  function renderRefused(payload) {
+    const refusedEl = document.getElementById("refused");
+    const list = payload.refused || [];
+    if (!list.length) {
+      refusedEl.replaceChildren();
+      refusedEl.hidden = true;
+      return;
+    }
+    const title = document.createElement("h2");
+    title.textContent = payload.refusedCount + (payload.refusedCount === 1 ? " request" :
+      " requests") + " refused";
+    const items = list.map((item) => {
+      const li = document.createElement("li");
+      li.textContent = item.count + " × HTTP " + item.status + ": " + item.reason +
+        " (from Host " + item.host + ")";
+      return li;
+    });
+    const ul = document.createElement("ul");
+    ul.replaceChildren(...items);
+    refusedEl.replaceChildren(title, ul);
+    refusedEl.hidden = false;
+  }
+
   function render(payload) {
+    renderRefused(payload);
     const cards = payload.traces.map(traceCard);
     tracesEl.replaceChildren(...cards);
     emptyEl.hidden = cards.length > 0;
@@ -307,6 +333,7 @@
     if (payload.traceCount > payload.traces.length) {
       summary += " (newest " + payload.traces.length + " shown)";
     }
+    if (payload.refusedCount) summary += " · " + payload.refusedCount + " refused";
     return summary;
   }
 
