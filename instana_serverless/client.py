@@ -15,8 +15,8 @@ from .metrics.python_runtime import PythonRuntimePlugin
 from .propagation import IncomingContext
 from .reporter import Reporter
 from .secrets import MASK, mask_url_credentials
-from .span import Span
-from .tracer import activate, restore, start_entry
+from .span import EXIT, Span
+from .tracer import activate, restore, start_entry, start_root
 from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
 
 TYPE_CHECKING = False
@@ -143,6 +143,22 @@ class Client:
             self.profiler.begin(span)
         return span
 
+    def start_root_exit(
+        self,
+        name: str,
+        *,
+        data: Optional[Dict[str, Any]] = None,
+        error_path: Tuple[str, ...] = (),
+    ) -> Span:
+        """An exit span made outside any entry, as a root (``INSTANA_ALLOW_EXIT_AS_ROOT``).
+
+        It waits in the buffer for the next flush (the next invocation's, the background
+        flush of a long-running process), and at the latest for interpreter exit: a script
+        that never serves a request still sends its calls.
+        """
+        _flush_at_exit_once()
+        return start_root(name, EXIT, on_finish=self.buffer.add, data=data, error_path=error_path)
+
     def flush(self) -> bool:
         """Send what is buffered now. Never raises; False when something is left for later."""
         if not self.reporting:
@@ -204,6 +220,31 @@ def configure(
         except Exception as exc:  # an extra must never break configuring
             log.logger().debug("after configure: %r", exc)
     return client
+
+
+_exit_flush_registered = False
+
+
+def _flush_at_exit_once() -> None:
+    global _exit_flush_registered
+    if _exit_flush_registered:
+        return
+    _exit_flush_registered = True
+    import atexit
+
+    atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    """What root exits left in the buffer leaves before the interpreter does (bounded by
+    ``INSTANA_TIMEOUT``, never raising)."""
+    client = _client
+    if client is None or not len(client.buffer):
+        return
+    try:
+        client.flush()
+    except Exception as exc:  # pragma: no cover - flush never raises; belt and braces
+        log.logger().debug("flush at exit: %r", exc)
 
 
 def _after_fork_in_child() -> None:

@@ -35,6 +35,10 @@ DEFAULT_PROFILE_INTERVAL_MS = 10
 DEFAULT_PROFILE_MIN_MS = 20
 DEFAULT_PROFILE_MIN_PERCENT = 10
 DEFAULT_LOG_LEVEL = ERROR
+DEFAULT_STACK_TRACE = "all"
+DEFAULT_STACK_TRACE_LENGTH = 30
+MAX_STACK_TRACE_LENGTH = 40  # the official sensor's hard limit
+STACK_TRACE_LEVELS = ("all", "error", "none")
 
 ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
 AGENT_KEY = "INSTANA_AGENT_KEY"
@@ -55,6 +59,7 @@ class Options:
 
     __slots__ = (
         "agent_key",
+        "allow_exit_as_root",
         "auto_profile",
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
@@ -72,6 +77,8 @@ class Options:
         "process_name",
         "secrets",
         "service_name",
+        "stack_trace",
+        "stack_trace_length",
         "tags",
         "timeout_margin_ms",
         "timeout_ms",
@@ -105,7 +112,13 @@ class Options:
         auto_profile_interval_ms: Optional[int] = None,
         auto_profile_min_ms: Optional[int] = None,
         auto_profile_min_percent: Optional[int] = None,
+        stack_trace: Optional[str] = None,
+        stack_trace_length: Optional[int] = None,
+        allow_exit_as_root: Optional[bool] = None,
     ) -> None:
+        self.stack_trace = stack_trace
+        self.stack_trace_length = stack_trace_length
+        self.allow_exit_as_root = allow_exit_as_root
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
         self.timeout_ms = timeout_ms
@@ -153,6 +166,7 @@ class Config:
 
     __slots__ = (
         "agent_key",
+        "allow_exit_as_root",
         "auto_profile",
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
@@ -171,6 +185,8 @@ class Config:
         "process_name",
         "secrets",
         "service_name",
+        "stack_trace",
+        "stack_trace_length",
         "tags",
         "timeout_margin_ms",
         "timeout_s",
@@ -199,6 +215,9 @@ class Config:
     auto_profile_interval_ms: int
     auto_profile_min_ms: int
     auto_profile_min_percent: int
+    stack_trace: str
+    stack_trace_length: int
+    allow_exit_as_root: bool
     timeout_margin_ms: int
     lambda_extension: bool
     logger: Optional[Any]
@@ -230,7 +249,13 @@ class Config:
         auto_profile_interval_ms: int = DEFAULT_PROFILE_INTERVAL_MS,
         auto_profile_min_ms: int = DEFAULT_PROFILE_MIN_MS,
         auto_profile_min_percent: int = DEFAULT_PROFILE_MIN_PERCENT,
+        stack_trace: str = DEFAULT_STACK_TRACE,
+        stack_trace_length: int = DEFAULT_STACK_TRACE_LENGTH,
+        allow_exit_as_root: bool = False,
     ) -> None:
+        self.stack_trace = stack_trace
+        self.stack_trace_length = stack_trace_length
+        self.allow_exit_as_root = allow_exit_as_root
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
         self.timeout_s = timeout_s
@@ -378,6 +403,27 @@ def _percent(value: object) -> int:
     number = int(value) if isinstance(value, int) else _coerce_int(value.strip().rstrip("%"))
     if not 0 <= number <= 100:
         raise _Invalid("expected an integer percentage from 0 to 100")
+    return number
+
+
+def _stack_trace(value: object) -> str:
+    if isinstance(value, str):
+        level = value.strip().lower()
+        for known in STACK_TRACE_LEVELS:
+            if level == known:
+                return known  # the constant itself: the wrapper compares by identity
+    raise _Invalid("expected all, error or none")
+
+
+def _stack_trace_length(value: object) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = _coerce_int(value)
+    except _Invalid:
+        number = 0
+    if not 1 <= number <= MAX_STACK_TRACE_LENGTH:
+        raise _Invalid(f"expected an integer number of frames from 1 to {MAX_STACK_TRACE_LENGTH}")
     return number
 
 
@@ -661,6 +707,27 @@ class _Resolver:
                 _percent,
                 _percent,
                 DEFAULT_PROFILE_MIN_PERCENT,
+            ),
+            stack_trace=setting(
+                "stack_trace",
+                "INSTANA_STACK_TRACE",
+                _stack_trace,
+                _stack_trace,
+                DEFAULT_STACK_TRACE,
+            ),
+            stack_trace_length=setting(
+                "stack_trace_length",
+                "INSTANA_STACK_TRACE_LENGTH",
+                _stack_trace_length,
+                _stack_trace_length,
+                DEFAULT_STACK_TRACE_LENGTH,
+            ),
+            allow_exit_as_root=setting(
+                "allow_exit_as_root",
+                "INSTANA_ALLOW_EXIT_AS_ROOT",
+                _coerce_bool,
+                _parse_bool,
+                False,
             ),
         )
         # The key pasted into the wrong variable must not leak through its warning.

@@ -173,6 +173,28 @@ SETTINGS: Tuple[Setting, ...] = (
         unset_note="on: on Lambda, spans are sent after the response",
     ),
     Setting(
+        "INSTANA_STACK_TRACE",
+        ("stack_trace",),
+        "`all`",
+        "call stack on exit spans: `all`, `error` (only exits that failed) or `none`",
+        env_wins=True,
+        unset_note="all: every exit span carries the caller's stack",
+    ),
+    Setting(
+        "INSTANA_STACK_TRACE_LENGTH",
+        ("stack_trace_length",),
+        "`30`",
+        "frames per exit span's stack (1 to 40); the user's calling line is always kept",
+        env_wins=True,
+    ),
+    Setting(
+        "INSTANA_ALLOW_EXIT_AS_ROOT",
+        ("allow_exit_as_root",),
+        "`false`",
+        "send an exit span made outside any entry (a script's database call) as a root span; "
+        "it leaves with the next flush, or at interpreter exit",
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",

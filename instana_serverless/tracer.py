@@ -115,6 +115,19 @@ def start_child(
     )
 
 
+def start_root(
+    name: str,
+    kind: int,
+    *,
+    on_finish: Optional[FinishHook],
+    data: Optional[Dict[str, Any]] = None,
+    error_path: Tuple[str, ...] = (),
+) -> Span:
+    """A span with no parent that starts its own trace (an exit made outside any entry, when
+    the user asked for those)."""
+    return Span(Trace(new_id()), new_id(), None, name, kind, data, on_finish, error_path)
+
+
 def context_headers(span: Span) -> Dict[str, str]:
     """Headers that carry ``span``'s context onward (Instana and W3C)."""
     trace = span.trace
@@ -137,5 +150,6 @@ __all__ = [
     "restore",
     "start_child",
     "start_entry",
+    "start_root",
     "trace_from",
 ]

@@ -131,6 +131,23 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         True,
         True,
     ),
+    "INSTANA_STACK_TRACE": ("error", "stack_trace", "error", "stack_trace", "none", "none"),
+    "INSTANA_STACK_TRACE_LENGTH": (
+        "12",
+        "stack_trace_length",
+        12,
+        "stack_trace_length",
+        40,
+        40,
+    ),
+    "INSTANA_ALLOW_EXIT_AS_ROOT": (
+        "true",
+        "allow_exit_as_root",
+        True,
+        "allow_exit_as_root",
+        False,
+        False,
+    ),
 }
 
 
