@@ -15,7 +15,7 @@ from .metrics.python_runtime import PythonRuntimePlugin
 from .propagation import IncomingContext
 from .reporter import Reporter
 from .secrets import MASK, mask_url_credentials
-from .span import EXIT, Span
+from .span import ENTRY, EXIT, Span
 from .tracer import activate, restore, start_entry, start_root
 from .transport.endpoint import Endpoint, EndpointError, parse_endpoint
 
@@ -40,6 +40,11 @@ class Client:
         # With nothing to report to, spans would only fill memory: trace nothing at all.
         self.tracing = self.reporting and not config.tracing_disabled
         self.w3c_correlation = not config.disable_w3c_trace_correlation
+        # Every span ends here: straight into the buffer, or past the filter rules first.
+        self.span_filter = config.span_filter
+        self.on_finish: Callable[[Span], None] = (
+            self.buffer.add if self.span_filter is None else self._finish_filtered
+        )
         self._prewarm_started = False
         # AutoProfile: imported, and its thread started, only when switched on.
         self.profiler: Optional[Profiler] = None
@@ -119,6 +124,13 @@ class Client:
 
     # -- tracing --------------------------------------------------------------------------
 
+    def _finish_filtered(self, span: Span) -> None:
+        """A span that ended, dropped when an exclude rule matches all it now knows."""
+        span_filter = self.span_filter
+        if span_filter is not None and span_filter.drops(span):
+            return
+        self.buffer.add(span)
+
     def start_entry(
         self,
         name: str,
@@ -131,13 +143,17 @@ class Client:
         if service and self.tracing:
             data = {} if data is None else data
             data["service"] = service
+        recording = self.tracing
+        span_filter = self.span_filter
+        if recording and span_filter is not None and span_filter.suppresses(name, ENTRY, data):
+            recording = False  # the whole trace: this entry, its exits, the services called
         span = start_entry(
             name,
             incoming,
-            on_finish=self.buffer.add,
+            on_finish=self.on_finish,
             data=data,
             error_path=error_path,
-            recording=self.tracing,
+            recording=recording,
         )
         if self.profiler is not None and span.recording:
             self.profiler.begin(span)

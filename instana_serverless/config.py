@@ -18,6 +18,7 @@ from collections import abc
 
 from . import log, settings
 from .secrets import DEFAULT_SECRETS, SecretsMatcher, mask_url_credentials
+from .span_filter import SpanFilter, from_environ, from_file, from_section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Options:
         "process_name",
         "secrets",
         "service_name",
+        "span_filters",
         "stack_trace",
         "stack_trace_length",
         "tags",
@@ -115,7 +117,9 @@ class Options:
         stack_trace: Optional[str] = None,
         stack_trace_length: Optional[int] = None,
         allow_exit_as_root: Optional[bool] = None,
+        span_filters: Union[Mapping[str, Any], SpanFilter, None] = None,
     ) -> None:
+        self.span_filters = span_filters
         self.stack_trace = stack_trace
         self.stack_trace_length = stack_trace_length
         self.allow_exit_as_root = allow_exit_as_root
@@ -185,6 +189,7 @@ class Config:
         "process_name",
         "secrets",
         "service_name",
+        "span_filter",
         "stack_trace",
         "stack_trace_length",
         "tags",
@@ -218,6 +223,7 @@ class Config:
     stack_trace: str
     stack_trace_length: int
     allow_exit_as_root: bool
+    span_filter: Optional[SpanFilter]
     timeout_margin_ms: int
     lambda_extension: bool
     logger: Optional[Any]
@@ -252,7 +258,9 @@ class Config:
         stack_trace: str = DEFAULT_STACK_TRACE,
         stack_trace_length: int = DEFAULT_STACK_TRACE_LENGTH,
         allow_exit_as_root: bool = False,
+        span_filter: Optional[SpanFilter] = None,
     ) -> None:
+        self.span_filter = span_filter
         self.stack_trace = stack_trace
         self.stack_trace_length = stack_trace_length
         self.allow_exit_as_root = allow_exit_as_root
@@ -605,6 +613,32 @@ class _Resolver:
     def _optional_string(self, attr: str, var: str) -> Optional[str]:
         return self._setting(attr, var, _string, _string, None)
 
+    def span_filter(self) -> Optional[SpanFilter]:
+        """The filter rules in force: the ``INSTANA_TRACING_FILTER_*`` variables, else the file
+        named by ``INSTANA_CONFIG_PATH`` (read only when set), else ``Options.span_filters``;
+        None when no exclude rule applies. What was not understood is warned about."""
+        found = from_environ(self.env)
+        if found is None:
+            path = (self.env.get("INSTANA_CONFIG_PATH") or "").strip()
+            if path:
+                found = from_file(path)
+                if not found.rules() and not found.problems:
+                    found = None
+        if found is None and self.options is not None:
+            value = self.options.span_filters
+            if isinstance(value, SpanFilter):
+                found = value
+            elif value is not None:
+                found = from_section(
+                    dict(value) if isinstance(value, abc.Mapping) else value,
+                    "Options.span_filters",
+                )
+        if found is None:
+            return None
+        for problem in found.problems:
+            self.warnings.append(f"Span filter: {problem}.")
+        return found if found.active else None
+
     def run(self) -> Tuple[Config, List[str]]:
         setting = self._setting
         no_tags: dict[str, Optional[str]] = {}
@@ -722,6 +756,7 @@ class _Resolver:
                 _stack_trace_length,
                 DEFAULT_STACK_TRACE_LENGTH,
             ),
+            span_filter=self.span_filter(),
             allow_exit_as_root=setting(
                 "allow_exit_as_root",
                 "INSTANA_ALLOW_EXIT_AS_ROOT",

@@ -289,6 +289,8 @@ def check_unknown_variables(environ: Mapping[str, str], section: Section) -> Non
     for name in sorted(environ):
         if not name.upper().startswith("INSTANA_") or name in KNOWN_VARIABLES:
             continue
+        if settings.is_filter_variable(name):
+            continue  # a span filter rule: check_span_filters says what it understood
         meant = suggest_name(name)
         if meant is None:
             section.add(INFO, f"{name} is not read by instana-serverless", name)
@@ -296,6 +298,19 @@ def check_unknown_variables(environ: Mapping[str, str], section: Section) -> Non
             section.add(
                 WARN, f"{name} is not read by instana-serverless: did you mean {meant}?", name
             )
+
+
+def check_span_filters(config: Config, section: Section) -> None:
+    """The filter rules understood and in force (what was not understood is among the
+    resolver's warnings, each naming its variable or file)."""
+    span_filter = config.span_filter
+    if span_filter is None:
+        section.data["span_filters"] = []
+        return
+    rules = [rule.describe() for rule in span_filter.rules()]
+    for text in rules:
+        section.add(OK, f"span filter from {span_filter.source}: {text}", settings.FILTER_VARIABLES)
+    section.data["span_filters"] = rules
 
 
 def check_endpoint_setting(config: Config, section: Section) -> Optional[Endpoint]:
@@ -353,6 +368,7 @@ def check_settings(
     for text in warnings:
         section.add(WARN, text)
     endpoint = check_endpoint_setting(config, section)
+    check_span_filters(config, section)
     check_unknown_variables(environ, section)
     section.data["settings"] = shown
     section.data["profiling"] = {

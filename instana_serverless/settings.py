@@ -37,6 +37,9 @@ class Setting:
 
 
 REQUIRED = "— (required)"
+# A family of variables, one per rule (``settings.is_filter_variable`` recognises its members).
+FILTER_VARIABLES = "INSTANA_TRACING_FILTER_<POLICY>_<NAME>_ATTRIBUTES"
+FILTER_PREFIX = "INSTANA_TRACING_FILTER_"
 
 SETTINGS: Tuple[Setting, ...] = (
     Setting(
@@ -195,6 +198,26 @@ SETTINGS: Tuple[Setting, ...] = (
         "it leaves with the next flush, or at interpreter exit",
     ),
     Setting(
+        FILTER_VARIABLES,
+        ("span_filters",),
+        "—",
+        "span filter rules as the official sensor reads them, `<POLICY>` `EXCLUDE` or "
+        "`INCLUDE` (an include rule beats exclude rules): conditions `key;value1,value2"
+        "[;match_type]`, several joined by a vertical bar, all of which must hold "
+        "(`redis.command;GET`, `http.path;/health`, `category;databases`); an excluded span "
+        "takes what runs below it along unless `INSTANA_TRACING_FILTER_EXCLUDE_<NAME>_"
+        "SUPPRESSION=false`",
+        env_wins=True,
+    ),
+    Setting(
+        "INSTANA_CONFIG_PATH",
+        ("span_filters",),
+        "—",
+        "a YAML file whose `tracing.filter` section holds filter rules (read only when set; "
+        "without a YAML library, a documented subset of YAML)",
+        env_wins=True,
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",
@@ -239,9 +262,24 @@ def variables() -> Tuple[str, ...]:
     return tuple(row.variable for row in (*SETTINGS, *OTHER_VARIABLES) if row.variable)
 
 
+def is_filter_variable(name: str) -> bool:
+    """A member of the span filter family (``INSTANA_TRACING_FILTER_*``)."""
+    return name.startswith(FILTER_PREFIX)
+
+
 def env_wins() -> Tuple[str, ...]:
     """The variables that beat an in-code ``Options`` value."""
     return tuple(row.variable for row in SETTINGS if row.env_wins)
 
 
-__all__ = ["OTHER_VARIABLES", "SETTINGS", "Setting", "by_variable", "env_wins", "variables"]
+__all__ = [
+    "FILTER_PREFIX",
+    "FILTER_VARIABLES",
+    "OTHER_VARIABLES",
+    "SETTINGS",
+    "Setting",
+    "by_variable",
+    "env_wins",
+    "is_filter_variable",
+    "variables",
+]

@@ -27,7 +27,7 @@ from contextvars import ContextVar
 
 from ..client import get_client
 from ..span import EXIT
-from ..tracer import activate, current_span, restore, start_child
+from ..tracer import activate, current_span, restore, start_child, start_unrecorded
 from ._common import tracer_bug
 from ._stack import capture
 
@@ -137,7 +137,13 @@ def begin(
             return None
         name, data, error_path = started
         span: Optional[Span]
-        if parent is None:
+        span_filter = config.span_filter
+        if span_filter is not None and span_filter.suppresses(name, EXIT, data):
+            if parent is None:
+                return None
+            # not sent, nor anything below it; the service called is told not to trace
+            span = start_unrecorded(name, EXIT, parent)
+        elif parent is None:
             span = get_client().start_root_exit(name, data=data, error_path=error_path)
         else:
             span = start_child(name, EXIT, data=data, error_path=error_path, parent=parent)
