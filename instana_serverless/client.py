@@ -27,11 +27,52 @@ if TYPE_CHECKING:
     from .transport.http import HttpTransport
 
 
+class PendingKey:
+    """The agent key a platform fetches in the background (Lambda: from SSM Parameter Store,
+    ``aws_lambda/ssm.py``): set once, with the key or with the reason there is none."""
+
+    __slots__ = ("_done", "error", "key", "started")
+
+    def __init__(self) -> None:
+        self._done = allocate_lock()
+        self._done.acquire()
+        self.key: Optional[str] = None
+        self.error: Optional[str] = None
+        self.started = False  # a fetch is under way (set by the platform that runs it)
+
+    def resolve(self, key: str) -> None:
+        self.key = key
+        self._release()
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self._release()
+
+    def _release(self) -> None:
+        try:  # noqa: SIM105  (no contextlib on the cold path)
+            self._done.release()
+        except RuntimeError:  # settled twice: the first answer stands
+            pass
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once settled (key or error); False when ``timeout_s`` passed first."""
+        if self._done.acquire(True, max(timeout_s, 0.0)):
+            self._done.release()
+            return True
+        return False
+
+
 class Client:
     """Everything one process needs to trace and report. Create through ``configure``."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.agent_key = config.agent_key
+        # No key given but a parameter to read it from: tracing runs while a platform fetches
+        # it; the first flush waits for it (at most INSTANA_TIMEOUT), a failure turns tracing off.
+        self.pending_key: Optional[PendingKey] = (
+            PendingKey() if config.agent_key is None and config.ssm_param_name else None
+        )
         self.buffer = SpanBuffer()
         self.endpoint: Optional[Endpoint] = None
         self.reporter = Reporter(self.buffer, self._make_transport, config.timeout_s)
@@ -83,10 +124,12 @@ class Client:
     def _make_transport(self) -> HttpTransport:
         from .transport.http import HttpTransport
 
-        assert self.endpoint is not None and self.config.agent_key is not None
+        if not self.key_ready(self.config.timeout_s):
+            raise KeyUnavailable("the agent key is not known yet")
+        assert self.endpoint is not None and self.agent_key is not None
         headers = {
             "Content-Type": "application/json",
-            "X-Instana-Key": self.config.agent_key,
+            "X-Instana-Key": self.agent_key,
             "User-Agent": user_agent(),
         }
         return HttpTransport(
@@ -95,6 +138,25 @@ class Client:
             proxy=self.config.endpoint_proxy,
             verify_tls=not self.config.disable_ca_check,
         )
+
+    def key_ready(self, timeout_s: float) -> bool:
+        """Whether the agent key is known, waiting up to ``timeout_s`` for a pending one. A
+        fetch that failed (it logged why) turns tracing and reporting off for good: what is
+        buffered could never be sent."""
+        pending = self.pending_key
+        if pending is None:
+            return self.agent_key is not None
+        if not pending.wait(timeout_s):
+            return False
+        if pending.key:
+            self.agent_key = pending.key
+            self.pending_key = None
+            return True
+        self.tracing = False
+        self.reporting = False
+        self.pending_key = None
+        self.buffer.drain()
+        return False
 
     def prewarm(self) -> None:
         """Open the backend connection in the background, once per client.
@@ -179,6 +241,8 @@ class Client:
         """Send what is buffered now. Never raises; False when something is left for later."""
         if not self.reporting:
             return True
+        if self.pending_key is not None and not self.key_ready(self.config.timeout_s):
+            return not self.reporting  # failed for good: nothing left to send; else later
         # The reporter's own request must never become a span of the user's trace.
         token = activate(None)
         try:
@@ -188,6 +252,10 @@ class Client:
             return delivered
         finally:
             restore(token)
+
+
+class KeyUnavailable(Exception):
+    """The transport cannot be built yet: the agent key is still being fetched."""
 
 
 def user_agent() -> str:

@@ -79,6 +79,8 @@ class Options:
         "secrets",
         "service_name",
         "span_filters",
+        "ssm_decryption",
+        "ssm_param_name",
         "stack_trace",
         "stack_trace_length",
         "tags",
@@ -118,8 +120,12 @@ class Options:
         stack_trace_length: Optional[int] = None,
         allow_exit_as_root: Optional[bool] = None,
         span_filters: Union[Mapping[str, Any], SpanFilter, None] = None,
+        ssm_param_name: Optional[str] = None,
+        ssm_decryption: Optional[bool] = None,
     ) -> None:
         self.span_filters = span_filters
+        self.ssm_param_name = ssm_param_name
+        self.ssm_decryption = ssm_decryption
         self.stack_trace = stack_trace
         self.stack_trace_length = stack_trace_length
         self.allow_exit_as_root = allow_exit_as_root
@@ -190,6 +196,8 @@ class Config:
         "secrets",
         "service_name",
         "span_filter",
+        "ssm_decryption",
+        "ssm_param_name",
         "stack_trace",
         "stack_trace_length",
         "tags",
@@ -224,6 +232,8 @@ class Config:
     stack_trace_length: int
     allow_exit_as_root: bool
     span_filter: Optional[SpanFilter]
+    ssm_param_name: Optional[str]
+    ssm_decryption: bool
     timeout_margin_ms: int
     lambda_extension: bool
     logger: Optional[Any]
@@ -259,8 +269,12 @@ class Config:
         stack_trace_length: int = DEFAULT_STACK_TRACE_LENGTH,
         allow_exit_as_root: bool = False,
         span_filter: Optional[SpanFilter] = None,
+        ssm_param_name: Optional[str] = None,
+        ssm_decryption: bool = False,
     ) -> None:
         self.span_filter = span_filter
+        self.ssm_param_name = ssm_param_name
+        self.ssm_decryption = ssm_decryption
         self.stack_trace = stack_trace
         self.stack_trace_length = stack_trace_length
         self.allow_exit_as_root = allow_exit_as_root
@@ -295,14 +309,14 @@ class Config:
         missing: List[str] = []
         if not self.endpoint_url:
             missing.append(ENDPOINT_URL)
-        if not self.agent_key:
+        if not self.agent_key and not self.ssm_param_name:  # the key may come from SSM
             missing.append(AGENT_KEY)
         return tuple(missing)
 
     @property
     def reporting_enabled(self) -> bool:
-        """True when both the endpoint URL and the agent key are known."""
-        return bool(self.endpoint_url) and bool(self.agent_key)
+        """True when the endpoint URL and the agent key (or its SSM parameter) are known."""
+        return bool(self.endpoint_url) and bool(self.agent_key or self.ssm_param_name)
 
     def __repr__(self) -> str:
         shown = []
@@ -757,6 +771,10 @@ class _Resolver:
                 DEFAULT_STACK_TRACE_LENGTH,
             ),
             span_filter=self.span_filter(),
+            ssm_param_name=self._optional_string("ssm_param_name", "INSTANA_SSM_PARAM_NAME"),
+            ssm_decryption=setting(
+                "ssm_decryption", "INSTANA_SSM_DECRYPTION", _coerce_bool, _parse_bool, False
+            ),
             allow_exit_as_root=setting(
                 "allow_exit_as_root",
                 "INSTANA_ALLOW_EXIT_AS_ROOT",

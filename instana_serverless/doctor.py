@@ -12,6 +12,7 @@ console logs. Exit code 0: tracing can work (warnings allowed); 1: it cannot; 2:
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import json
 import os
@@ -671,13 +672,78 @@ def check_lambda(environ: Mapping[str, str], config: Optional[Config] = None) ->
 # --- the command -----------------------------------------------------------------------------
 
 
+SSM_HINTS = {
+    "AccessDenied": "the function's role needs ssm:GetParameter on the parameter (and "
+    "kms:Decrypt for a SecureString); template.yaml shows the statement",
+    "AccessDeniedException": "the function's role needs ssm:GetParameter on the parameter (and "
+    "kms:Decrypt for a SecureString); template.yaml shows the statement",
+    "ParameterNotFound": "no parameter of that name in this account and region",
+    "MissingCredentials": "the function's role credentials are not in the environment",
+    "MissingRegion": "AWS_REGION is not set",
+    "SignatureDoesNotMatch": "the credentials were refused",
+    "UnrecognizedClientException": "the credentials were refused",
+}
+
+
+def check_ssm(
+    config: Config, environ: Mapping[str, str], detected: str, network: bool
+) -> Tuple[Section, Optional[str]]:
+    """INSTANA_SSM_PARAM_NAME: read the key as the function would; the key when it worked."""
+    from .aws_lambda import ssm
+
+    section = Section("ssm", "Agent key from SSM Parameter Store")
+    name = config.ssm_param_name
+    assert name is not None
+    section.data.update(parameter=name, decryption=config.ssm_decryption, read=False)
+    if detected != platform.LAMBDA:
+        section.add(
+            WARN,
+            f"{ssm.NAME_VARIABLE} is read on AWS Lambda only: elsewhere set {AGENT_KEY}",
+            ssm.NAME_VARIABLE,
+        )
+    if not network:
+        section.add(INFO, f"reading {name!r} skipped (--no-network)", ssm.NAME_VARIABLE)
+        return section, None
+    try:
+        key = ssm.fetch(name, config.ssm_decryption, environ)
+    except ssm.SsmError as exc:
+        hint = SSM_HINTS.get(exc.code, "")
+        words = f"{exc.code}: {exc.message}" if exc.message else exc.code
+        section.add(
+            FAIL,
+            f"the agent key could not be read from {name!r}: {words}"
+            + (f" ({hint})" if hint else ""),
+            ssm.NAME_VARIABLE,
+        )
+        section.data["error"] = exc.code
+        return section, None
+    section.data["read"] = True
+    kind = "a decrypted SecureString" if config.ssm_decryption else "a String"
+    section.add(OK, f"the agent key was read from {name!r} ({kind})", ssm.NAME_VARIABLE)
+    return section, key
+
+
 def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
     platform_section = check_platform(environ)
     detected = platform_section.data["platform"]
     settings, config, endpoint = check_settings(environ, detected)
+    extra: List[Section] = []
+    if config.ssm_param_name and config.agent_key:
+        settings.add(
+            INFO,
+            f"INSTANA_SSM_PARAM_NAME is not read: {AGENT_KEY} is set and wins",
+            "INSTANA_SSM_PARAM_NAME",
+        )
+    elif config.ssm_param_name:
+        ssm_section, key = check_ssm(config, environ, detected, network)
+        extra.append(ssm_section)
+        if key is not None:  # the test bundle goes with the key the function would use
+            config = copy.copy(config)
+            config.agent_key = key
     sections = [
         platform_section,
         settings,
+        *extra,
         check_endpoint(config, endpoint, network),
         check_instrumentation(config),
     ]

@@ -218,6 +218,20 @@ SETTINGS: Tuple[Setting, ...] = (
         env_wins=True,
     ),
     Setting(
+        "INSTANA_SSM_PARAM_NAME",
+        ("ssm_param_name",),
+        "—",
+        "Lambda: read the agent key from this SSM Parameter Store parameter (in the background "
+        "during init, signed with the function role's credentials); `INSTANA_AGENT_KEY` wins",
+    ),
+    Setting(
+        "INSTANA_SSM_DECRYPTION",
+        ("ssm_decryption",),
+        "`false`",
+        "Lambda: `true` for a `SecureString` parameter (decrypted by SSM; the role needs "
+        "`kms:Decrypt`)",
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",
@@ -228,6 +242,13 @@ SETTINGS: Tuple[Setting, ...] = (
 # Read outside ``config`` by the part of the library that needs them (not ``Options``).
 OTHER_VARIABLES: Tuple[Setting, ...] = (
     Setting("LAMBDA_HANDLER", (), "—", "layer only: your original handler"),
+    Setting(
+        "AWS_ENDPOINT_URL_SSM",
+        (),
+        "`https://ssm.<AWS_REGION>.amazonaws.com`",
+        "Lambda, with `INSTANA_SSM_PARAM_NAME`: the SSM endpoint (then `AWS_ENDPOINT_URL`), as "
+        "the AWS SDKs read it: a VPC endpoint, or a local emulator",
+    ),
     Setting(
         "INSTANA_GCP_METADATA_HOST",
         (),

@@ -166,6 +166,15 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         {"exclude": [{"name": "logs", "attributes": [{"key": "type", "values": ["log"]}]}]},
         "exclude 'logs': type;log;strict (with downstream suppression)",
     ),
+    "INSTANA_SSM_PARAM_NAME": (
+        "/env/key",
+        "ssm_param_name",
+        "/env/key",
+        "ssm_param_name",
+        "/code/key",
+        "/code/key",
+    ),
+    "INSTANA_SSM_DECRYPTION": ("true", "ssm_decryption", True, "ssm_decryption", False, False),
     "INSTANA_ALLOW_EXIT_AS_ROOT": (
         "true",
         "allow_exit_as_root",

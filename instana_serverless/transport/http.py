@@ -18,7 +18,7 @@ from .endpoint import Endpoint, parse_endpoint, proxy_authorization
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Mapping, Optional, Tuple, Union
+    from typing import Any, List, Mapping, Optional, Tuple, Union
 
 # Errors that mean a kept-alive connection died while the process was frozen between
 # invocations; the request never reached the server, so sending it again is safe.
@@ -111,9 +111,13 @@ class HttpTransport:
         self._verify_tls = verify_tls
         self._conn: Optional[_Connection] = None
         self._conn_was_used = False
+        # The body of the last response (capped): the reporter ignores it, an AWS API call
+        # (the agent key from SSM) reads its answer from it.
+        self.last_body = b""
         host_header = self.endpoint.authority
         if (self.endpoint.scheme, self.endpoint.port) in (("https", 443), ("http", 80)):
             host_header = host_header.rsplit(":", 1)[0]
+        self._host_header = host_header
         self._fixed_head = _header_lines({"Host": host_header, **headers})
 
     # -- connection -------------------------------------------------------------------------
@@ -167,8 +171,14 @@ class HttpTransport:
         )
         return head.encode("latin-1") + body
 
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` header every request carries (what a signature must cover)."""
+        return self._host_header
+
     def post(self, resource: str, body: bytes, headers: Mapping[str, str], deadline: float) -> int:
         """POST ``body`` to ``<endpoint>/<resource>``; returns the status or raises TransportError.
+        The response body is then in ``last_body``.
 
         Never takes longer than ``deadline`` (a ``time.monotonic`` value) by more than one
         socket operation's granularity.
@@ -247,6 +257,7 @@ class HttpTransport:
         """Consume the body; True when the connection may carry another request."""
         connection = headers.get("connection", "").lower()
         keep_alive = connection != "close" and headers["_version"] != "HTTP/1.0"
+        self.last_body = b""
         if status in (204, 304):
             return keep_alive  # never a body (RFC 9110 §6.4.1)
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -260,6 +271,7 @@ class HttpTransport:
                 return False
             while len(conn.buffer) < length:
                 self._fill(conn, deadline)
+            self.last_body = bytes(conn.buffer[:length])
             conn.buffer = conn.buffer[length:]
             return keep_alive
         # No length: the body runs until the server closes, so the connection is spent.
@@ -268,12 +280,14 @@ class HttpTransport:
                 self._fill(conn, deadline)
         except _ConnectionClosed:
             pass
+        self.last_body = bytes(conn.buffer[:_MAX_BODY])
         return False
 
     def _read_chunked(self, conn: _Connection, deadline: float) -> bool:
         """Consume a chunked body; False when it exceeded the cap (the rest is left unread,
         so the connection cannot carry another request)."""
         total = 0
+        parts: List[bytes] = []
         while True:
             while b"\r\n" not in conn.buffer:
                 self._fill(conn, deadline)
@@ -290,9 +304,11 @@ class HttpTransport:
                     while b"\r\n" not in conn.buffer:
                         self._fill(conn, deadline)
                 conn.buffer = conn.buffer[2:]
+                self.last_body = b"".join(parts)
                 return True
             while len(conn.buffer) < size + 2:
                 self._fill(conn, deadline)
+            parts.append(bytes(conn.buffer[:size]))
             conn.buffer = conn.buffer[size + 2 :]
 
     def close(self) -> None:
