@@ -158,6 +158,17 @@ def _run(pending: PendingKey, name: str, decrypt: bool) -> None:
         pending.fail(type(exc).__name__)
 
 
+def start_early() -> None:
+    """``start_for`` the process's client, from the layer before it loads the user's module:
+    the request's round trip then overlaps the user's own init. Never raises."""
+    try:
+        from ..client import get_client
+
+        start_for(get_client())
+    except Exception as exc:
+        log.logger().debug("SSM key fetch not started: %r", exc)
+
+
 def fetch_for(client: Client) -> None:
     """``start_for`` as an ``after_configure`` hook."""
     start_for(client)

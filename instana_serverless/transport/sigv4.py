@@ -1,6 +1,10 @@
-"""AWS Signature Version 4 for one request, on the standard library (``hashlib``, ``hmac``):
-what reading the agent key from SSM Parameter Store needs, without importing boto3/botocore
-(tens of milliseconds and megabytes on a cold start).
+"""AWS Signature Version 4 for one request, on the standard library: what reading the agent
+key from SSM Parameter Store needs, without importing boto3/botocore (tens of milliseconds and
+megabytes on a cold start).
+
+SHA-256 comes from the interpreter's built-in module (``_sha2`` / ``_sha256``) and HMAC is the
+few lines RFC 2104 takes: ``hashlib`` would load OpenSSL's libcrypto (~3 ms) on the fetching
+thread, holding the GIL while the function's init goes on.
 
 Scope: requests without a query string whose headers are all signed (the AWS JSON protocol:
 ``POST /`` with ``X-Amz-Target``). The algorithm is AWS's published one: a canonical request,
@@ -10,13 +14,25 @@ service and ``aws4_request``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from time import gmtime, strftime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Mapping, Optional, Tuple
+    from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+
+def _builtin_sha256() -> Callable[[bytes], Any]:
+    for module in ("_sha2", "_sha256"):  # Python 3.12+, then 3.11 and older
+        try:
+            return __import__(module).sha256  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            continue
+    from hashlib import sha256  # a build without the built-in module
+
+    return sha256
+
+
+sha256 = _builtin_sha256()
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 
@@ -46,8 +62,22 @@ class Credentials:
         return cls(access, secret, token)
 
 
+_BLOCK = 64  # SHA-256's block size
+_INNER = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER = bytes(byte ^ 0x5C for byte in range(256))
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 (RFC 2104)."""
+    if len(key) > _BLOCK:
+        key = bytes(sha256(key).digest())
+    key = key.ljust(_BLOCK, b"\0")
+    inner = sha256(key.translate(_INNER) + message).digest()
+    return bytes(sha256(key.translate(_OUTER) + inner).digest())
+
+
 def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    return hmac_sha256(key, text.encode("utf-8"))
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
@@ -90,14 +120,12 @@ def sign(
     if credentials.session_token:
         signed["X-Amz-Security-Token"] = credentials.session_token
     block, names = _canonical_headers({**signed, "Host": host})
-    payload_hash = hashlib.sha256(body).hexdigest()
+    payload_hash: str = sha256(body).hexdigest()
     canonical = "\n".join((method.upper(), path or "/", "", block, names, payload_hash))
     scope = f"{date}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(
-        (ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
-    )
+    to_sign = "\n".join((ALGORITHM, amz_date, scope, sha256(canonical.encode("utf-8")).hexdigest()))
     key = signing_key(credentials.secret_key, date, region, service)
-    signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    signature = hmac_sha256(key, to_sign.encode("utf-8")).hex()
     signed["Authorization"] = (
         f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
         f"SignedHeaders={names}, Signature={signature}"
