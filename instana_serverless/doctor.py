@@ -689,7 +689,7 @@ def check_ssm(
     config: Config, environ: Mapping[str, str], detected: str, network: bool
 ) -> Tuple[Section, Optional[str]]:
     """INSTANA_SSM_PARAM_NAME: read the key as the function would; the key when it worked."""
-    from .aws_lambda import ssm
+    from .aws_lambda.ssm import NAME_VARIABLE, SsmError, fetch
 
     section = Section("ssm", "Agent key from SSM Parameter Store")
     name = config.ssm_param_name
@@ -698,28 +698,28 @@ def check_ssm(
     if detected != platform.LAMBDA:
         section.add(
             WARN,
-            f"{ssm.NAME_VARIABLE} is read on AWS Lambda only: elsewhere set {AGENT_KEY}",
-            ssm.NAME_VARIABLE,
+            f"{NAME_VARIABLE} is read on AWS Lambda only: elsewhere set {AGENT_KEY}",
+            NAME_VARIABLE,
         )
     if not network:
-        section.add(INFO, f"reading {name!r} skipped (--no-network)", ssm.NAME_VARIABLE)
+        section.add(INFO, f"reading {name!r} skipped (--no-network)", NAME_VARIABLE)
         return section, None
     try:
-        key = ssm.fetch(name, config.ssm_decryption, environ)
-    except ssm.SsmError as exc:
+        key = fetch(name, config.ssm_decryption, environ)
+    except SsmError as exc:
         hint = SSM_HINTS.get(exc.code, "")
         words = f"{exc.code}: {exc.message}" if exc.message else exc.code
         section.add(
             FAIL,
             f"the agent key could not be read from {name!r}: {words}"
             + (f" ({hint})" if hint else ""),
-            ssm.NAME_VARIABLE,
+            NAME_VARIABLE,
         )
         section.data["error"] = exc.code
         return section, None
     section.data["read"] = True
     kind = "a decrypted SecureString" if config.ssm_decryption else "a String"
-    section.add(OK, f"the agent key was read from {name!r} ({kind})", ssm.NAME_VARIABLE)
+    section.add(OK, f"the agent key was read from {name!r} ({kind})", NAME_VARIABLE)
     return section, key
 
 
