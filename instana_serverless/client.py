@@ -146,6 +146,13 @@ class Client:
         pending = self.pending_key
         if pending is None:
             return self.agent_key is not None
+        if not pending.started:
+            # Only the Lambda wrappers fetch it: waiting here would only delay every flush.
+            log.logger().error(
+                "instana_serverless: INSTANA_SSM_PARAM_NAME is read on AWS Lambda only (by "
+                "its wrappers); set INSTANA_AGENT_KEY here. Tracing is off."
+            )
+            pending.fail("NotStarted")
         if not pending.wait(timeout_s):
             return False
         if pending.key:

@@ -386,3 +386,19 @@ def test_the_doctor_names_a_missing_permission(aws: Aws) -> None:
     (finding,) = section.findings
     assert finding.level == doctor.FAIL and "ssm:GetParameter" in finding.text
     assert not report.ok
+
+
+def test_outside_the_lambda_wrappers_the_parameter_is_not_waited_for(
+    acceptor: Acceptor, all_logs: List[logging.LogRecord]
+) -> None:
+    client = instana.configure(
+        environ={"INSTANA_ENDPOINT_URL": acceptor.url, "INSTANA_SSM_PARAM_NAME": SECURE}
+    )
+    try:
+        with instana.entry_span("job"):  # flushes when it ends: no fetch was ever started
+            pass
+        assert not client.tracing and acceptor.requests == []
+        errors = [r.getMessage() for r in all_logs if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "INSTANA_AGENT_KEY" in errors[0], errors
+    finally:
+        instana.configure(environ={})
