@@ -444,9 +444,9 @@ def _stack_trace_length(value: object) -> int:
         number = _coerce_int(value)
     except _Invalid:
         number = 0
-    if not 1 <= number <= MAX_STACK_TRACE_LENGTH:
-        raise _Invalid(f"expected an integer number of frames from 1 to {MAX_STACK_TRACE_LENGTH}")
-    return number
+    if number < 1:
+        raise _Invalid("expected a positive integer number of frames")
+    return min(number, MAX_STACK_TRACE_LENGTH)  # the official sensor's cap, silently as there
 
 
 def _string(value: object) -> Optional[str]:

@@ -187,7 +187,8 @@ SETTINGS: Tuple[Setting, ...] = (
         "INSTANA_STACK_TRACE_LENGTH",
         ("stack_trace_length",),
         "`30`",
-        "frames per exit span's stack (1 to 40); the user's calling line is always kept",
+        "frames per exit span's stack (more than 40 counts as 40, as official); the user's "
+        "calling line is always kept",
         env_wins=True,
     ),
     Setting(

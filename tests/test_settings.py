@@ -146,8 +146,8 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         "stack_trace_length",
         12,
         "stack_trace_length",
-        40,
-        40,
+        50,
+        40,  # capped at the official limit
     ),
     settings.FILTER_VARIABLES: (
         "type;redis|redis.command;GET",
