@@ -242,7 +242,7 @@ class Client:
         that never serves a request still sends its calls.
         """
         _flush_at_exit_once()
-        return start_root(name, EXIT, on_finish=self.buffer.add, data=data, error_path=error_path)
+        return start_root(name, EXIT, on_finish=self.on_finish, data=data, error_path=error_path)
 
     def flush(self) -> bool:
         """Send what is buffered now. Never raises; False when something is left for later."""

@@ -124,3 +124,24 @@ def test_a_script_sends_its_root_exits_when_it_exits(
     spans = redis_spans(acceptor)
     assert [s["data"]["redis"]["command"] for s in spans] == ["SET", "GET"]
     assert all("p" not in s and s["k"] == 2 for s in spans)
+
+
+@pytest.mark.parametrize("suppression", ["true", "false"])
+def test_filter_rules_apply_to_root_exits(
+    patched: None, acceptor: Acceptor, redis_server: Redis, suppression: str
+) -> None:
+    # suppression: decided when the span starts; without: when it ends (the buffer's hook)
+    client = instana.configure(
+        instana.Options(endpoint_url=acceptor.url, agent_key=AGENT_KEY),
+        environ={
+            "INSTANA_ALLOW_EXIT_AS_ROOT": "true",
+            "INSTANA_TRACING_FILTER_EXCLUDE_GETS_ATTRIBUTES": "redis.command;GET",
+            "INSTANA_TRACING_FILTER_EXCLUDE_GETS_SUPPRESSION": suppression,
+        },
+    )
+    cache = redis.Redis(host=redis_server.host, port=redis_server.port)
+    cache.set("k", "v")
+    assert cache.get("k") == b"v"
+    cache.close()
+    client.flush()
+    assert [s["data"]["redis"]["command"] for s in redis_spans(acceptor)] == ["SET"]

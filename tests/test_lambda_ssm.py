@@ -224,7 +224,9 @@ def test_the_first_flush_waits_for_the_key(
         client = key_client(accepting, monkeypatch, role_environ(aws.url, aws.allowed))
         try:
             assert client.tracing and client.pending_key is not None
-            assert ssm.start_for(client) and not ssm.start_for(client)  # once per client
+            # a Lambda wrapper made earlier in this process starts it on configure()
+            ssm.start_for(client)
+            assert client.pending_key.started and not ssm.start_for(client)  # once per client
             with instana.entry_span("job", flush=False):
                 pass
             assert client.flush()
@@ -243,7 +245,8 @@ def test_a_failure_is_one_error_and_tracing_goes_off(
 ) -> None:
     client = key_client(acceptor, monkeypatch, role_environ(aws.url, aws.denied))
     try:
-        assert ssm.start_for(client)
+        ssm.start_for(client)
+        assert client.pending_key is not None and client.pending_key.started
         with instana.entry_span("job", flush=False):
             pass
         assert client.flush()  # nothing left that could ever be sent
@@ -389,8 +392,14 @@ def test_the_doctor_names_a_missing_permission(aws: Aws) -> None:
 
 
 def test_outside_the_lambda_wrappers_the_parameter_is_not_waited_for(
-    acceptor: Acceptor, all_logs: List[logging.LogRecord]
+    acceptor: Acceptor, all_logs: List[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from instana_serverless import client as client_module
+
+    # as in a process where no Lambda wrapper ever ran (one made by an earlier test would
+    # start the fetch on every configure())
+    hooks = [hook for hook in client_module._after_configure if hook is not ssm.fetch_for]
+    monkeypatch.setattr(client_module, "_after_configure", hooks)
     client = instana.configure(
         environ={"INSTANA_ENDPOINT_URL": acceptor.url, "INSTANA_SSM_PARAM_NAME": SECURE}
     )
