@@ -46,25 +46,30 @@ def _library_roots() -> Tuple[str, ...]:
 _LIBRARY = _library_roots()
 _SITE_MARKERS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
-# (code, instruction offset) -> (the code, its wire frame or None for our own code, whether it
-# is library code). Bounded; keyed by id() with the code object kept alongside so a recycled
-# id never answers for another function. One lookup per frame on the hot path.
-_FRAMES: Dict[Tuple[int, int], Tuple[CodeType, Optional[Frame], bool]] = {}
+# (id of the code, instruction offset) -> the wire frame, or None for our own code; and per
+# code id whether it is library code. Every code object described is kept alive in _CODES, so
+# an id in these tables can never be recycled for another function while it is cached. All
+# three are cleared together past a bound. On the hot path: one subscript per frame.
+_FRAMES: Dict[Tuple[int, int], Optional[Frame]] = {}
+_LIBRARY_CODE: Dict[int, bool] = {}
+_CODES: Dict[int, CodeType] = {}
 _CACHE_LIMIT = 4096
 
 
-def _describe(frame: FrameType) -> Tuple[CodeType, Optional[Frame], bool]:
+def _describe(frame: FrameType) -> Optional[Frame]:
     code = frame.f_code
+    if len(_FRAMES) >= _CACHE_LIMIT or len(_CODES) >= _CACHE_LIMIT:
+        clear_caches()
     filename = code.co_filename
     wire: Optional[Frame] = None
     if not filename.startswith(_OURS):
         wire = {"c": filename, "n": frame.f_lineno or 0, "m": code.co_name}
-    library = filename.startswith(_LIBRARY) or any(m in filename for m in _SITE_MARKERS)
-    if len(_FRAMES) >= _CACHE_LIMIT:
-        _FRAMES.clear()
-    described = (code, wire, library)
-    _FRAMES[(id(code), frame.f_lasti)] = described
-    return described
+    _CODES[id(code)] = code
+    _LIBRARY_CODE[id(code)] = filename.startswith(_LIBRARY) or any(
+        marker in filename for marker in _SITE_MARKERS
+    )
+    _FRAMES[(id(code), frame.f_lasti)] = wire
+    return wire
 
 
 def capture(length: int, frame: Optional[FrameType] = None) -> List[Dict[str, Any]]:
@@ -75,25 +80,24 @@ def capture(length: int, frame: Optional[FrameType] = None) -> List[Dict[str, An
         frame = sys._getframe(1)
     frames: List[Dict[str, Any]] = []
     append = frames.append
-    get = _FRAMES.get
+    cache = _FRAMES
+    library = _LIBRARY_CODE
     # First the library's frames, down to the user's (usually a handful).
     user_at = -1
     walked = 0
-    while frame is not None:
-        code = frame.f_code
-        described = get((id(code), frame.f_lasti))
-        if described is None or described[0] is not code:
-            described = _describe(frame)
+    while frame is not None and walked < _MAX_WALK:
+        walked += 1
+        code_id = id(frame.f_code)
+        try:
+            wire = cache[(code_id, frame.f_lasti)]
+        except KeyError:
+            wire = _describe(frame)
         frame = frame.f_back
-        wire = described[1]
         if wire is not None:
             append(wire)
-            if not described[2]:
+            if not library.get(code_id, True):
                 user_at = len(frames) - 1
                 break
-        walked += 1
-        if walked >= _MAX_WALK:
-            break
     if user_at < 0:
         return frames[:length]
     start = 0
@@ -101,19 +105,22 @@ def capture(length: int, frame: Optional[FrameType] = None) -> List[Dict[str, An
         # The user's line lies beyond the cut: drop the deepest library frames first,
         # keeping up to half the length of the library frames nearest the user's code.
         start = user_at - (length - 1) // 2
-    enough = start + length
+    remaining = start + length - len(frames)
     # Then the user's frame's callers, as many as the length leaves room for.
-    while frame is not None and len(frames) < enough:
-        code = frame.f_code
-        described = get((id(code), frame.f_lasti))
-        if described is None or described[0] is not code:
-            described = _describe(frame)
+    while remaining > 0 and frame is not None:
+        try:
+            wire = cache[(id(frame.f_code), frame.f_lasti)]
+        except KeyError:
+            wire = _describe(frame)
         frame = frame.f_back
-        if described[1] is not None:
-            append(described[1])
-    return frames[start:enough] if start else frames
+        if wire is not None:
+            append(wire)
+            remaining -= 1
+    return frames[start:] if start else frames
 
 
 def clear_caches() -> None:
-    """Forget cached frames (tests; code reloaded in place)."""
+    """Forget cached frames (past the bound; tests)."""
     _FRAMES.clear()
+    _LIBRARY_CODE.clear()
+    _CODES.clear()
