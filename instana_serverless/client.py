@@ -15,8 +15,8 @@ from .metrics.python_runtime import PythonRuntimePlugin
 from .propagation import IncomingContext
 from .reporter import Reporter
 from .secrets import MASK, mask_url_credentials
-from .span import Span
-from .tracer import activate, restore, start_entry
+from .span import ENTRY, EXIT, Span
+from .tracer import activate, restore, start_entry, start_root
 from .transport.endpoint import Endpoint, EndpointError, parse_endpoint, shown_url
 
 TYPE_CHECKING = False
@@ -27,11 +27,52 @@ if TYPE_CHECKING:
     from .transport.http import HttpTransport
 
 
+class PendingKey:
+    """The agent key a platform fetches in the background (Lambda: from SSM Parameter Store,
+    ``aws_lambda/ssm.py``): set once, with the key or with the reason there is none."""
+
+    __slots__ = ("_done", "error", "key", "started")
+
+    def __init__(self) -> None:
+        self._done = allocate_lock()
+        self._done.acquire()
+        self.key: Optional[str] = None
+        self.error: Optional[str] = None
+        self.started = False  # a fetch is under way (set by the platform that runs it)
+
+    def resolve(self, key: str) -> None:
+        self.key = key
+        self._release()
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self._release()
+
+    def _release(self) -> None:
+        try:  # noqa: SIM105  (no contextlib on the cold path)
+            self._done.release()
+        except RuntimeError:  # settled twice: the first answer stands
+            pass
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once settled (key or error); False when ``timeout_s`` passed first."""
+        if self._done.acquire(True, max(timeout_s, 0.0)):
+            self._done.release()
+            return True
+        return False
+
+
 class Client:
     """Everything one process needs to trace and report. Create through ``configure``."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.agent_key = config.agent_key
+        # No key given but a parameter to read it from: tracing runs while a platform fetches
+        # it; the first flush waits for it (at most INSTANA_TIMEOUT), a failure turns tracing off.
+        self.pending_key: Optional[PendingKey] = (
+            PendingKey() if config.agent_key is None and config.ssm_param_name else None
+        )
         self.buffer = SpanBuffer()
         self.endpoint: Optional[Endpoint] = None
         self.reporter = Reporter(self.buffer, self._make_transport, config.timeout_s)
@@ -40,6 +81,11 @@ class Client:
         # With nothing to report to, spans would only fill memory: trace nothing at all.
         self.tracing = self.reporting and not config.tracing_disabled
         self.w3c_correlation = not config.disable_w3c_trace_correlation
+        # Every span ends here: straight into the buffer, or past the filter rules first.
+        self.span_filter = config.span_filter
+        self.on_finish: Callable[[Span], None] = (
+            self.buffer.add if self.span_filter is None else self._finish_filtered
+        )
         self._prewarm_started = False
         self._described = False
         if self.endpoint is not None:
@@ -89,10 +135,12 @@ class Client:
     def _make_transport(self) -> HttpTransport:
         from .transport.http import HttpTransport
 
-        assert self.endpoint is not None and self.config.agent_key is not None
+        if not self.key_ready(self.config.timeout_s):
+            raise KeyUnavailable("the agent key is not known yet")
+        assert self.endpoint is not None and self.agent_key is not None
         headers = {
             "Content-Type": "application/json",
-            "X-Instana-Key": self.config.agent_key,
+            "X-Instana-Key": self.agent_key,
             "User-Agent": user_agent(),
         }
         return HttpTransport(
@@ -101,6 +149,32 @@ class Client:
             proxy=self.config.endpoint_proxy,
             verify_tls=not self.config.disable_ca_check,
         )
+
+    def key_ready(self, timeout_s: float) -> bool:
+        """Whether the agent key is known, waiting up to ``timeout_s`` for a pending one. A
+        fetch that failed (it logged why) turns tracing and reporting off for good: what is
+        buffered could never be sent."""
+        pending = self.pending_key
+        if pending is None:
+            return self.agent_key is not None
+        if not pending.started:
+            # Only the Lambda wrappers fetch it: waiting here would only delay every flush.
+            log.logger().error(
+                "instana_serverless: INSTANA_SSM_PARAM_NAME is read on AWS Lambda only (by "
+                "its wrappers); set INSTANA_AGENT_KEY here. Tracing is off."
+            )
+            pending.fail("NotStarted")
+        if not pending.wait(timeout_s):
+            return False
+        if pending.key:
+            self.agent_key = pending.key
+            self.pending_key = None
+            return True
+        self.tracing = False
+        self.reporting = False
+        self.pending_key = None
+        self.buffer.drain()
+        return False
 
     def prewarm(self) -> None:
         """Open the backend connection in the background, once per client.
@@ -130,6 +204,13 @@ class Client:
 
     # -- tracing --------------------------------------------------------------------------
 
+    def _finish_filtered(self, span: Span) -> None:
+        """A span that ended, dropped when an exclude rule matches all it now knows."""
+        span_filter = self.span_filter
+        if span_filter is not None and span_filter.drops(span):
+            return
+        self.buffer.add(span)
+
     def start_entry(
         self,
         name: str,
@@ -142,22 +223,44 @@ class Client:
         if service and self.tracing:
             data = {} if data is None else data
             data["service"] = service
+        recording = self.tracing
+        span_filter = self.span_filter
+        if recording and span_filter is not None and span_filter.suppresses(name, ENTRY, data):
+            recording = False  # the whole trace: this entry, its exits, the services called
         span = start_entry(
             name,
             incoming,
-            on_finish=self.buffer.add,
+            on_finish=self.on_finish,
             data=data,
             error_path=error_path,
-            recording=self.tracing,
+            recording=recording,
         )
         if self.profiler is not None and span.recording:
             self.profiler.begin(span)
         return span
 
+    def start_root_exit(
+        self,
+        name: str,
+        *,
+        data: Optional[Dict[str, Any]] = None,
+        error_path: Tuple[str, ...] = (),
+    ) -> Span:
+        """An exit span made outside any entry, as a root (``INSTANA_ALLOW_EXIT_AS_ROOT``).
+
+        It waits in the buffer for the next flush (the next invocation's, the background
+        flush of a long-running process), and at the latest for interpreter exit: a script
+        that never serves a request still sends its calls.
+        """
+        _flush_at_exit_once()
+        return start_root(name, EXIT, on_finish=self.on_finish, data=data, error_path=error_path)
+
     def flush(self) -> bool:
         """Send what is buffered now. Never raises; False when something is left for later."""
         if not self.reporting:
             return True
+        if self.pending_key is not None and not self.key_ready(self.config.timeout_s):
+            return not self.reporting  # failed for good: nothing left to send; else later
         if not self._described:
             self._described = True
             self._log_configuration()
@@ -232,6 +335,10 @@ def _describe(topic: str) -> str:
     return describer() if describer is not None else ""
 
 
+class KeyUnavailable(Exception):
+    """The transport cannot be built yet: the agent key is still being fetched."""
+
+
 def user_agent() -> str:
     """``instana-serverless/<version> python/<x.y.z>``, sent with every bundle."""
     import sys
@@ -278,6 +385,31 @@ def configure(
         except Exception as exc:  # an extra must never break configuring
             log.logger().debug("after configure: %r", exc)
     return client
+
+
+_exit_flush_registered = False
+
+
+def _flush_at_exit_once() -> None:
+    global _exit_flush_registered
+    if _exit_flush_registered:
+        return
+    _exit_flush_registered = True
+    import atexit
+
+    atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    """What root exits left in the buffer leaves before the interpreter does (bounded by
+    ``INSTANA_TIMEOUT``, never raising)."""
+    client = _client
+    if client is None or not len(client.buffer):
+        return
+    try:
+        client.flush()
+    except Exception as exc:  # pragma: no cover - flush never raises; belt and braces
+        log.logger().debug("flush at exit: %r", exc)
 
 
 def _after_fork_in_child() -> None:

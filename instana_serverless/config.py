@@ -18,6 +18,7 @@ from collections import abc
 
 from . import log, settings
 from .secrets import DEFAULT_SECRETS, SecretsMatcher, mask_url_credentials
+from .span_filter import SpanFilter, from_environ, from_file, from_section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ DEFAULT_LOG_LEVEL = ERROR
 DEFAULT_KAFKA_HEADER_FORMAT = "string"
 # The formats of docs/CONTRACT.md §5 (kafka_context.FORMATS, which config does not import).
 _KAFKA_HEADER_FORMATS = ("string", "binary", "both")
+DEFAULT_STACK_TRACE = "all"
+DEFAULT_STACK_TRACE_LENGTH = 30
+MAX_STACK_TRACE_LENGTH = 40  # the official sensor's hard limit
+STACK_TRACE_LEVELS = ("all", "error", "none")
 
 ENDPOINT_URL = "INSTANA_ENDPOINT_URL"
 AGENT_KEY = "INSTANA_AGENT_KEY"
@@ -58,6 +63,7 @@ class Options:
 
     __slots__ = (
         "agent_key",
+        "allow_exit_as_root",
         "auto_profile",
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
@@ -78,6 +84,11 @@ class Options:
         "process_name",
         "secrets",
         "service_name",
+        "span_filters",
+        "ssm_decryption",
+        "ssm_param_name",
+        "stack_trace",
+        "stack_trace_length",
         "tags",
         "timeout_margin_ms",
         "timeout_ms",
@@ -114,7 +125,19 @@ class Options:
         cloud_run_cpu_always_allocated: Optional[bool] = None,
         kafka_header_format: Optional[str] = None,
         kafka_trace_correlation: Optional[bool] = None,
+        stack_trace: Optional[str] = None,
+        stack_trace_length: Optional[int] = None,
+        allow_exit_as_root: Optional[bool] = None,
+        span_filters: Union[Mapping[str, Any], SpanFilter, None] = None,
+        ssm_param_name: Optional[str] = None,
+        ssm_decryption: Optional[bool] = None,
     ) -> None:
+        self.span_filters = span_filters
+        self.ssm_param_name = ssm_param_name
+        self.ssm_decryption = ssm_decryption
+        self.stack_trace = stack_trace
+        self.stack_trace_length = stack_trace_length
+        self.allow_exit_as_root = allow_exit_as_root
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
         self.timeout_ms = timeout_ms
@@ -165,6 +188,7 @@ class Config:
 
     __slots__ = (
         "agent_key",
+        "allow_exit_as_root",
         "auto_profile",
         "auto_profile_interval_ms",
         "auto_profile_min_ms",
@@ -186,6 +210,11 @@ class Config:
         "process_name",
         "secrets",
         "service_name",
+        "span_filter",
+        "ssm_decryption",
+        "ssm_param_name",
+        "stack_trace",
+        "stack_trace_length",
         "tags",
         "timeout_margin_ms",
         "timeout_s",
@@ -214,6 +243,12 @@ class Config:
     auto_profile_interval_ms: int
     auto_profile_min_ms: int
     auto_profile_min_percent: int
+    stack_trace: str
+    stack_trace_length: int
+    allow_exit_as_root: bool
+    span_filter: Optional[SpanFilter]
+    ssm_param_name: Optional[str]
+    ssm_decryption: bool
     timeout_margin_ms: int
     lambda_extension: bool
     cloud_run_cpu_always_allocated: bool
@@ -251,7 +286,19 @@ class Config:
         cloud_run_cpu_always_allocated: bool = False,
         kafka_header_format: str = DEFAULT_KAFKA_HEADER_FORMAT,
         kafka_trace_correlation: bool = True,
+        stack_trace: str = DEFAULT_STACK_TRACE,
+        stack_trace_length: int = DEFAULT_STACK_TRACE_LENGTH,
+        allow_exit_as_root: bool = False,
+        span_filter: Optional[SpanFilter] = None,
+        ssm_param_name: Optional[str] = None,
+        ssm_decryption: bool = False,
     ) -> None:
+        self.span_filter = span_filter
+        self.ssm_param_name = ssm_param_name
+        self.ssm_decryption = ssm_decryption
+        self.stack_trace = stack_trace
+        self.stack_trace_length = stack_trace_length
+        self.allow_exit_as_root = allow_exit_as_root
         self.endpoint_url = endpoint_url
         self.agent_key = agent_key
         self.timeout_s = timeout_s
@@ -286,14 +333,14 @@ class Config:
         missing: List[str] = []
         if not self.endpoint_url:
             missing.append(ENDPOINT_URL)
-        if not self.agent_key:
+        if not self.agent_key and not self.ssm_param_name:  # the key may come from SSM
             missing.append(AGENT_KEY)
         return tuple(missing)
 
     @property
     def reporting_enabled(self) -> bool:
-        """True when both the endpoint URL and the agent key are known."""
-        return bool(self.endpoint_url) and bool(self.agent_key)
+        """True when the endpoint URL and the agent key (or its SSM parameter) are known."""
+        return bool(self.endpoint_url) and bool(self.agent_key or self.ssm_param_name)
 
     def __repr__(self) -> str:
         shown = []
@@ -403,6 +450,27 @@ def _percent(value: object) -> int:
     if not 0 <= number <= 100:
         raise _Invalid("expected an integer percentage from 0 to 100")
     return number
+
+
+def _stack_trace(value: object) -> str:
+    if isinstance(value, str):
+        level = value.strip().lower()
+        for known in STACK_TRACE_LEVELS:
+            if level == known:
+                return known  # the constant itself: the wrapper compares by identity
+    raise _Invalid("expected all, error or none")
+
+
+def _stack_trace_length(value: object) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = _coerce_int(value)
+    except _Invalid:
+        number = 0
+    if number < 1:
+        raise _Invalid("expected a positive integer number of frames")
+    return min(number, MAX_STACK_TRACE_LENGTH)  # the official sensor's cap, silently as there
 
 
 def _string(value: object) -> Optional[str]:
@@ -591,6 +659,32 @@ class _Resolver:
     def _optional_string(self, attr: str, var: str) -> Optional[str]:
         return self._setting(attr, var, _string, _string, None)
 
+    def span_filter(self) -> Optional[SpanFilter]:
+        """The filter rules in force: the ``INSTANA_TRACING_FILTER_*`` variables, else the file
+        named by ``INSTANA_CONFIG_PATH`` (read only when set), else ``Options.span_filters``;
+        None when no exclude rule applies. What was not understood is warned about."""
+        found = from_environ(self.env)
+        if found is None:
+            path = (self.env.get("INSTANA_CONFIG_PATH") or "").strip()
+            if path:
+                found = from_file(path)
+                if not found.rules() and not found.problems:
+                    found = None
+        if found is None and self.options is not None:
+            value = self.options.span_filters
+            if isinstance(value, SpanFilter):
+                found = value
+            elif value is not None:
+                found = from_section(
+                    dict(value) if isinstance(value, abc.Mapping) else value,
+                    "Options.span_filters",
+                )
+        if found is None:
+            return None
+        for problem in found.problems:
+            self.warnings.append(f"Span filter: {problem}.")
+        return found if found.active else None
+
     def run(self) -> Tuple[Config, List[str]]:
         setting = self._setting
         no_tags: dict[str, Optional[str]] = {}
@@ -697,6 +791,32 @@ class _Resolver:
             cloud_run_cpu_always_allocated=setting(
                 "cloud_run_cpu_always_allocated",
                 "INSTANA_CLOUD_RUN_CPU_ALWAYS_ALLOCATED",
+                _coerce_bool,
+                _parse_bool,
+                False,
+            ),
+            stack_trace=setting(
+                "stack_trace",
+                "INSTANA_STACK_TRACE",
+                _stack_trace,
+                _stack_trace,
+                DEFAULT_STACK_TRACE,
+            ),
+            stack_trace_length=setting(
+                "stack_trace_length",
+                "INSTANA_STACK_TRACE_LENGTH",
+                _stack_trace_length,
+                _stack_trace_length,
+                DEFAULT_STACK_TRACE_LENGTH,
+            ),
+            span_filter=self.span_filter(),
+            ssm_param_name=self._optional_string("ssm_param_name", "INSTANA_SSM_PARAM_NAME"),
+            ssm_decryption=setting(
+                "ssm_decryption", "INSTANA_SSM_DECRYPTION", _coerce_bool, _parse_bool, False
+            ),
+            allow_exit_as_root=setting(
+                "allow_exit_as_root",
+                "INSTANA_ALLOW_EXIT_AS_ROOT",
                 _coerce_bool,
                 _parse_bool,
                 False,

@@ -12,6 +12,7 @@ console logs. Exit code 0: tracing can work (warnings allowed); 1: it cannot; 2:
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import json
 import os
@@ -300,6 +301,8 @@ def check_unknown_variables(environ: Mapping[str, str], section: Section) -> Non
     for name in sorted(environ):
         if not name.upper().startswith("INSTANA_") or name in KNOWN_VARIABLES:
             continue
+        if settings.is_filter_variable(name):
+            continue  # a span filter rule: check_span_filters says what it understood
         meant = suggest_name(name)
         if meant is None:
             section.add(INFO, f"{name} is not read by instana-serverless", name)
@@ -307,6 +310,19 @@ def check_unknown_variables(environ: Mapping[str, str], section: Section) -> Non
             section.add(
                 WARN, f"{name} is not read by instana-serverless: did you mean {meant}?", name
             )
+
+
+def check_span_filters(config: Config, section: Section) -> None:
+    """The filter rules understood and in force (what was not understood is among the
+    resolver's warnings, each naming its variable or file)."""
+    span_filter = config.span_filter
+    if span_filter is None:
+        section.data["span_filters"] = []
+        return
+    rules = [rule.describe() for rule in span_filter.rules()]
+    for text in rules:
+        section.add(OK, f"span filter from {span_filter.source}: {text}", settings.FILTER_VARIABLES)
+    section.data["span_filters"] = rules
 
 
 def check_endpoint_setting(config: Config, section: Section) -> Optional[Endpoint]:
@@ -379,6 +395,7 @@ def check_settings(
     for text in warnings:
         section.add(WARN, text)
     endpoint = check_endpoint_setting(config, section)
+    check_span_filters(config, section)
     check_unknown_variables(environ, section)
     section.data["settings"] = shown
     section.data["profiling"] = {
@@ -726,13 +743,78 @@ def check_cloud_run(config: Config) -> Section:
 # --- the command -----------------------------------------------------------------------------
 
 
+SSM_HINTS = {
+    "AccessDenied": "the function's role needs ssm:GetParameter on the parameter (and "
+    "kms:Decrypt for a SecureString); template.yaml shows the statement",
+    "AccessDeniedException": "the function's role needs ssm:GetParameter on the parameter (and "
+    "kms:Decrypt for a SecureString); template.yaml shows the statement",
+    "ParameterNotFound": "no parameter of that name in this account and region",
+    "MissingCredentials": "the function's role credentials are not in the environment",
+    "MissingRegion": "AWS_REGION is not set",
+    "SignatureDoesNotMatch": "the credentials were refused",
+    "UnrecognizedClientException": "the credentials were refused",
+}
+
+
+def check_ssm(
+    config: Config, environ: Mapping[str, str], detected: str, network: bool
+) -> Tuple[Section, Optional[str]]:
+    """INSTANA_SSM_PARAM_NAME: read the key as the function would; the key when it worked."""
+    from .aws_lambda.ssm import NAME_VARIABLE, SsmError, fetch
+
+    section = Section("ssm", "Agent key from SSM Parameter Store")
+    name = config.ssm_param_name
+    assert name is not None
+    section.data.update(parameter=name, decryption=config.ssm_decryption, read=False)
+    if detected != platform.LAMBDA:
+        section.add(
+            WARN,
+            f"{NAME_VARIABLE} is read on AWS Lambda only: elsewhere set {AGENT_KEY}",
+            NAME_VARIABLE,
+        )
+    if not network:
+        section.add(INFO, f"reading {name!r} skipped (--no-network)", NAME_VARIABLE)
+        return section, None
+    try:
+        key = fetch(name, config.ssm_decryption, environ)
+    except SsmError as exc:
+        hint = SSM_HINTS.get(exc.code, "")
+        words = f"{exc.code}: {exc.message}" if exc.message else exc.code
+        section.add(
+            FAIL,
+            f"the agent key could not be read from {name!r}: {words}"
+            + (f" ({hint})" if hint else ""),
+            NAME_VARIABLE,
+        )
+        section.data["error"] = exc.code
+        return section, None
+    section.data["read"] = True
+    kind = "a decrypted SecureString" if config.ssm_decryption else "a String"
+    section.add(OK, f"the agent key was read from {name!r} ({kind})", NAME_VARIABLE)
+    return section, key
+
+
 def diagnose(environ: Mapping[str, str], network: bool = True) -> Report:
     platform_section = check_platform(environ)
     detected = platform_section.data["platform"]
     settings, config, endpoint = check_settings(environ, detected)
+    extra: List[Section] = []
+    if config.ssm_param_name and config.agent_key:
+        settings.add(
+            INFO,
+            f"INSTANA_SSM_PARAM_NAME is not read: {AGENT_KEY} is set and wins",
+            "INSTANA_SSM_PARAM_NAME",
+        )
+    elif config.ssm_param_name:
+        ssm_section, key = check_ssm(config, environ, detected, network)
+        extra.append(ssm_section)
+        if key is not None:  # the test bundle goes with the key the function would use
+            config = copy.copy(config)
+            config.agent_key = key
     sections = [
         platform_section,
         settings,
+        *extra,
         check_endpoint(config, endpoint, network),
         check_instrumentation(config),
     ]

@@ -14,6 +14,7 @@ import os
 
 from .aws_lambda.decorator import wrap
 from .aws_lambda.loader import HANDLER_VARIABLE, LAYER_HANDLER, HandlerLoadError, load_handler
+from .aws_lambda.ssm import start_early
 from .wrapping import instrument_exits
 
 TYPE_CHECKING = False
@@ -39,6 +40,9 @@ def make_handler(spec: Optional[str] = None) -> Callable[[Any, Any], Any]:
     # listeners registered when the client is created). The background prewarm waits for
     # wrap(), which registers the Lambda extension first.
     instrument_exits()
+    # The agent key from SSM, when that is where it lives: its round trip overlaps the
+    # user's module loading (wrap() would start it otherwise, once that is done).
+    start_early()
     original = load_handler(os.environ.get(HANDLER_VARIABLE) if spec is None else spec)
     return wrap(original, LAYER_HANDLER)
 

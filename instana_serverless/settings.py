@@ -37,6 +37,9 @@ class Setting:
 
 
 REQUIRED = "— (required)"
+# A family of variables, one per rule (``settings.is_filter_variable`` recognises its members).
+FILTER_VARIABLES = "INSTANA_TRACING_FILTER_<POLICY>_<NAME>_ATTRIBUTES"
+FILTER_PREFIX = "INSTANA_TRACING_FILTER_"
 
 SETTINGS: Tuple[Setting, ...] = (
     Setting(
@@ -200,6 +203,63 @@ SETTINGS: Tuple[Setting, ...] = (
         unset_note="off: on Cloud Run, each response waits for its spans' send",
     ),
     Setting(
+        "INSTANA_STACK_TRACE",
+        ("stack_trace",),
+        "`all`",
+        "call stack on exit spans: `all`, `error` (only exits that failed) or `none`",
+        env_wins=True,
+        unset_note="all: every exit span carries the caller's stack",
+    ),
+    Setting(
+        "INSTANA_STACK_TRACE_LENGTH",
+        ("stack_trace_length",),
+        "`30`",
+        "frames per exit span's stack (more than 40 counts as 40, as official); the user's "
+        "calling line is always kept",
+        env_wins=True,
+    ),
+    Setting(
+        "INSTANA_ALLOW_EXIT_AS_ROOT",
+        ("allow_exit_as_root",),
+        "`false`",
+        "send an exit span made outside any entry (a script's database call) as a root span; "
+        "it leaves with the next flush, or at interpreter exit",
+    ),
+    Setting(
+        FILTER_VARIABLES,
+        ("span_filters",),
+        "—",
+        "span filter rules as the official sensor reads them, `<POLICY>` `EXCLUDE` or "
+        "`INCLUDE` (an include rule beats exclude rules): conditions `key;value1,value2"
+        "[;match_type]`, several joined by a vertical bar, all of which must hold "
+        "(`redis.command;GET`, `http.path;/health`, `category;databases`); an excluded span "
+        "takes what runs below it along unless `INSTANA_TRACING_FILTER_EXCLUDE_<NAME>_"
+        "SUPPRESSION=false`",
+        env_wins=True,
+    ),
+    Setting(
+        "INSTANA_CONFIG_PATH",
+        ("span_filters",),
+        "—",
+        "a YAML file whose `tracing.filter` section holds filter rules (read only when set; "
+        "without a YAML library, a documented subset of YAML)",
+        env_wins=True,
+    ),
+    Setting(
+        "INSTANA_SSM_PARAM_NAME",
+        ("ssm_param_name",),
+        "—",
+        "Lambda: read the agent key from this SSM Parameter Store parameter (in the background "
+        "during init, signed with the function role's credentials); `INSTANA_AGENT_KEY` wins",
+    ),
+    Setting(
+        "INSTANA_SSM_DECRYPTION",
+        ("ssm_decryption",),
+        "`false`",
+        "Lambda: `true` for a `SecureString` parameter (decrypted by SSM; the role needs "
+        "`kms:Decrypt`)",
+    ),
+    Setting(
         "",
         ("logger",),
         "our own `instana_serverless` logger",
@@ -210,6 +270,13 @@ SETTINGS: Tuple[Setting, ...] = (
 # Read outside ``config`` by the part of the library that needs them (not ``Options``).
 OTHER_VARIABLES: Tuple[Setting, ...] = (
     Setting("LAMBDA_HANDLER", (), "—", "layer only: your original handler"),
+    Setting(
+        "AWS_ENDPOINT_URL_SSM",
+        (),
+        "`https://ssm.<AWS_REGION>.amazonaws.com`",
+        "Lambda, with `INSTANA_SSM_PARAM_NAME`: the SSM endpoint (then `AWS_ENDPOINT_URL`), as "
+        "the AWS SDKs read it: a VPC endpoint, or a local emulator",
+    ),
     Setting(
         "INSTANA_GCP_METADATA_HOST",
         (),
@@ -258,17 +325,25 @@ def variables() -> Tuple[str, ...]:
     return tuple(row.variable for row in (*SETTINGS, *OTHER_VARIABLES) if row.variable)
 
 
+def is_filter_variable(name: str) -> bool:
+    """A member of the span filter family (``INSTANA_TRACING_FILTER_*``)."""
+    return name.startswith(FILTER_PREFIX)
+
+
 def env_wins() -> Tuple[str, ...]:
     """The variables that beat an in-code ``Options`` value."""
     return tuple(row.variable for row in SETTINGS if row.env_wins)
 
 
 __all__ = [
+    "FILTER_PREFIX",
+    "FILTER_VARIABLES",
     "OTHER_VARIABLES",
     "READ_ONLY_ON",
     "SETTINGS",
     "Setting",
     "by_variable",
     "env_wins",
+    "is_filter_variable",
     "variables",
 ]

@@ -6,7 +6,7 @@ from time import perf_counter, time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 ENTRY = 1
@@ -119,6 +119,7 @@ class Span:
         "name",
         "parent_id",
         "span_id",
+        "stack",
         "start_ms",
         "trace",
     )
@@ -143,6 +144,8 @@ class Span:
         self.error_count = 0
         self.error_path = error_path
         self.duration_ms: Optional[float] = None
+        # exits only: the caller's frames ([{"c", "n", "m"}], innermost first)
+        self.stack: Optional[List[Dict[str, Any]]] = None
         self.start_ms = time() * 1000.0
         self._perf_start = perf_counter()
         self._on_finish = on_finish
@@ -215,6 +218,8 @@ class Span:
         }
         if self.parent_id is not None:
             wire["p"] = self.parent_id
+        if self.stack is not None:
+            wire["stack"] = self.stack
         if self.kind == ENTRY:
             trace = self.trace
             if trace.long_trace_id is not None:

@@ -115,6 +115,33 @@ def start_child(
     )
 
 
+def start_root(
+    name: str,
+    kind: int,
+    *,
+    on_finish: Optional[FinishHook],
+    data: Optional[Dict[str, Any]] = None,
+    error_path: Tuple[str, ...] = (),
+) -> Span:
+    """A span with no parent that starts its own trace (an exit made outside any entry, when
+    the user asked for those)."""
+    return Span(Trace(new_id()), new_id(), None, name, kind, data, on_finish, error_path)
+
+
+def start_unrecorded(name: str, kind: int, parent: Span) -> Span:
+    """A span under ``parent`` that records nothing, nor does anything below it, and tells
+    the next service not to trace either (``X-INSTANA-L: 0``): a filter rule suppressed it."""
+    trace = parent.trace
+    quiet = Trace(
+        trace.trace_id,
+        long_trace_id=trace.long_trace_id,
+        w3c_trace_id=trace.w3c_trace_id,
+        tracestate=trace.tracestate,
+        recording=False,
+    )
+    return Span(quiet, new_id(), parent.span_id, name, kind, None, None, ())
+
+
 def context_headers(span: Span) -> Dict[str, str]:
     """Headers that carry ``span``'s context onward (Instana and W3C)."""
     trace = span.trace
@@ -137,5 +164,7 @@ __all__ = [
     "restore",
     "start_child",
     "start_entry",
+    "start_root",
+    "start_unrecorded",
     "trace_from",
 ]

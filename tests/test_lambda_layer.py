@@ -199,7 +199,10 @@ def test_template_contents_and_lint_catches_mistakes(tmp_path: Path) -> None:
     assert "Runtime: python3.11" in text and "- python3.11" in text
     assert "ContentUri: dist/instana-serverless-layer-python3.11.zip" in text
     assert "Type: SQS" in text and "Type: Api" in text
-    assert text.count("INSTANA_AGENT_KEY: !Ref InstanaAgentKey") == 2
+    # one function gets the key in its environment, the other reads it from SSM
+    assert text.count("INSTANA_AGENT_KEY: !Ref InstanaAgentKey") == 1
+    assert "INSTANA_SSM_PARAM_NAME: !Ref InstanaAgentKeyParameter" in text
+    assert "Action: ssm:GetParameter" in text and "Action: kms:Decrypt" in text
     # The lint is real: a broken copy fails it.
     broken = tmp_path / "broken.yaml"
     broken.write_text(text.replace("Timeout: 10", "Timeout: 99999"))

@@ -16,6 +16,15 @@ from instana_serverless.config import Options, resolve_quietly
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The span filter row stands for a family of variables: one of its members is set.
+FILTER_MEMBER = "INSTANA_TRACING_FILTER_EXCLUDE_GETS_ATTRIBUTES"
+CONFIG_FILE = ROOT / "tests" / "filter_config.yaml"
+
+
+def _env_name(variable: str) -> str:
+    return FILTER_MEMBER if variable == settings.FILTER_VARIABLES else variable
+
+
 # variable -> (environment value, Config attribute, its value from the environment,
 #              Options field, Options value, the Config value from that Options value)
 EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
@@ -155,14 +164,60 @@ EXAMPLES: Dict[str, Tuple[str, str, Any, str, Any, Any]] = {
         True,
         True,
     ),
+    "INSTANA_STACK_TRACE": ("error", "stack_trace", "error", "stack_trace", "none", "none"),
+    "INSTANA_STACK_TRACE_LENGTH": (
+        "12",
+        "stack_trace_length",
+        12,
+        "stack_trace_length",
+        50,
+        40,  # capped at the official limit
+    ),
+    settings.FILTER_VARIABLES: (
+        "type;redis|redis.command;GET",
+        "span_filter",
+        "exclude 'GETS': type;redis;strict and redis.command;GET;strict "
+        "(with downstream suppression)",
+        "span_filters",
+        {"exclude": [{"name": "logs", "attributes": [{"key": "type", "values": ["log"]}]}]},
+        "exclude 'logs': type;log;strict (with downstream suppression)",
+    ),
+    "INSTANA_CONFIG_PATH": (
+        str(CONFIG_FILE),
+        "span_filter",
+        "exclude 'Cache reads': redis.command;GET,MGET;strict",
+        "span_filters",
+        {"exclude": [{"name": "logs", "attributes": [{"key": "type", "values": ["log"]}]}]},
+        "exclude 'logs': type;log;strict (with downstream suppression)",
+    ),
+    "INSTANA_SSM_PARAM_NAME": (
+        "/env/key",
+        "ssm_param_name",
+        "/env/key",
+        "ssm_param_name",
+        "/code/key",
+        "/code/key",
+    ),
+    "INSTANA_SSM_DECRYPTION": ("true", "ssm_decryption", True, "ssm_decryption", False, False),
+    "INSTANA_ALLOW_EXIT_AS_ROOT": (
+        "true",
+        "allow_exit_as_root",
+        True,
+        "allow_exit_as_root",
+        False,
+        False,
+    ),
 }
 
 
 def _comparable(value: Any) -> Any:
     from instana_serverless.secrets import SecretsMatcher
+    from instana_serverless.span_filter import SpanFilter
 
     if isinstance(value, SecretsMatcher):
         return f"{value.mode}:{','.join(value.keywords)}"
+    if isinstance(value, SpanFilter):
+        return value.describe()
     return value
 
 
@@ -184,7 +239,7 @@ def test_every_variable_has_an_example_here() -> None:
 @pytest.mark.parametrize("variable", sorted(EXAMPLES))
 def test_the_resolver_reads_the_variable(variable: str) -> None:
     env_value, attr, expected, _field, _value, _from_code = EXAMPLES[variable]
-    config, warnings = resolve_quietly(None, {variable: env_value})
+    config, warnings = resolve_quietly(None, {_env_name(variable): env_value})
     assert warnings == []
     assert _comparable(getattr(config, attr)) == expected
 
@@ -192,14 +247,14 @@ def test_the_resolver_reads_the_variable(variable: str) -> None:
 @pytest.mark.parametrize("variable", sorted(EXAMPLES))
 def test_the_precedence_is_the_rows(variable: str) -> None:
     env_value, attr, from_env, field, value, from_code = EXAMPLES[variable]
-    config, _ = resolve_quietly(Options(**{field: value}), {variable: env_value})
+    config, _ = resolve_quietly(Options(**{field: value}), {_env_name(variable): env_value})
     wanted = from_env if settings.by_variable(variable).env_wins else from_code
     assert _comparable(getattr(config, attr)) == wanted
 
 
 def test_the_doctor_knows_every_variable_and_lists_every_setting() -> None:
     assert set(doctor.KNOWN_VARIABLES) == set(settings.variables())
-    environ = {variable: example[0] for variable, example in EXAMPLES.items()}
+    environ = {_env_name(variable): example[0] for variable, example in EXAMPLES.items()}
     section, _config, _endpoint = doctor.check_settings(environ, "unknown")
     listed = {finding.name for finding in section.findings}
     assert set(EXAMPLES) <= listed

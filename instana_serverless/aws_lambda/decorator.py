@@ -15,7 +15,7 @@ import weakref
 from types import CoroutineType
 
 from .. import log
-from ..client import Client, get_client
+from ..client import Client, after_configure, get_client
 from ..http_data import add_server_timing, record_entry_status, server_timing_value
 from ..invocation import Invocation
 from ..propagation import extract
@@ -23,6 +23,7 @@ from ..span import Span
 from ..wrapping import on_wrap
 from . import context as lambda_context
 from . import extension as lambda_extension
+from . import ssm
 from .plugin import lambda_plugin
 from .timeout_guard import Armed, guard
 from .triggers import Trigger, detect, summarize
@@ -89,6 +90,10 @@ def wrap(func: Callable[[Any, Any], Any], served_as: str) -> Callable[[Any, Any]
     except Exception as exc:
         log.logger().debug("Lambda extension not started: %r", exc)
         sender = None
+    # The agent key from SSM, when that is where it lives: fetched on a thread of its own
+    # while the init goes on (and again for a client a later configure() builds).
+    after_configure(ssm.fetch_for)
+    ssm.start_for(get_client())
     on_wrap()
 
     if sender is None:

@@ -22,12 +22,14 @@ on exactly as without us; the library's exceptions are re-raised unchanged.
 
 from __future__ import annotations
 
+import sys
 from contextvars import ContextVar
 
 from ..client import get_client
 from ..span import EXIT
-from ..tracer import activate, current_span, restore, start_child
+from ..tracer import activate, current_span, restore, start_child, start_unrecorded
 from ._common import tracer_bug
+from ._stack import capture
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,11 +86,21 @@ def parent_for(entry: Entry) -> Optional[Span]:
     return None if guarded is None else guarded[0]
 
 
-def _guard(entry: Entry) -> Optional[Tuple[Span, Config]]:
+def _guard(entry: Entry) -> Optional[Tuple[Optional[Span], Config]]:
     """``parent_for``, also giving the configuration it read: ``begin`` hands it to start
-    and end on the ``Call`` (one client lookup per call instead of three)."""
+    and end on the ``Call`` (one client lookup per call instead of three). The parent is
+    None for an exit made outside any entry when ``INSTANA_ALLOW_EXIT_AS_ROOT`` is on: it
+    becomes a root span of its own trace."""
     parent = current_span()
     if parent is None:
+        client = get_client()
+        config = client.config
+        if (
+            config.allow_exit_as_root
+            and client.tracing
+            and entry.keys.isdisjoint(config.disabled_instrumentations)
+        ):
+            return None, config
         return None
     if parent.kind == EXIT:
         if not entry.inside_exits:
@@ -119,12 +131,22 @@ def begin(
         if guarded is None:
             return None
         parent, config = guarded
-        call = Call(args, kwargs, parent.recording, config)
+        call = Call(args, kwargs, True if parent is None else parent.recording, config)
         started = start(call)
         if started is None:
             return None
         name, data, error_path = started
-        span = start_child(name, EXIT, data=data, error_path=error_path, parent=parent)
+        span: Optional[Span]
+        span_filter = config.span_filter
+        if span_filter is not None and span_filter.suppresses(name, EXIT, data):
+            if parent is None:
+                return None
+            # not sent, nor anything below it; the service called is told not to trace
+            span = start_unrecorded(name, EXIT, parent)
+        elif parent is None:
+            span = get_client().start_root_exit(name, data=data, error_path=error_path)
+        else:
+            span = start_child(name, EXIT, data=data, error_path=error_path, parent=parent)
         if span is None:
             return None
         call.span = span
@@ -174,10 +196,23 @@ def finish(entry: Entry, end: Optional[End], call: Call, result: Any, exc: Any) 
                 end(call, result, exc)
     except Exception:
         tracer_bug(f"ending a {entry.name} span")
+    close(span, call.config, entry.name)
+
+
+def close(span: Span, config: Config, name: str) -> None:
+    """Add the caller's stack (as ``INSTANA_STACK_TRACE`` says) and end the exit span; never
+    raises. Every exit ends here, the listener-made ones (pymongo) included."""
+    try:
+        if span.recording:
+            level = config.stack_trace
+            if level == "all" or (level == "error" and span.error_count):
+                span.stack = capture(config.stack_trace_length, sys._getframe(1))
+    except Exception:
+        tracer_bug(f"taking the stack of a {name} span")
     try:
         span.finish()
     except Exception:
-        tracer_bug(f"finishing a {entry.name} span")
+        tracer_bug(f"finishing a {name} span")
 
 
 def wrap_sync(

@@ -178,9 +178,10 @@ class _Spans:
                 return
             if failure is not None and span.recording:
                 span.mark_error(failure_message(failure))
-            span.finish()
         except Exception:
             tracer_bug("ending a mongo span")
+            return
+        _wrap.close(span, config(), "mongo")
 
 
 def _listener(entry: Entry, monitoring: ModuleType) -> Any:

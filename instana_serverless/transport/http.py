@@ -18,7 +18,7 @@ from .endpoint import Endpoint, parse_endpoint, proxy_authorization, shown_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Mapping, Optional, Tuple, Union
+    from typing import Any, List, Mapping, Optional, Tuple, Union
 
 # Errors that mean a kept-alive connection died while the process was frozen between
 # invocations; the request never reached the server, so sending it again is safe.
@@ -118,9 +118,13 @@ class HttpTransport:
         self._verify_tls = verify_tls
         self._conn: Optional[_Connection] = None
         self._conn_was_used = False
+        # The body of the last response (capped): the reporter ignores it, an AWS API call
+        # (the agent key from SSM) reads its answer from it.
+        self.last_body = b""
         host_header = self.endpoint.authority
         if (self.endpoint.scheme, self.endpoint.port) in (("https", 443), ("http", 80)):
             host_header = host_header.rsplit(":", 1)[0]
+        self._host_header = host_header
         self._fixed_head = _header_lines({"Host": host_header, **headers})
 
     # -- connection -------------------------------------------------------------------------
@@ -175,8 +179,14 @@ class HttpTransport:
         )
         return head.encode("latin-1") + body
 
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` header every request carries (what a signature must cover)."""
+        return self._host_header
+
     def post(self, resource: str, body: bytes, headers: Mapping[str, str], deadline: float) -> int:
         """POST ``body`` to ``<endpoint>/<resource>``; returns the status or raises TransportError.
+        The response body is then in ``last_body``.
 
         Never takes longer than ``deadline`` (a ``time.monotonic`` value) by more than one
         socket operation's granularity.
@@ -263,6 +273,7 @@ class HttpTransport:
         """Consume the body; True when the connection may carry another request."""
         connection = headers.get("connection", "").lower()
         keep_alive = connection != "close" and headers["_version"] != "HTTP/1.0"
+        self.last_body = b""
         if status in (204, 304):
             return keep_alive  # never a body (RFC 9110 §6.4.1)
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -276,6 +287,7 @@ class HttpTransport:
                 return False
             while len(conn.buffer) < length:
                 self._fill(conn, deadline)
+            self.last_body = bytes(conn.buffer[:length])
             conn.buffer = conn.buffer[length:]
             return keep_alive
         # No length: the body runs until the server closes, so the connection is spent.
@@ -284,6 +296,7 @@ class HttpTransport:
                 self._fill(conn, deadline)
         except _ConnectionClosed:
             pass
+        self.last_body = bytes(conn.buffer[:_MAX_BODY])
         return False
 
     def _read_chunked(self, conn: _Connection, deadline: float) -> bool:
@@ -296,6 +309,7 @@ class HttpTransport:
         total = 0
         pos = 0
         chunks = 0
+        parts: List[bytes] = []
 
         def line_end() -> int:
             nonlocal pos
@@ -324,10 +338,12 @@ class HttpTransport:
                     pos = end + 2
                     if empty:
                         conn.buffer = conn.buffer[pos:]
+                        self.last_body = b"".join(parts)
                         return True
             while len(conn.buffer) - pos < size + 2:
                 conn.buffer, pos = conn.buffer[pos:], 0
                 self._fill(conn, deadline)
+            parts.append(bytes(conn.buffer[pos : pos + size]))
             pos += size + 2
 
     def close(self) -> None:
