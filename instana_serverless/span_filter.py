@@ -186,6 +186,9 @@ def _holds(condition: Condition, name: str, kind: int, data: Dict[str, Any]) -> 
     key = condition.key
     if key == "type":
         types = [name, *(section for section, v in data.items() if isinstance(v, dict))]
+        sdk = data.get("sdk")
+        if name == "sdk" and isinstance(sdk, dict) and isinstance(sdk.get("name"), str):
+            types.append(sdk["name"])  # a custom span is known by the name its code gave it
         return any(_value_matches(t, condition) for t in types)
     if key == "kind":
         return _value_matches(KIND_NAMES.get(kind, "intermediate"), condition)

@@ -22,6 +22,7 @@ from demo.lambda_runtime import RuntimeAPI, start_runtime
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.aws_lambda import ssm
 from instana_serverless.transport.sigv4 import Credentials, sign
+from tests.conftest import span_name
 
 REGION = "eu-central-1"  # the region start_runtime gives the function
 KEY = "ssm-agent-key-5e1f"
@@ -231,7 +232,7 @@ def test_the_first_flush_waits_for_the_key(
                 pass
             assert client.flush()
             assert client.agent_key == KEY
-            assert [s["n"] for s in accepting.spans()] == ["job"]
+            assert [span_name(s) for s in accepting.spans()] == ["job"]
             assert {r["headers"]["x-instana-key"] for r in accepting.requests} == {KEY}
         finally:
             instana.configure(environ={})
