@@ -19,9 +19,10 @@ from tests.modules import load_script
 layer_build = load_script("instana_lambda_layer_build", ROOT / "lambda_layer" / "build.py")
 
 # The budget grew from 300 KB with AutoProfile, the Lambda extension and a dozen library
-# instrumentations; the official sensor's layer is 2.09 MB. Lazily imported, so size is not
-# cold-start time (bench/lambda_.py measures that).
-MAX_LAYER_BYTES = 512 * 1024
+# instrumentations, then to 640 KiB with Kafka, RabbitMQ, gRPC, Cloud Storage, GraphQL and the
+# web frameworks (29 rows), span filters and the SSM key; the official sensor's layer is
+# 2.09 MB. Lazily imported, so size is not cold-start time (bench/lambda_.py measures that).
+MAX_LAYER_BYTES = 640 * 1024
 
 
 @pytest.fixture
