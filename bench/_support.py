@@ -20,8 +20,9 @@ KEY = "bench-key"
 
 
 @contextmanager
-def acceptor_process() -> Iterator[str]:
-    """The local acceptor in a separate process, so it does not share our GIL."""
+def acceptor_process(key: str = KEY) -> Iterator[str]:
+    """The local acceptor (checking ``key``) in a separate process, so it does not share our
+    GIL."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -30,7 +31,7 @@ def acceptor_process() -> Iterator[str]:
             "--port",
             "0",
             "--key",
-            KEY,
+            key,
             "--output",
             os.devnull,
             "--quiet",

@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import ROOT, table
+from bench._support import ROOT, acceptor_process, table
 from demo.harness import free_port, wait_for_port
 
 KEY = "bench-ssm-key"
@@ -126,33 +126,6 @@ def start_moto() -> Tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
-def start_acceptor() -> Tuple[subprocess.Popen[str], str]:
-    import re
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "instana_serverless.acceptor",
-            "--port",
-            "0",
-            "--key",
-            KEY,
-            "--output",
-            os.devnull,
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    match = re.search(r"http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
-    if not match:
-        raise RuntimeError("acceptor did not start")
-    return proc, f"http://127.0.0.1:{match.group(1)}"
-
-
 def sample(code: str, env: Dict[str, str]) -> List[float]:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=True
@@ -163,9 +136,8 @@ def sample(code: str, env: Dict[str, str]) -> List[float]:
 def main() -> None:
     runs = int(os.environ.get("BENCH_RUNS", "15"))
     moto, moto_url = start_moto()
-    acceptor, acceptor_url = start_acceptor()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, acceptor_process(KEY) as acceptor_url:
             (Path(tmp) / "bench_fn.py").write_text(FUNCTION)
             base = {
                 # bytecode cached, as the layer ships it (PYTHONDONTWRITEBYTECODE would make
@@ -205,9 +177,7 @@ def main() -> None:
                 results[user_init] = (plain, ssm)
             round_trip = get_parameter_ms(moto_url, runs)
     finally:
-        acceptor.terminate()
         moto.terminate()
-        acceptor.wait(5)
         moto.wait(5)
 
     print("instana-serverless: the agent key from SSM on a Lambda cold start (medians)")

@@ -22,7 +22,6 @@ import contextlib
 import http.client
 import os
 import signal
-import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -187,30 +186,11 @@ def instance(
 ) -> Iterator[CloudRunEmulator]:
     """``argv`` (a server listening on ``port``) started in a process group of its own, served
     behind a ``CloudRunEmulator``; resumed and stopped when the block ends."""
-    from demo.harness import wait_for_port
+    from demo.harness import listening
 
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # the process group the emulator stops and resumes
-    )
-    try:
-        try:
-            wait_for_port(port, proc, argv[0], timeout=30.0)
-        except RuntimeError as exc:
-            output = proc.stderr.read().decode() if proc.poll() is not None and proc.stderr else ""
-            raise RuntimeError(f"{exc}\n{output}") from None
-        with CloudRunEmulator(port, proc.pid, throttle=throttle) as front:
-            yield front
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    # a process group of its own: what the emulator stops and resumes
+    with (
+        listening(argv, port, env, argv[0], cwd=cwd, new_session=True) as proc,
+        CloudRunEmulator(port, proc.pid, throttle=throttle) as front,
+    ):
+        yield front

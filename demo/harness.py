@@ -154,6 +154,49 @@ def _signals_deferred() -> Iterator[List[int]]:
             signal.signal(signum, handler)
 
 
+@contextlib.contextmanager
+def listening(
+    argv: Sequence[str],
+    port: int,
+    env: Mapping[str, str],
+    name: str,
+    *,
+    cwd: Optional[str] = None,
+    new_session: bool = False,
+    timeout: float = 30.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` in a subprocess (a process group of its own with ``new_session``) until it
+    listens on ``port``; stopped at the end. Its output goes to a temporary file (a pipe
+    nobody reads would block a chatty server) and is in the error when it dies first."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd if cwd is not None else str(ROOT),
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
+        try:
+            try:
+                wait_for_port(port, proc, name, timeout)
+            except RuntimeError as exc:
+                proc.wait(5)
+                output.seek(0)
+                said = output.read().decode(errors="replace")
+                raise RuntimeError(f"{exc}\n{said}") from None
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[Any], name: str, timeout: float) -> None:
     """Until something accepts connections on ``port``; fails early if ``proc`` exits."""
     deadline = time.monotonic() + timeout

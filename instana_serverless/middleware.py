@@ -38,7 +38,7 @@ from .http_data import (
     record_request_error,
     server_timing_value,
 )
-from .propagation import IncomingContext, extract
+from .propagation import CONTEXT_HEADERS, IncomingContext, extract
 from .sending import work_done, work_done_async
 from .span import ENTRY, Span, describe_exception
 from .tracer import activate, current_span, restore
@@ -72,15 +72,7 @@ ERROR_PATH = ("http",)
 SERVER_TIMING_LOWER = "server-timing"
 
 # The trace headers as WSGI environ keys; looked up directly instead of scanning all headers.
-_CONTEXT_HEADERS = (
-    "x-instana-t",
-    "x-instana-s",
-    "x-instana-l",
-    "x-instana-synthetic",
-    "traceparent",
-    "tracestate",
-    CLOUD_TRACE_HEADER,
-)
+_CONTEXT_HEADERS = (*CONTEXT_HEADERS, CLOUD_TRACE_HEADER)
 _WSGI_CONTEXT_KEYS = tuple(
     ("HTTP_" + name.upper().replace("-", "_"), name) for name in _CONTEXT_HEADERS
 )

@@ -19,7 +19,10 @@ INSTANA_SYNTHETIC = "x-instana-synthetic"
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 
-_WANTED = frozenset((INSTANA_T, INSTANA_S, INSTANA_L, INSTANA_SYNTHETIC, TRACEPARENT, TRACESTATE))
+# The incoming headers that carry context, lower case: servers look these up one by one
+# instead of scanning every header of a request.
+CONTEXT_HEADERS = (INSTANA_T, INSTANA_S, INSTANA_L, INSTANA_SYNTHETIC, TRACEPARENT, TRACESTATE)
+_WANTED = frozenset(CONTEXT_HEADERS)
 
 MAX_TRACESTATE_MEMBERS = 32
 # Longer values cannot be valid (W3C caps tracestate at 32 members of 256 bytes) and are

@@ -8,13 +8,12 @@ import base64
 import http.client
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
-from demo.harness import wait_for_port
+from demo.harness import listening
 from instana_serverless.acceptor.server import Acceptor
 from tests.conftest import AGENT_KEY, free_port
 from tests.test_cloudrun_metadata import INSTANCE_ID, PROJECT_ID, REGION, MetadataEmulator
@@ -53,27 +52,9 @@ def serve(
         "STRIPE_SECRET": "sk_live_123",
     }
     executable = Path(sys.executable).with_name("functions-framework")
-    proc = subprocess.Popen(
-        [str(executable), "--source", str(SOURCE), "--target", target, "--port", str(port)],
-        cwd=str(ROOT),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        try:
-            wait_for_port(port, proc, "functions-framework", timeout=20.0)
-        except RuntimeError as exc:
-            output = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
-            raise AssertionError(f"{exc}\n{output}") from None
+    argv = [str(executable), "--source", str(SOURCE), "--target", target, "--port", str(port)]
+    with listening(argv, port, env, "functions-framework", timeout=20.0):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def request(

@@ -12,7 +12,6 @@ import asyncio
 import http.client
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -20,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 import instana_serverless as instana
-from demo.harness import wait_for_port
+from demo.harness import listening
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from tests.conftest import AGENT_KEY, free_port
@@ -77,27 +76,8 @@ def server(request: pytest.FixtureRequest, served_acceptor: Acceptor) -> Iterato
         "INSTANA_AGENT_KEY": AGENT_KEY,
         "PYTHONPATH": str(ROOT),
     }
-    proc = subprocess.Popen(
-        _bind(command, port),
-        cwd=str(ROOT),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        try:
-            wait_for_port(port, proc, command[0], timeout=30.0)
-        except RuntimeError as exc:
-            output = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
-            raise AssertionError(f"{exc}\n{output}") from None
+    with listening(_bind(command, port), port, env, command[0]):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def post(port: int, query: str, headers: Dict[str, str]) -> Tuple[int, Dict[str, Any]]:

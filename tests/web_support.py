@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from demo.harness import wait_for_port
+from demo.harness import listening
 from demo.loopback import JsonService
 from instana_serverless.acceptor.server import Acceptor
 from tests.conftest import AGENT_KEY, free_port
@@ -89,25 +88,8 @@ def server_env(acceptor: Acceptor, service: JsonService) -> Dict[str, str]:
 def serve(argv: Callable[[int], Sequence[str]], env: Dict[str, str], name: str) -> Iterator[int]:
     """``argv(port)`` in a subprocess until it listens on ``port``; stopped at the end."""
     port = free_port()
-    proc = subprocess.Popen(
-        list(argv(port)), cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        try:
-            wait_for_port(port, proc, name, timeout=30.0)
-        except RuntimeError as exc:
-            output = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
-            raise AssertionError(f"{exc}\n{output}") from None
+    with listening(argv(port), port, env, name):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def executable(name: str) -> str:

@@ -96,6 +96,25 @@ def argument(call: Call, index: int, name: str) -> Any:
     return args[index] if len(args) > index else call.kwargs.get(name)
 
 
+def start_send(call: Call, topic_at: int) -> StartResult:
+    """The start of a send whose topic is argument ``topic_at`` (the instance counted) or
+    keyword ``topic``."""
+    return send_start(argument(call, topic_at, "topic"), call.recording)
+
+
+def inject_headers(call: Call, headers_at: int) -> None:
+    """Our context into the send's headers: argument ``headers_at`` or keyword ``headers``."""
+    headers = headers_for(call, argument(call, headers_at, "headers"))
+    if headers is not None:
+        replace_argument(call, headers_at, "headers", headers)
+
+
+def records_of(batches: Any) -> List[Tuple[Any, Any]]:
+    """``(topic, headers)`` of every record of a ``{partition: [records]}`` batch (what
+    kafka-python's ``poll`` and aiokafka's ``getmany`` return)."""
+    return [(r.topic, r.headers) for records in batches.values() for r in records]
+
+
 def _carrier(headers: Any) -> Optional[Dict[str, str]]:
     return decode(headers) if config().kafka_trace_correlation else None
 

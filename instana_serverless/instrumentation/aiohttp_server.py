@@ -18,7 +18,7 @@ from ..http_data import (
     record_entry_status,
     server_timing_value,
 )
-from ..propagation import extract
+from ..propagation import CONTEXT_HEADERS, extract
 from ..sending import work_done_async
 from ..tracer import activate, current_span, restore
 from ._common import tracer_bug
@@ -33,14 +33,6 @@ if TYPE_CHECKING:
     from .registry import Entry
 
 SPAN_NAME = "aiohttp-server"
-_CONTEXT_HEADERS = (
-    "x-instana-t",
-    "x-instana-s",
-    "x-instana-l",
-    "x-instana-synthetic",
-    "traceparent",
-    "tracestate",
-)
 
 
 def resolved(span: Span, args: Tuple[Any, ...], result: Any) -> None:
@@ -86,7 +78,7 @@ def _start(row: Entry, request: Any) -> Optional[Span]:
     config = client.config
     headers = request.headers
     carrier: Dict[str, Any] = {}
-    for name in _CONTEXT_HEADERS:
+    for name in CONTEXT_HEADERS:
         value = headers.get(name)
         if value is not None:
             carrier[name] = value

@@ -24,13 +24,11 @@ _HEADERS = 6
 
 
 def start(call: Call) -> StartResult:
-    return _kafka.send_start(_kafka.argument(call, _TOPIC, "topic"), call.recording)
+    return _kafka.start_send(call, _TOPIC)
 
 
 def inject(call: Call) -> None:
-    headers = _kafka.headers_for(call, _kafka.argument(call, _HEADERS, "headers"))
-    if headers is not None:
-        _kafka.replace_argument(call, _HEADERS, "headers", headers)
+    _kafka.inject_headers(call, _HEADERS)
 
 
 def _getone(entry: Entry, original: Callable[..., Any]) -> Any:
@@ -51,10 +49,7 @@ def _getmany(entry: Entry, original: Callable[..., Any]) -> Any:
         _kafka.before_call(entry)
         batches = await original(self, *partitions, **kwargs)
         try:
-            _kafka.received_batch(
-                entry,
-                [(r.topic, r.headers) for records in batches.values() for r in records],
-            )
+            _kafka.received_batch(entry, _kafka.records_of(batches))
         except Exception:
             tracer_bug("reading aiokafka records")
         return batches

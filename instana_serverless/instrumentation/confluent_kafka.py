@@ -34,19 +34,15 @@ _SERIALIZING_HEADERS = 7
 
 
 def start(call: Call) -> StartResult:
-    return _kafka.send_start(_kafka.argument(call, _TOPIC, "topic"), call.recording)
+    return _kafka.start_send(call, _TOPIC)
 
 
 def inject(call: Call) -> None:
-    headers = _kafka.headers_for(call, _kafka.argument(call, _HEADERS, "headers"))
-    if headers is not None:
-        _kafka.replace_argument(call, _HEADERS, "headers", headers)
+    _kafka.inject_headers(call, _HEADERS)
 
 
 def inject_serializing(call: Call) -> None:
-    headers = _kafka.headers_for(call, _kafka.argument(call, _SERIALIZING_HEADERS, "headers"))
-    if headers is not None:
-        _kafka.replace_argument(call, _SERIALIZING_HEADERS, "headers", headers)
+    _kafka.inject_headers(call, _SERIALIZING_HEADERS)
 
 
 def _named_like(cls: Any, original: Any) -> Any:

@@ -28,13 +28,11 @@ _iterating: ContextVar[bool] = ContextVar("instana_serverless_kafka_python_next"
 
 
 def start(call: Call) -> StartResult:
-    return _kafka.send_start(_kafka.argument(call, _TOPIC, "topic"), call.recording)
+    return _kafka.start_send(call, _TOPIC)
 
 
 def inject(call: Call) -> None:
-    headers = _kafka.headers_for(call, _kafka.argument(call, _HEADERS, "headers"))
-    if headers is not None:
-        _kafka.replace_argument(call, _HEADERS, "headers", headers)
+    _kafka.inject_headers(call, _HEADERS)
 
 
 def _next(entry: Entry, original: Callable[..., Any]) -> Any:
@@ -61,10 +59,7 @@ def _poll(entry: Entry, original: Callable[..., Any]) -> Any:
         _kafka.before_call(entry)
         batches = original(self, *args, **kwargs)
         try:
-            _kafka.received_batch(
-                entry,
-                [(r.topic, r.headers) for records in batches.values() for r in records],
-            )
+            _kafka.received_batch(entry, _kafka.records_of(batches))
         except Exception:
             tracer_bug("reading kafka-python records")
         return batches
