@@ -18,11 +18,12 @@ from collections import abc
 
 from . import log, settings
 from .secrets import DEFAULT_SECRETS, SecretsMatcher, mask_url_credentials
-from .span_filter import SpanFilter, from_environ, from_file, from_section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+
+    from .span_filter import SpanFilter
 
 # Numeric levels of the ``logging`` module, which is not imported on the cold-start path.
 DEBUG = 10
@@ -662,7 +663,18 @@ class _Resolver:
     def span_filter(self) -> Optional[SpanFilter]:
         """The filter rules in force: the ``INSTANA_TRACING_FILTER_*`` variables, else the file
         named by ``INSTANA_CONFIG_PATH`` (read only when set), else ``Options.span_filters``;
-        None when no exclude rule applies. What was not understood is warned about."""
+        None when no exclude rule applies. What was not understood is warned about.
+
+        ``span_filter`` is imported only when some rule source is set: not on a cold start
+        without filters."""
+        options_rules = self.options.span_filters if self.options is not None else None
+        if options_rules is None and not any(
+            name.startswith(settings.FILTER_PREFIX) or name == "INSTANA_CONFIG_PATH"
+            for name in self.env
+        ):
+            return None
+        from .span_filter import SpanFilter, from_environ, from_file, from_section
+
         found = from_environ(self.env)
         if found is None:
             path = (self.env.get("INSTANA_CONFIG_PATH") or "").strip()
@@ -670,8 +682,8 @@ class _Resolver:
                 found = from_file(path)
                 if not found.rules() and not found.problems:
                     found = None
-        if found is None and self.options is not None:
-            value = self.options.span_filters
+        if found is None and options_rules is not None:
+            value = options_rules
             if isinstance(value, SpanFilter):
                 found = value
             elif value is not None:

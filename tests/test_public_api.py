@@ -43,3 +43,14 @@ def test_package_import_loads_no_platform_and_no_heavy_module() -> None:
         prefixes=tuple(f"instana_serverless.{name}" for name in platforms),
     )
     assert loaded == []
+
+
+def test_configure_without_filter_rules_loads_no_filter_or_yaml_code() -> None:
+    loaded = modules_loaded_by(
+        "import instana_serverless as instana\n"
+        "instana.configure(instana.Options(endpoint_url='http://127.0.0.1:9', agent_key='k'),"
+        " environ={'INSTANA_TIMEOUT': '300'})",
+        names=("instana_serverless.span_filter", "instana_serverless.yaml_subset", "yaml"),
+        prefixes=(),
+    )
+    assert loaded == []
