@@ -8,7 +8,7 @@ from .client import get_client
 from .invocation import Invocation
 from .propagation import extract
 from .span import INTERMEDIATE, REGISTERED_ENTRY_SPANS, Span
-from .tracer import current_span, start_child
+from .tracer import active_span, start_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,14 +25,8 @@ class _Scoped:
     exit ends the one its own thread or task entered, the span active there, never another's.
     """
 
-    _scopes: Optional[List[Invocation]] = None
-
-    def _opened(self, scope: Invocation) -> Span:
-        scopes = self._scopes
-        if scopes is None:
-            scopes = self._scopes = []
-        scopes.append(scope)  # list.append is atomic: no lock needed
-        return scope.__enter__()
+    # Set by the subclasses' ``__init__``; list.append/remove are atomic: no lock needed.
+    _scopes: List[Invocation]
 
     def __exit__(
         self,
@@ -42,16 +36,25 @@ class _Scoped:
     ) -> None:
         scopes = self._scopes
         assert scopes
-        active = current_span()
-        mine = next((s for s in reversed(scopes) if s.span is active), None)
-        if mine is None:  # the block changed the active span without restoring it
-            mine = scopes[-1]
+        mine = scopes[-1]
+        if mine.span is not active_span():  # nested or concurrent blocks of this object
+            mine = _own_scope(scopes)
         # contextlib.suppress would add an import to the cold path for one line.
         try:  # noqa: SIM105
             scopes.remove(mine)
         except ValueError:  # another thread took it meanwhile: end it anyway, once
             pass
         mine.__exit__(exc_type, exc, tb)
+
+
+def _own_scope(scopes: List[Invocation]) -> Invocation:
+    """The scope whose span is active here (the newest such); the newest of all when the
+    block changed the active span without restoring it."""
+    active = active_span()
+    for scope in reversed(scopes):
+        if scope.span is active:
+            return scope
+    return scopes[-1]
 
 
 class span(_Scoped):
@@ -64,6 +67,7 @@ class span(_Scoped):
     def __init__(self, name: str, *, tags: Optional[Mapping[str, Any]] = None) -> None:
         self.name = name
         self.tags = dict(tags) if tags else {}
+        self._scopes = []
 
     def _sdk_data(self, kind: str) -> Dict[str, Any]:
         return {"sdk": {"name": self.name, "type": kind, "custom": {"tags": self.tags}}}
@@ -71,7 +75,7 @@ class span(_Scoped):
     def __enter__(self) -> Span:
         client = get_client()
         opened: Optional[Span] = None
-        if current_span() is not None:
+        if active_span() is not None:
             opened = start_child(
                 "sdk", INTERMEDIATE, data=self._sdk_data("intermediate"), error_path=_SDK_ERROR_PATH
             )
@@ -79,7 +83,9 @@ class span(_Scoped):
             opened = client.start_entry(
                 "sdk", data=self._sdk_data("entry"), error_path=_SDK_ERROR_PATH
             )
-        return self._opened(Invocation(client, opened, flush=False))
+        scope = Invocation(client, opened, flush=False)
+        self._scopes.append(scope)
+        return scope.__enter__()
 
 
 class entry_span(_Scoped):
@@ -106,20 +112,23 @@ class entry_span(_Scoped):
         self.headers = headers
         self.data = data
         self.flush = flush
+        self._scopes = []
 
     def __enter__(self) -> Span:
         client = get_client()
-        incoming = (
-            extract(self.headers, w3c_correlation=client.w3c_correlation) if self.headers else None
-        )
-        section = REGISTERED_ENTRY_SPANS.get(self.name)
-        if section is not None:
-            opened = client.start_entry(self.name, incoming, data=self.data, error_path=(section,))
-        else:
+        headers = self.headers
+        incoming = extract(headers, w3c_correlation=client.w3c_correlation) if headers else None
+        name = self.name
+        section = REGISTERED_ENTRY_SPANS.get(name)
+        if section is None:
             tags = dict(self.data) if self.data else {}
-            data = {"sdk": {"name": self.name, "type": "entry", "custom": {"tags": tags}}}
+            data = {"sdk": {"name": name, "type": "entry", "custom": {"tags": tags}}}
             opened = client.start_entry("sdk", incoming, data=data, error_path=_SDK_ERROR_PATH)
-        return self._opened(Invocation(client, opened, flush=self.flush))
+        else:
+            opened = client.start_entry(name, incoming, data=self.data, error_path=(section,))
+        scope = Invocation(client, opened, flush=self.flush)
+        self._scopes.append(scope)
+        return scope.__enter__()
 
 
 def flush() -> bool:

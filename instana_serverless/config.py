@@ -598,11 +598,14 @@ def _logger(value: object) -> Any:
 
 
 class _Resolver:
-    __slots__ = ("env", "options", "warnings")
+    __slots__ = ("env", "names", "options", "warnings")
 
     def __init__(self, options: Optional[Options], env: Mapping[str, str]) -> None:
         self.options = options
         self.env = env
+        # Most settings are unset: one pass over the names answers those without a look-up
+        # (``os.environ.get`` of a missing name raises and catches a KeyError inside).
+        self.names = frozenset(env)
         self.warnings: List[str] = []
 
     def _warn(self, name: str, value: object, reason: str, default: object) -> None:
@@ -615,6 +618,8 @@ class _Resolver:
         )
 
     def _from_env(self, var: str, parse: Callable[[str], _T], default: Any) -> Optional[_T]:
+        if var not in self.names:
+            return None
         raw = self.env.get(var)
         if not raw or raw.isspace():
             return None
@@ -668,9 +673,13 @@ class _Resolver:
         ``span_filter`` is imported only when some rule source is set: not on a cold start
         without filters."""
         options_rules = self.options.span_filters if self.options is not None else None
-        if options_rules is None and not any(
-            name.startswith(settings.FILTER_PREFIX) or name == "INSTANA_CONFIG_PATH"
-            for name in self.env
+        names = self.names
+        if (
+            options_rules is None
+            and "INSTANA_CONFIG_PATH" not in names
+            # One search of the joined names costs less than a startswith per name. A name
+            # with a newline in it could only give a false "maybe": from_environ decides.
+            and "\n" + settings.FILTER_PREFIX not in "\n" + "\n".join(names)
         ):
             return None
         from .span_filter import SpanFilter, from_environ, from_file, from_section

@@ -312,12 +312,15 @@ READ_ONLY_ON: Dict[str, str] = {
 }
 
 
+_by_variable: Dict[str, Setting] = {}
+
+
 def by_variable(variable: str) -> Setting:
     """The row of ``variable`` (a ``KeyError`` names a variable nobody declared)."""
-    for row in (*SETTINGS, *OTHER_VARIABLES):
-        if row.variable == variable:
-            return row
-    raise KeyError(variable)
+    if not _by_variable:  # built on first use: configure looks up every setting, once each
+        for row in (*SETTINGS, *OTHER_VARIABLES):
+            _by_variable.setdefault(row.variable, row)
+    return _by_variable[variable]
 
 
 def variables() -> Tuple[str, ...]:

@@ -27,6 +27,10 @@ def current_span() -> Optional[Span]:
     return _active.get()
 
 
+# ``current_span`` without a Python call around it, for code run once per span.
+active_span = _active.get
+
+
 def activate(span: Optional[Span]) -> Token[Optional[Span]]:
     return _active.set(span)
 
@@ -159,6 +163,7 @@ __all__ = [
     "EXIT",
     "INTERMEDIATE",
     "activate",
+    "active_span",
     "context_headers",
     "current_span",
     "restore",
