@@ -81,11 +81,12 @@ start = time.perf_counter()  # replaced by CHILD's own
 STAMP = []
 _t0 = time.perf_counter()
 import instana_serverless.client as _client_module
-_resolve = _client_module.PendingKey.resolve
+import instana_serverless.pending_key as _pending_module
+_resolve = _pending_module.PendingKey.resolve
 def _stamped(self, key):
     STAMP.append((time.perf_counter() - start) * 1000)
     _resolve(self, key)
-_client_module.PendingKey.resolve = _stamped
+_pending_module.PendingKey.resolve = _stamped
 FLUSHES = []
 _flush = _client_module.Client.flush
 def _flush_stamped(self):

@@ -23,43 +23,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+    from .pending_key import PendingKey
     from .profiling.sampler import Profiler
     from .transport.http import HttpTransport
-
-
-class PendingKey:
-    """The agent key a platform fetches in the background (Lambda: from SSM Parameter Store,
-    ``aws_lambda/ssm.py``): set once, with the key or with the reason there is none."""
-
-    __slots__ = ("_done", "error", "key", "started")
-
-    def __init__(self) -> None:
-        self._done = allocate_lock()
-        self._done.acquire()
-        self.key: Optional[str] = None
-        self.error: Optional[str] = None
-        self.started = False  # a fetch is under way (set by the platform that runs it)
-
-    def resolve(self, key: str) -> None:
-        self.key = key
-        self._release()
-
-    def fail(self, error: str) -> None:
-        self.error = error
-        self._release()
-
-    def _release(self) -> None:
-        try:  # noqa: SIM105  (no contextlib on the cold path)
-            self._done.release()
-        except RuntimeError:  # settled twice: the first answer stands
-            pass
-
-    def wait(self, timeout_s: float) -> bool:
-        """True once settled (key or error); False when ``timeout_s`` passed first."""
-        if self._done.acquire(True, max(timeout_s, 0.0)):
-            self._done.release()
-            return True
-        return False
 
 
 class Client:
@@ -70,9 +36,11 @@ class Client:
         self.agent_key = config.agent_key
         # No key given but a parameter to read it from: tracing runs while a platform fetches
         # it; the first flush waits for it (at most INSTANA_TIMEOUT), a failure turns tracing off.
-        self.pending_key: Optional[PendingKey] = (
-            PendingKey() if config.agent_key is None and config.ssm_param_name else None
-        )
+        self.pending_key: Optional[PendingKey] = None
+        if config.agent_key is None and config.ssm_param_name:
+            from .pending_key import PendingKey
+
+            self.pending_key = PendingKey()
         self.buffer = SpanBuffer()
         self.endpoint: Optional[Endpoint] = None
         self.reporter = Reporter(self.buffer, self._make_transport, config.timeout_s)
@@ -287,39 +255,11 @@ class Client:
             own.debug("configuration line failed: %r", exc)
 
     def configuration_line(self) -> str:
-        import sys
+        from .configuration_line import configuration_line
 
-        from . import __version__, platform
-
-        detected = platform.detect()
-        described = {topic: _describe(topic) for topic in ("sending", "instrumentations")}
-        sending = described["sending"] or _DEFAULT_SENDING.get(detected, _DEFAULT_SENDING[""])
-        from .sending import current_rule
-
-        if not described["sending"] and not current_rule().blocks(self):
-            sending = (
-                "after the response: a sender thread sends what is buffered, the response "
-                "does not wait (the CPU stays allocated)"
-            )
-        python = ".".join(map(str, sys.version_info[:3]))
-        service = f", service {self.config.service_name!r}" if self.config.service_name else ""
-        return (
-            f"instana-serverless {__version__} (Python {python}) on {platform.NAMES[detected]}"
-            f"{service}: endpoint {self.reporter.target}, timeout "
-            f"{round(self.config.timeout_s * 1000)} ms; sending: {sending}; instrumentations: "
-            f"{described['instrumentations'] or 'none requested (no wrapper, no instrument())'}"
-            + ("" if self.tracing else "; tracing is switched off (INSTANA_TRACING_DISABLE)")
-        )
+        return configuration_line(self)
 
 
-# How spans leave, where no platform module registered a description of its own.
-_DEFAULT_SENDING = {
-    "gcp.cloud_run": "flush before return: a request's spans leave before its response is "
-    "sent (Cloud Run may throttle the CPU afterwards)",
-    "azure.functions": "flush before return: an invocation's spans leave before it returns",
-    "aws.lambda": "flush before return: an invocation's spans leave before it returns",
-    "": "flush before return: an entry span's spans leave when it ends",
-}
 _describers: Dict[str, Callable[[], str]] = {}
 
 
@@ -330,7 +270,8 @@ def describe(topic: str, describer: Callable[[], str]) -> None:
     _describers[topic] = describer
 
 
-def _describe(topic: str) -> str:
+def described(topic: str) -> str:
+    """What the describer registered for ``topic`` says now ("" without one)."""
     describer = _describers.get(topic)
     return describer() if describer is not None else ""
 

@@ -55,7 +55,7 @@ class Invocation:
             self._unended.pop()
         except IndexError:
             return
-        if span.finished:
+        if span.duration_ms is not None:  # finished
             return
         if exc is not None:
             span.record_exception(exc)

@@ -11,9 +11,10 @@ What happens then is the platform's rule, installed with ``set_rule`` (platforms
   throttles the process as soon as nothing is in flight cannot hold a unit of work's spans
   back until the next one, because the unit of work is not over before they left. Cost: one
   backend round trip per unit of work.
-- ``BackgroundSender`` behind a platform rule whose ``blocks`` is false (Cloud Run with CPU
-  always allocated): wake a sender thread and return at once; the thread sends what is
-  buffered, so a burst of requests shares one send. The response costs nothing measurable.
+- ``BackgroundSender`` (``background_sender``) behind a platform rule whose ``blocks`` is
+  false (Cloud Run with CPU always allocated): wake a sender thread and return at once; the
+  thread sends what is buffered, so a burst of requests shares one send. The response costs
+  nothing measurable.
 
 The rule is process-wide (one platform per process). ``blocks`` tells async callers whether to
 move the call off their event loop.
@@ -21,15 +22,11 @@ move the call off their event loop.
 
 from __future__ import annotations
 
-import os
-from _thread import allocate_lock
-
 from . import log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import threading
-    from typing import Callable, Optional
+    from typing import Any, Optional
 
     from .client import Client
 
@@ -81,82 +78,18 @@ async def work_done_async(client: Client) -> None:
         log.logger().debug("sending after the unit of work failed: %r", exc)
 
 
-LINGER_S = 0.002
+def __getattr__(name: str) -> Any:
+    # ``BackgroundSender`` lives in ``background_sender``, imported only by a platform that
+    # sends after the response (Cloud Run with the CPU always allocated); still reachable here.
+    if name in ("BackgroundSender", "LINGER_S"):
+        from . import background_sender
 
-
-class BackgroundSender:
-    """A daemon thread that runs ``action(client)`` whenever woken, off every request path.
-
-    It is woken while the response's last bytes are still being written, so it lets them go
-    first: it starts ``linger_s`` later (encoding a bundle holds the GIL the writing thread
-    needs). Wake-ups meanwhile, or while a send runs, coalesce into one send, so under load
-    the spans of many requests share a bundle. The thread starts on the first wake-up and
-    again in a forked child (a fork copies no threads). Spans still buffered when the process
-    exits are sent by an ``atexit`` hook (Cloud Run sends SIGTERM, then SIGKILL 10 s later).
-    """
-
-    def __init__(self, action: Callable[[Client], object], linger_s: float = LINGER_S) -> None:
-        self._action = action
-        self._linger_s = linger_s
-        self._client: Optional[Client] = None
-        self._pid = 0
-        self._wakeup: Optional[threading.Event] = None  # ``threading`` imported on first use
-        self._registered = False
-        self._lock = allocate_lock()
-
-    def wake(self, client: Client) -> None:
-        self._client = client
-        wakeup = self._wakeup
-        if wakeup is None or self._pid != os.getpid():
-            if self._pid and self._pid != os.getpid():
-                self._lock = allocate_lock()  # one held at the fork would stay held here
-            wakeup = self._start()
-        wakeup.set()
-
-    def _start(self) -> threading.Event:
-        import threading
-
-        with self._lock:  # two first requests at once start one thread
-            wakeup = self._wakeup
-            if wakeup is not None and self._pid == os.getpid():
-                return wakeup
-            wakeup = self._wakeup = threading.Event()
-            self._pid = os.getpid()
-            if not self._registered:
-                import atexit
-
-                atexit.register(self.drain)
-                self._registered = True
-            thread = threading.Thread(
-                target=self._run, args=(wakeup,), name="instana-sender", daemon=True
-            )
-            thread.start()
-            return wakeup
-
-    def _run(self, wakeup: threading.Event) -> None:
-        from time import sleep
-
-        while True:
-            wakeup.wait()
-            if self._linger_s > 0:
-                sleep(self._linger_s)
-            wakeup.clear()
-            self.drain()
-
-    def drain(self) -> None:
-        """Run the action now for the last client woken with (never raises)."""
-        client = self._client
-        if client is None:
-            return
-        try:
-            self._action(client)
-        except Exception as exc:
-            log.logger().debug("background send failed: %r", exc)
+        return getattr(background_sender, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "DEFAULT",
-    "BackgroundSender",
     "SendRule",
     "current_rule",
     "set_rule",

@@ -15,7 +15,7 @@ from .span import ENTRY, EXIT, INTERMEDIATE, Span, Trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Tuple
 
     from .span import FinishHook
 
@@ -29,10 +29,9 @@ def current_span() -> Optional[Span]:
 
 # ``current_span`` without a Python call around it, for code run once per span.
 active_span = _active.get
-
-
-def activate(span: Optional[Span]) -> Token[Optional[Span]]:
-    return _active.set(span)
+# ``activate(span)`` makes ``span`` the active one and returns the token ``restore`` takes; the
+# bound method itself, as it runs once per span.
+activate: Callable[[Optional[Span]], Token[Optional[Span]]] = _active.set
 
 
 def restore(token: Token[Optional[Span]]) -> None:
@@ -77,7 +76,10 @@ def start_entry(
 ) -> Span:
     """A new entry span (not yet active). Suppressed traces give a span that records nothing
     but still tells exits to pass ``X-INSTANA-L: 0`` on."""
-    trace, parent_id = trace_from(incoming, recording=recording)
+    if incoming is None:  # the common case, without the call
+        trace, parent_id = Trace(new_id(), recording=recording), None
+    else:
+        trace, parent_id = trace_from(incoming, recording=recording)
     return Span(
         trace,
         new_id(),

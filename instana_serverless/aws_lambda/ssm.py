@@ -21,7 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping
 
-    from ..client import Client, PendingKey
+    from ..client import Client
+    from ..pending_key import PendingKey
 
 NAME_VARIABLE = "INSTANA_SSM_PARAM_NAME"
 DECRYPTION_VARIABLE = "INSTANA_SSM_DECRYPTION"

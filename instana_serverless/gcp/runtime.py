@@ -31,11 +31,12 @@ import os
 import weakref
 
 from .. import log
+from ..background_sender import BackgroundSender
 from ..client import Client
 from ..metrics.process import process_plugin
 from ..metrics.schedule import PluginSchedule
 from ..platform import is_cloud_run
-from ..sending import BackgroundSender, SendRule, set_rule
+from ..sending import SendRule, set_rule
 from .metadata import (
     FAILED,
     CloudRunEnvironment,
