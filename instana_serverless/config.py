@@ -682,29 +682,11 @@ class _Resolver:
             and "\n" + settings.FILTER_PREFIX not in "\n" + "\n".join(names)
         ):
             return None
-        from .span_filter import SpanFilter, from_environ, from_file, from_section
+        from .span_filter import in_force
 
-        found = from_environ(self.env)
-        if found is None:
-            path = (self.env.get("INSTANA_CONFIG_PATH") or "").strip()
-            if path:
-                found = from_file(path)
-                if not found.rules() and not found.problems:
-                    found = None
-        if found is None and options_rules is not None:
-            value = options_rules
-            if isinstance(value, SpanFilter):
-                found = value
-            elif value is not None:
-                found = from_section(
-                    dict(value) if isinstance(value, abc.Mapping) else value,
-                    "Options.span_filters",
-                )
-        if found is None:
-            return None
-        for problem in found.problems:
-            self.warnings.append(f"Span filter: {problem}.")
-        return found if found.active else None
+        found, problems = in_force(self.env, options_rules)
+        self.warnings.extend(f"Span filter: {problem}." for problem in problems)
+        return found
 
     def run(self) -> Tuple[Config, List[str]]:
         setting = self._setting

@@ -34,12 +34,14 @@ When a rule is applied:
 
 from __future__ import annotations
 
+from collections import abc
+
 from .settings import FILTER_PREFIX as PREFIX
 from .span import KIND_NAMES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+    from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
     from .span import Span
 
@@ -397,3 +399,29 @@ def from_file(path: str) -> SpanFilter:
     if section is None:
         return SpanFilter((), (), (), source)
     return from_section(section, source)
+
+
+def in_force(
+    environ: Mapping[str, str], options_rules: Union[Mapping[str, Any], SpanFilter, None]
+) -> Tuple[Optional[SpanFilter], List[str]]:
+    """The rules in force and what was not understood in them: the ``INSTANA_TRACING_FILTER_*``
+    variables, else the file named by ``INSTANA_CONFIG_PATH`` (read only when set), else
+    ``Options.span_filters``; None when no exclude rule applies (config's resolver)."""
+    found = from_environ(environ)
+    if found is None:
+        path = (environ.get("INSTANA_CONFIG_PATH") or "").strip()
+        if path:
+            found = from_file(path)
+            if not found.rules() and not found.problems:
+                found = None
+    if found is None and options_rules is not None:
+        if isinstance(options_rules, SpanFilter):
+            found = options_rules
+        else:
+            found = from_section(
+                dict(options_rules) if isinstance(options_rules, abc.Mapping) else options_rules,
+                "Options.span_filters",
+            )
+    if found is None:
+        return None, []
+    return (found if found.active else None), list(found.problems)
