@@ -125,24 +125,9 @@ class Client:
         pending = self.pending_key
         if pending is None:
             return self.agent_key is not None
-        if not pending.started:
-            # Only the Lambda wrappers fetch it: waiting here would only delay every flush.
-            log.logger().error(
-                "instana_serverless: INSTANA_SSM_PARAM_NAME is read on AWS Lambda only (by "
-                "its wrappers); set INSTANA_AGENT_KEY here. Tracing is off."
-            )
-            pending.fail("NotStarted")
-        if not pending.wait(timeout_s):
-            return False
-        if pending.key:
-            self.agent_key = pending.key
-            self.pending_key = None
-            return True
-        self.tracing = False
-        self.reporting = False
-        self.pending_key = None
-        self.buffer.drain()
-        return False
+        from .pending_key import settle
+
+        return settle(self, pending, timeout_s)
 
     def prewarm(self) -> None:
         """Open the backend connection in the background, once per client.

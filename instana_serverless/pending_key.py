@@ -1,14 +1,18 @@
 """The agent key a platform fetches in the background (Lambda: from SSM Parameter Store,
-``aws_lambda/ssm.py``). Imported only when the key is to be fetched (``INSTANA_SSM_PARAM_NAME``
-without ``INSTANA_AGENT_KEY``)."""
+``aws_lambda/ssm.py``), and how the client waits for it. Imported only when the key is to be
+fetched (``INSTANA_SSM_PARAM_NAME`` without ``INSTANA_AGENT_KEY``)."""
 
 from __future__ import annotations
 
 from _thread import allocate_lock
 
+from . import log
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
+
+    from .client import Client
 
 
 class PendingKey:
@@ -45,4 +49,27 @@ class PendingKey:
         return False
 
 
-__all__ = ["PendingKey"]
+def settle(client: Client, pending: PendingKey, timeout_s: float) -> bool:
+    """``Client.key_ready`` while a key is pending: wait up to ``timeout_s``; take the key, or
+    turn tracing and reporting off for good when the fetch failed."""
+    if not pending.started:
+        # Only the Lambda wrappers fetch it: waiting here would only delay every flush.
+        log.logger().error(
+            "instana_serverless: INSTANA_SSM_PARAM_NAME is read on AWS Lambda only (by "
+            "its wrappers); set INSTANA_AGENT_KEY here. Tracing is off."
+        )
+        pending.fail("NotStarted")
+    if not pending.wait(timeout_s):
+        return False
+    if pending.key:
+        client.agent_key = pending.key
+        client.pending_key = None
+        return True
+    client.tracing = False
+    client.reporting = False
+    client.pending_key = None
+    client.buffer.drain()
+    return False
+
+
+__all__ = ["PendingKey", "settle"]

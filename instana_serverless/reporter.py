@@ -354,42 +354,15 @@ class Reporter:
                 (monotonic() - started) * 1000,
             )
         if self._failing_since is not None:
-            lost = self.buffer.dropped - self._drops_at_failure
-            log.state_change(
-                f"spans are delivered to {self.target} again, after {self._failed_flushes} "
-                f"failed flushes over {monotonic() - self._failing_since:.1f} s; "
-                + (f"{lost} spans were dropped meanwhile" if lost else "none were lost"),
-                warning=False,
-            )
-            self._failing_since = None
-            self._drops_warned = False
+            from . import delivery_log
+
+            delivery_log.recovered(self)
         self._log_drops()
 
     def _flush_failed(self, reason: str, waiting: int, started: float) -> None:
-        own = log.logger()
-        if own.isEnabledFor(log.DEBUG):
-            own.debug(
-                "flush failed after %.0f ms: %s; %d spans kept for the next flush",
-                (monotonic() - started) * 1000,
-                reason,
-                waiting,
-            )
-        self._failed_flushes += 1
-        if self._failing_since is None:
-            self._failing_since = monotonic()
-            self._failed_flushes = 1
-            self._drops_at_failure = self.buffer.dropped
-            if not reason.startswith("HTTP 401") and not reason.startswith("HTTP 403"):
-                # A refused key has its own ERROR line, naming the key.
-                log.state_change(
-                    f"spans cannot be delivered to {self.target} ({reason}); {len(self.buffer)} "
-                    f"spans wait in the buffer (at most {self.buffer.capacity}, the oldest are "
-                    "dropped beyond that) and go with the next flush that gets through. Check "
-                    "INSTANA_ENDPOINT_URL, that this environment can reach it (DNS, firewall, "
-                    f"egress), and INSTANA_TIMEOUT ({round(self.timeout_s * 1000)} ms). One more "
-                    "line follows when delivery recovers",
-                    warning=True,
-                )
+        from . import delivery_log
+
+        delivery_log.failed(self, reason, waiting, started)
         self._log_drops()
 
     def _post(self, body: bytes, headers: Dict[str, str], deadline: float) -> Tuple[bool, str]:
@@ -459,20 +432,10 @@ class Reporter:
         return bodies
 
     def _log_drops(self) -> None:
-        dropped = self.buffer.dropped
-        if dropped == self._reported_drops:
-            return
-        self._reported_drops = dropped
-        if self._drops_warned:
-            log.logger().debug("span buffer full: %d oldest spans dropped so far", dropped)
-            return
-        self._drops_warned = True  # again only after delivery recovered
-        log.state_change(
-            f"the span buffer is full: {dropped} spans were dropped so far (the oldest first, "
-            f"the buffer keeps at most {self.buffer.capacity} until a flush gets through); "
-            "later drops are logged at debug level",
-            warning=True,
-        )
+        if self.buffer.dropped != self._reported_drops:
+            from . import delivery_log
+
+            delivery_log.dropped(self)
 
     def reset_after_fork(self) -> None:
         """In a forked child (gunicorn/uwsgi workers, multiprocessing): never share the parent's
