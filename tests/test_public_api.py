@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import instana_serverless
+from instana_serverless.acceptor.server import Acceptor
+from tests.conftest import AGENT_KEY, free_port
 from tests.modules import modules_loaded_by
 
 
@@ -54,3 +56,42 @@ def test_configure_without_filter_rules_loads_no_filter_or_yaml_code() -> None:
         prefixes=(),
     )
     assert loaded == []
+
+
+# Code for other cases than a delivered cold start without filter rules: each is imported on
+# first use only (the configuration line at INFO, a key fetched from SSM, Cloud Run's sender
+# thread, a failed delivery, filter rules).
+ONLY_WHEN_NEEDED = (
+    "instana_serverless.configuration_line",
+    "instana_serverless.pending_key",
+    "instana_serverless.background_sender",
+    "instana_serverless.delivery_log",
+    "instana_serverless.span_filter",
+)
+
+
+def _cold_start(url: str, environ: str = "{}") -> str:
+    return (
+        "import instana_serverless as instana\n"
+        f"instana.configure(instana.Options(endpoint_url={url!r}, agent_key={AGENT_KEY!r}),"
+        f" environ={environ})\n"
+        "with instana.entry_span('cold'):\n"
+        "    pass\n"
+    )
+
+
+def test_a_delivered_cold_start_loads_no_code_of_the_other_cases(acceptor: Acceptor) -> None:
+    loaded = modules_loaded_by(_cold_start(acceptor.url), names=ONLY_WHEN_NEEDED)
+    assert loaded == []
+    assert [span["n"] for span in acceptor.spans()] == ["sdk"]  # the flush did happen
+
+
+def test_the_code_of_the_other_cases_loads_when_its_case_comes(acceptor: Acceptor) -> None:
+    info = _cold_start(acceptor.url, "{'INSTANA_LOG_LEVEL': 'info'}")
+    assert modules_loaded_by(info, names=ONLY_WHEN_NEEDED) == [
+        "instana_serverless.configuration_line"
+    ]
+    unreachable = _cold_start(f"http://127.0.0.1:{free_port()}", "{'INSTANA_TIMEOUT': '300'}")
+    assert modules_loaded_by(unreachable, names=ONLY_WHEN_NEEDED) == [
+        "instana_serverless.delivery_log"
+    ]
