@@ -7,10 +7,10 @@ demands (span ended *before* the send, the send as the platform's rule says, by 
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 
 from .client import Client
-from .sending import work_done
 from .span import Span
 from .tracer import activate, restore
 
@@ -61,4 +61,18 @@ class Invocation:
             span.record_exception(exc)
         span.finish()
         if self.flush and span.recording:
-            work_done(self.client)
+            _work_done(self.client)
+
+
+_SENDING = __name__.rpartition(".")[0] + ".sending"
+
+
+def _work_done(client: Client) -> None:
+    """``sending.work_done(client)``, without importing ``sending`` on the cold path: a rule
+    other than the default is installed with ``sending.set_rule``, so while no one imported
+    ``sending`` the default applies, ``SendRule``'s send now (``Client.flush`` never raises)."""
+    sending = sys.modules.get(_SENDING)
+    if sending is None:
+        client.flush()
+    else:
+        sending.work_done(client)

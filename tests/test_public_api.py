@@ -59,9 +59,10 @@ def test_configure_without_filter_rules_loads_no_filter_or_yaml_code() -> None:
 
 
 # Code for other cases than a delivered cold start without filter rules: each is imported on
-# first use only (the configuration line at INFO, a key fetched from SSM, Cloud Run's sender
-# thread, a failed delivery, filter rules).
+# first use only (a platform's send rule, the configuration line at INFO, a key fetched from
+# SSM, Cloud Run's sender thread, a failed delivery, filter rules).
 ONLY_WHEN_NEEDED = (
+    "instana_serverless.sending",
     "instana_serverless.configuration_line",
     "instana_serverless.pending_key",
     "instana_serverless.background_sender",
@@ -89,7 +90,8 @@ def test_a_delivered_cold_start_loads_no_code_of_the_other_cases(acceptor: Accep
 def test_the_code_of_the_other_cases_loads_when_its_case_comes(acceptor: Acceptor) -> None:
     info = _cold_start(acceptor.url, "{'INSTANA_LOG_LEVEL': 'info'}")
     assert modules_loaded_by(info, names=ONLY_WHEN_NEEDED) == [
-        "instana_serverless.configuration_line"
+        "instana_serverless.configuration_line",
+        "instana_serverless.sending",  # the line says which rule sends
     ]
     unreachable = _cold_start(f"http://127.0.0.1:{free_port()}", "{'INSTANA_TIMEOUT': '300'}")
     assert modules_loaded_by(unreachable, names=ONLY_WHEN_NEEDED) == [
