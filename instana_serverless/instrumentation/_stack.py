@@ -14,6 +14,14 @@ frame that is not one is the user's line. When the library's own frames run deep
 length allows, the deepest of them go first (the ones nearest the socket say least), the
 library frames nearest the user's code stay (they name the API that was called), and the
 user's frame and its callers fill the rest.
+
+How it stays cheap (an exit span is taken on every call): the same call sites give the same
+stacks over and over, so the walks already made are kept as a tree, one node per path of
+frames from the innermost one (a node's children keyed by the next frame's instruction
+offset, then checked to be the same code object by identity). Walking a known stack is then
+two attribute reads, one dict subscript and an identity check per frame, with nothing built;
+the node where the kept frames are complete holds the finished list, shared by every span
+that takes that path (never mutated). Only a new path describes frames and decides.
 """
 
 from __future__ import annotations
@@ -27,6 +35,15 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple, Union
 
     Frame = Dict[str, Union[str, int]]
+    Stack = List[Dict[str, Any]]
+    # a node: instruction offset -> (code, child node, the finished stack or None); the
+    # node's own path under _PATH, the stack if the walk ends there under _END, and the
+    # children whose offset another code object already took under _CLASHES
+    Node = Dict[Any, Any]
+    # (parent node, the frame's wire or None for ours, index of the user's frame among the
+    # kept ones or -1, frames walked, frames kept); the root's parent and wire are None
+    Path = Tuple[Optional[Node], Optional[Frame], int, int, int]
+    Entry = Tuple[CodeType, Node, Optional[Stack]]
 
 MAX_LENGTH = 40  # the official sensor's hard limit
 _MAX_WALK = 200  # how far to look for the user's frame below a deep library
@@ -46,81 +63,143 @@ def _library_roots() -> Tuple[str, ...]:
 _LIBRARY = _library_roots()
 _SITE_MARKERS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
-# (id of the code, instruction offset) -> the wire frame, or None for our own code; and per
-# code id whether it is library code. Every code object described is kept alive in _CODES, so
-# an id in these tables can never be recycled for another function while it is cached. All
-# three are cleared together past a bound. On the hot path: one subscript per frame.
-_FRAMES: Dict[Tuple[int, int], Optional[Frame]] = {}
-_LIBRARY_CODE: Dict[int, bool] = {}
+# Keys of a node besides instruction offsets (which are ints).
+_PATH = "path"
+_END = "end"
+_CLASHES = "clashes"
+
+# length -> root node. Every code object in the tree is held by its entry, so
+# an id in _CLASHES or _FRAMES is never recycled while it is cached; all is cleared together
+# past a bound.
+_ROOTS: Dict[int, Node] = {}
+_FRAMES: Dict[Tuple[int, int], Tuple[Optional[Frame], bool]] = {}
 _CODES: Dict[int, CodeType] = {}
+_NODES = [0]
 _CACHE_LIMIT = 4096
 
 
-def _describe(frame: FrameType) -> Optional[Frame]:
+def _describe(frame: FrameType) -> Tuple[Optional[Frame], bool]:
+    """The wire frame (None for our own code) and whether it is library code."""
     code = frame.f_code
-    if len(_FRAMES) >= _CACHE_LIMIT or len(_CODES) >= _CACHE_LIMIT:
-        clear_caches()
+    key = (id(code), frame.f_lasti)
+    known = _FRAMES.get(key)
+    if known is not None:
+        return known
     filename = code.co_filename
     wire: Optional[Frame] = None
     if not filename.startswith(_OURS):
         wire = {"c": filename, "n": frame.f_lineno or 0, "m": code.co_name}
+    library = filename.startswith(_LIBRARY) or any(marker in filename for marker in _SITE_MARKERS)
     _CODES[id(code)] = code
-    _LIBRARY_CODE[id(code)] = filename.startswith(_LIBRARY) or any(
-        marker in filename for marker in _SITE_MARKERS
-    )
-    _FRAMES[(id(code), frame.f_lasti)] = wire
-    return wire
+    _FRAMES[key] = described = (wire, library)
+    return described
 
 
-def capture(length: int, frame: Optional[FrameType] = None) -> List[Dict[str, Any]]:
-    """Up to ``length`` frames of the calling thread's stack (from ``frame``, default the
-    caller's), innermost first, ours left out, the user's calling line always among them.
-    The frame dicts are shared between spans (never mutated)."""
-    if frame is None:
-        frame = sys._getframe(1)
-    frames: List[Dict[str, Any]] = []
-    append = frames.append
-    cache = _FRAMES
-    library = _LIBRARY_CODE
-    # First the library's frames, down to the user's (usually a handful).
-    user_at = -1
-    walked = 0
-    while frame is not None and walked < _MAX_WALK:
-        walked += 1
-        code_id = id(frame.f_code)
-        try:
-            wire = cache[(code_id, frame.f_lasti)]
-        except KeyError:
-            wire = _describe(frame)
-        frame = frame.f_back
+def _wires(node: Node) -> List[Frame]:
+    """The frames kept on the path to ``node``, innermost first."""
+    wires: List[Frame] = []
+    path: Optional[Path] = node[_PATH]
+    while path is not None:
+        parent, wire = path[0], path[1]
         if wire is not None:
-            append(wire)
-            if not library.get(code_id, True):
-                user_at = len(frames) - 1
-                break
+            wires.append(wire)
+        path = parent[_PATH] if parent is not None else None
+    wires.reverse()
+    return wires
+
+
+def _cut(length: int, node: Node) -> Stack:
+    """The kept frames of a walk finished at ``node``."""
+    wires = _wires(node)
+    user_at = node[_PATH][2]
     if user_at < 0:
-        return frames[:length]
+        return wires[:length]
     start = 0
     if user_at >= length:
         # The user's line lies beyond the cut: drop the deepest library frames first,
         # keeping up to half the length of the library frames nearest the user's code.
         start = user_at - (length - 1) // 2
-    remaining = start + length - len(frames)
-    # Then the user's frame's callers, as many as the length leaves room for.
-    while remaining > 0 and frame is not None:
+    return wires[start : start + length]
+
+
+def _root(length: int) -> Node:
+    root = _ROOTS.get(length)
+    if root is None:
+        root = _ROOTS[length] = {_PATH: (None, None, -1, 0, 0)}
+    return root
+
+
+def _grow(node: Node, frame: FrameType, length: int) -> Entry:
+    """The entry for ``frame`` below ``node``: found among the clashes or made."""
+    code = frame.f_code
+    lasti = frame.f_lasti
+    clashes: Optional[Dict[Tuple[int, int], Entry]] = node.get(_CLASHES)
+    if clashes is not None:
+        found = clashes.get((id(code), lasti))
+        if found is not None:
+            return found
+    if _NODES[0] >= _CACHE_LIMIT or len(_FRAMES) >= _CACHE_LIMIT:
+        clear_caches()  # the caller's node is then outside the tree: it stays correct
+    wire, library = _describe(frame)
+    _, _, user_at, walked, kept = node[_PATH]
+    walked += 1
+    if wire is not None:
+        kept += 1
+        if user_at < 0 and not library:
+            user_at = kept - 1
+    child: Node = {_PATH: (node, wire, user_at, walked, kept)}
+    finished: Optional[Stack] = None
+    if user_at >= 0:
+        start = user_at - (length - 1) // 2 if user_at >= length else 0
+        if kept >= start + length:
+            finished = _cut(length, child)
+    elif walked >= _MAX_WALK:
+        finished = _cut(length, child)
+    entry: Entry = (code, child, finished)
+    _CODES[id(code)] = code
+    _NODES[0] += 1
+    if lasti not in node:
+        node[lasti] = entry
+    else:
+        node.setdefault(_CLASHES, {})[(id(code), lasti)] = entry
+    return entry
+
+
+def _ended(node: Node, length: int) -> Stack:
+    """The stack of a walk that ran out of frames at ``node``."""
+    stack: Optional[Stack] = node.get(_END)
+    if stack is None:
+        stack = node[_END] = _cut(length, node)
+    return stack
+
+
+def capture(length: int, frame: Optional[FrameType] = None) -> Stack:
+    """Up to ``length`` frames of the calling thread's stack (from ``frame``, default the
+    caller's), innermost first, ours left out, the user's calling line always among them.
+    The list and its frame dicts are shared between spans (never mutated)."""
+    if frame is None:
+        frame = sys._getframe(1)
+    node = _ROOTS.get(length) or _root(length)
+    code: Optional[CodeType]
+    child: Node
+    finished: Optional[Stack]
+    while frame is not None:
         try:
-            wire = cache[(id(frame.f_code), frame.f_lasti)]
+            code, child, finished = node[frame.f_lasti]
         except KeyError:
-            wire = _describe(frame)
+            code = None
+        if code is not frame.f_code:
+            code, child, finished = _grow(node, frame, length)
+        if finished is not None:
+            return finished
+        node = child
         frame = frame.f_back
-        if wire is not None:
-            append(wire)
-            remaining -= 1
-    return frames[start:] if start else frames
+    return _ended(node, length)
 
 
 def clear_caches() -> None:
-    """Forget cached frames (past the bound; tests)."""
+    """Forget the walks and frames described (past the bound; tests)."""
+    _ROOTS.clear()
     _FRAMES.clear()
-    _LIBRARY_CODE.clear()
     _CODES.clear()
+    _NODES[0] = 0
