@@ -37,12 +37,10 @@ if TYPE_CHECKING:
     Frame = Dict[str, Union[str, int]]
     Stack = List[Dict[str, Any]]
     # a node: instruction offset -> (code, child node, the finished stack or None); the
-    # node's own path under _PATH, the stack if the walk ends there under _END, and the
+    # node's path under _PATH (index of the user's frame among the frames kept or -1,
+    # frames walked, frames kept), the stack if the walk ends there under _END, and the
     # children whose offset another code object already took under _CLASHES
     Node = Dict[Any, Any]
-    # (parent node, the frame's wire or None for ours, index of the user's frame among the
-    # kept ones or -1, frames walked, frames kept); the root's parent and wire are None
-    Path = Tuple[Optional[Node], Optional[Frame], int, int, int]
     Entry = Tuple[CodeType, Node, Optional[Stack]]
 
 MAX_LENGTH = 40  # the official sensor's hard limit
@@ -68,9 +66,10 @@ _PATH = "path"
 _END = "end"
 _CLASHES = "clashes"
 
-# length -> root node. Every code object in the tree is held by its entry, so
-# an id in _CLASHES or _FRAMES is never recycled while it is cached; all is cleared together
-# past a bound.
+# length -> root node; (id of a code, offset) -> its wire frame and whether it is library
+# code. A code object in the tree is held by its entry, one in _FRAMES by _CODES, so an id
+# in _CLASHES or _FRAMES is never recycled while it is cached. No node points back at its
+# parent (no reference cycles); all is cleared together past a bound.
 _ROOTS: Dict[int, Node] = {}
 _FRAMES: Dict[Tuple[int, int], Tuple[Optional[Frame], bool]] = {}
 _CODES: Dict[int, CodeType] = {}
@@ -95,23 +94,18 @@ def _describe(frame: FrameType) -> Tuple[Optional[Frame], bool]:
     return described
 
 
-def _wires(node: Node) -> List[Frame]:
-    """The frames kept on the path to ``node``, innermost first."""
+def _cut(length: int, first: FrameType, walked: int, user_at: int) -> Stack:
+    """The kept frames of a walk of ``walked`` frames from ``first``: read again from the
+    frames (their descriptions cached), once per new path, so that a node need not point
+    back at its parent."""
     wires: List[Frame] = []
-    path: Optional[Path] = node[_PATH]
-    while path is not None:
-        parent, wire = path[0], path[1]
+    frame: Optional[FrameType] = first
+    while frame is not None and walked > 0:
+        wire = _describe(frame)[0]
         if wire is not None:
             wires.append(wire)
-        path = parent[_PATH] if parent is not None else None
-    wires.reverse()
-    return wires
-
-
-def _cut(length: int, node: Node) -> Stack:
-    """The kept frames of a walk finished at ``node``."""
-    wires = _wires(node)
-    user_at = node[_PATH][2]
+        frame = frame.f_back
+        walked -= 1
     if user_at < 0:
         return wires[:length]
     start = 0
@@ -125,12 +119,13 @@ def _cut(length: int, node: Node) -> Stack:
 def _root(length: int) -> Node:
     root = _ROOTS.get(length)
     if root is None:
-        root = _ROOTS[length] = {_PATH: (None, None, -1, 0, 0)}
+        root = _ROOTS[length] = {_PATH: (-1, 0, 0)}
     return root
 
 
-def _grow(node: Node, frame: FrameType, length: int) -> Entry:
-    """The entry for ``frame`` below ``node``: found among the clashes or made."""
+def _grow(node: Node, frame: FrameType, length: int, first: FrameType) -> Entry:
+    """The entry for ``frame`` below ``node`` (on the walk from ``first``): found among the
+    clashes or made."""
     code = frame.f_code
     lasti = frame.f_lasti
     clashes: Optional[Dict[Tuple[int, int], Entry]] = node.get(_CLASHES)
@@ -141,20 +136,20 @@ def _grow(node: Node, frame: FrameType, length: int) -> Entry:
     if _NODES[0] >= _CACHE_LIMIT or len(_FRAMES) >= _CACHE_LIMIT:
         clear_caches()  # the caller's node is then outside the tree: it stays correct
     wire, library = _describe(frame)
-    _, _, user_at, walked, kept = node[_PATH]
+    user_at, walked, kept = node[_PATH]
     walked += 1
     if wire is not None:
         kept += 1
         if user_at < 0 and not library:
             user_at = kept - 1
-    child: Node = {_PATH: (node, wire, user_at, walked, kept)}
+    child: Node = {_PATH: (user_at, walked, kept)}
     finished: Optional[Stack] = None
     if user_at >= 0:
         start = user_at - (length - 1) // 2 if user_at >= length else 0
         if kept >= start + length:
-            finished = _cut(length, child)
+            finished = _cut(length, first, walked, user_at)
     elif walked >= _MAX_WALK:
-        finished = _cut(length, child)
+        finished = _cut(length, first, walked, user_at)
     entry: Entry = (code, child, finished)
     _CODES[id(code)] = code
     _NODES[0] += 1
@@ -165,11 +160,12 @@ def _grow(node: Node, frame: FrameType, length: int) -> Entry:
     return entry
 
 
-def _ended(node: Node, length: int) -> Stack:
-    """The stack of a walk that ran out of frames at ``node``."""
+def _ended(node: Node, length: int, first: FrameType) -> Stack:
+    """The stack of a walk from ``first`` that ran out of frames at ``node``."""
     stack: Optional[Stack] = node.get(_END)
     if stack is None:
-        stack = node[_END] = _cut(length, node)
+        user_at, walked, _ = node[_PATH]
+        stack = node[_END] = _cut(length, first, walked, user_at)
     return stack
 
 
@@ -179,6 +175,7 @@ def capture(length: int, frame: Optional[FrameType] = None) -> Stack:
     The list and its frame dicts are shared between spans (never mutated)."""
     if frame is None:
         frame = sys._getframe(1)
+    first = frame
     node = _ROOTS.get(length) or _root(length)
     code: Optional[CodeType]
     child: Node
@@ -189,12 +186,12 @@ def capture(length: int, frame: Optional[FrameType] = None) -> Stack:
         except KeyError:
             code = None
         if code is not frame.f_code:
-            code, child, finished = _grow(node, frame, length)
+            code, child, finished = _grow(node, frame, length, first)
         if finished is not None:
             return finished
         node = child
         frame = frame.f_back
-    return _ended(node, length)
+    return _ended(node, length, first)
 
 
 def clear_caches() -> None:
