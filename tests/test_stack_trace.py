@@ -204,11 +204,19 @@ def plain_walk(length: int, frame: Any) -> List[Dict[str, Any]]:
     return wires[start : start + length]
 
 
-def test_the_cached_walks_give_what_a_plain_walk_gives() -> None:
+@pytest.mark.parametrize("room", ["default", "tree full"])
+def test_the_cached_walks_give_what_a_plain_walk_gives(
+    room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Frames of library, user and our own files, two code objects per file with the same
     # instruction offsets (the tree tells them apart by identity), in random orders and
-    # depths (past the walk's bound too), each stack taken twice: new, then from the tree.
+    # depths (past the walk's bound too), each stack taken twice: new, then from the tree;
+    # with a tree too small for them, the plain walks taken then and the tree started again.
     import random
+
+    if room == "tree full":
+        monkeypatch.setattr(_stack, "_NODE_LIMIT", 60)
+        monkeypatch.setattr(_stack, "_REFILL_AFTER", 7)
     import sys
 
     source = (

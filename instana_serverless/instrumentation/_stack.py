@@ -69,12 +69,14 @@ _CLASHES = "clashes"
 # length -> root node; (id of a code, offset) -> its wire frame and whether it is library
 # code. A code object in the tree is held by its entry, one in _FRAMES by _CODES, so an id
 # in _CLASHES or _FRAMES is never recycled while it is cached. No node points back at its
-# parent (no reference cycles); all is cleared together past a bound.
+# parent (no reference cycles). Both are bounded (below).
 _ROOTS: Dict[int, Node] = {}
 _FRAMES: Dict[Tuple[int, int], Tuple[Optional[Frame], bool]] = {}
 _CODES: Dict[int, CodeType] = {}
-_NODES = [0]
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 4096  # frames described
+_NODE_LIMIT = 2048  # nodes in the tree (~0.5 KB each with the stacks they finish)
+_REFILL_AFTER = 1000  # plain walks while the tree is full before it starts again
+_NODES = [0, 0]  # nodes made, plain walks since the tree filled
 
 
 def _describe(frame: FrameType) -> Tuple[Optional[Frame], bool]:
@@ -84,6 +86,9 @@ def _describe(frame: FrameType) -> Tuple[Optional[Frame], bool]:
     known = _FRAMES.get(key)
     if known is not None:
         return known
+    if len(_FRAMES) >= _CACHE_LIMIT:
+        _FRAMES.clear()
+        _CODES.clear()
     filename = code.co_filename
     wire: Optional[Frame] = None
     if not filename.startswith(_OURS):
@@ -94,18 +99,8 @@ def _describe(frame: FrameType) -> Tuple[Optional[Frame], bool]:
     return described
 
 
-def _cut(length: int, first: FrameType, walked: int, user_at: int) -> Stack:
-    """The kept frames of a walk of ``walked`` frames from ``first``: read again from the
-    frames (their descriptions cached), once per new path, so that a node need not point
-    back at its parent."""
-    wires: List[Frame] = []
-    frame: Optional[FrameType] = first
-    while frame is not None and walked > 0:
-        wire = _describe(frame)[0]
-        if wire is not None:
-            wires.append(wire)
-        frame = frame.f_back
-        walked -= 1
+def _kept(length: int, wires: List[Frame], user_at: int) -> Stack:
+    """The frames sent of a finished walk's ``wires`` (ours already left out)."""
     if user_at < 0:
         return wires[:length]
     start = 0
@@ -116,6 +111,45 @@ def _cut(length: int, first: FrameType, walked: int, user_at: int) -> Stack:
     return wires[start : start + length]
 
 
+def _cut(length: int, first: FrameType, walked: int, user_at: int) -> Stack:
+    """The frames sent of a walk of ``walked`` frames from ``first``: read again from the
+    frames (their descriptions cached), once per new path, so that a node need not point
+    back at its parent."""
+    wires: List[Frame] = []
+    frame: Optional[FrameType] = first
+    while frame is not None and walked > 0:
+        wire = _describe(frame)[0]
+        if wire is not None:
+            wires.append(wire)
+        frame = frame.f_back
+        walked -= 1
+    return _kept(length, wires, user_at)
+
+
+def _walk(length: int, frame: Optional[FrameType]) -> Stack:
+    """The frames sent, by a walk that describes every frame (each description cached):
+    for a stack the tree has no room for."""
+    wires: List[Frame] = []
+    user_at = -1
+    walked = 0
+    needed = 0
+    while frame is not None:
+        wire, library = _describe(frame)
+        walked += 1
+        if wire is not None:
+            wires.append(wire)
+            if user_at < 0 and not library:
+                user_at = len(wires) - 1
+                needed = (user_at - (length - 1) // 2 if user_at >= length else 0) + length
+        if user_at >= 0:
+            if len(wires) >= needed:
+                break
+        elif walked >= _MAX_WALK:
+            break
+        frame = frame.f_back
+    return _kept(length, wires, user_at)
+
+
 def _root(length: int) -> Node:
     root = _ROOTS.get(length)
     if root is None:
@@ -123,9 +157,12 @@ def _root(length: int) -> Node:
     return root
 
 
-def _grow(node: Node, frame: FrameType, length: int, first: FrameType) -> Entry:
+def _grow(node: Node, frame: FrameType, length: int, first: FrameType) -> Optional[Entry]:
     """The entry for ``frame`` below ``node`` (on the walk from ``first``): found among the
-    clashes or made."""
+    clashes or made. None when the tree is full: then the caller walks the plain way, and
+    after _REFILL_AFTER such walks the tree starts again, so that it comes to hold the
+    stacks taken now rather than the first ones (a program with more distinct stacks than
+    the tree holds pays about what it would without the tree)."""
     code = frame.f_code
     lasti = frame.f_lasti
     clashes: Optional[Dict[Tuple[int, int], Entry]] = node.get(_CLASHES)
@@ -133,8 +170,12 @@ def _grow(node: Node, frame: FrameType, length: int, first: FrameType) -> Entry:
         found = clashes.get((id(code), lasti))
         if found is not None:
             return found
-    if _NODES[0] >= _CACHE_LIMIT or len(_FRAMES) >= _CACHE_LIMIT:
-        clear_caches()  # the caller's node is then outside the tree: it stays correct
+    if _NODES[0] >= _NODE_LIMIT:
+        _NODES[1] += 1
+        if _NODES[1] >= _REFILL_AFTER:
+            _ROOTS.clear()  # a walk under way keeps its own nodes: they stay correct
+            _NODES[0] = _NODES[1] = 0
+        return None
     wire, library = _describe(frame)
     user_at, walked, kept = node[_PATH]
     walked += 1
@@ -151,7 +192,6 @@ def _grow(node: Node, frame: FrameType, length: int, first: FrameType) -> Entry:
     elif walked >= _MAX_WALK:
         finished = _cut(length, first, walked, user_at)
     entry: Entry = (code, child, finished)
-    _CODES[id(code)] = code
     _NODES[0] += 1
     if lasti not in node:
         node[lasti] = entry
@@ -186,7 +226,10 @@ def capture(length: int, frame: Optional[FrameType] = None) -> Stack:
         except KeyError:
             code = None
         if code is not frame.f_code:
-            code, child, finished = _grow(node, frame, length, first)
+            entry = _grow(node, frame, length, first)
+            if entry is None:
+                return _walk(length, first)
+            code, child, finished = entry
         if finished is not None:
             return finished
         node = child
@@ -199,4 +242,4 @@ def clear_caches() -> None:
     _ROOTS.clear()
     _FRAMES.clear()
     _CODES.clear()
-    _NODES[0] = 0
+    _NODES[0] = _NODES[1] = 0
