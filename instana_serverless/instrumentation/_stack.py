@@ -75,7 +75,7 @@ _FRAMES: Dict[Tuple[int, int], Tuple[Optional[Frame], bool]] = {}
 _CODES: Dict[int, CodeType] = {}
 _CACHE_LIMIT = 4096  # frames described
 _NODE_LIMIT = 2048  # nodes in the tree (~0.5 KB each with the stacks they finish)
-_REFILL_AFTER = 1000  # plain walks while the tree is full before it starts again
+_REFILL_AFTER = 10000  # plain walks while the tree is full before it starts again
 _NODES = [0, 0]  # nodes made, plain walks since the tree filled
 
 
@@ -127,17 +127,22 @@ def _cut(length: int, first: FrameType, walked: int, user_at: int) -> Stack:
 
 
 def _walk(length: int, frame: Optional[FrameType]) -> Stack:
-    """The frames sent, by a walk that describes every frame (each description cached):
-    for a stack the tree has no room for."""
+    """The frames sent, by a walk that looks every frame up (described once, cached): for a
+    stack the tree has no room for."""
     wires: List[Frame] = []
+    append = wires.append
+    frames = _FRAMES
     user_at = -1
     walked = 0
     needed = 0
     while frame is not None:
-        wire, library = _describe(frame)
+        try:
+            wire, library = frames[(id(frame.f_code), frame.f_lasti)]
+        except KeyError:
+            wire, library = _describe(frame)
         walked += 1
         if wire is not None:
-            wires.append(wire)
+            append(wire)
             if user_at < 0 and not library:
                 user_at = len(wires) - 1
                 needed = (user_at - (length - 1) // 2 if user_at >= length else 0) + length
