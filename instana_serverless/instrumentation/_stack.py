@@ -19,9 +19,11 @@ How it stays cheap (an exit span is taken on every call): the same call sites gi
 stacks over and over, so the walks already made are kept as a tree, one node per path of
 frames from the innermost one (a node's children keyed by the next frame's instruction
 offset, then checked to be the same code object by identity). Walking a known stack is then
-two attribute reads, one dict subscript and an identity check per frame, with nothing built;
-the node where the kept frames are complete holds the finished list, shared by every span
-that takes that path (never mutated). Only a new path describes frames and decides.
+three attribute reads (offset, code, caller), one dict subscript and an identity check per
+frame, with nothing built; the node where the kept frames are complete holds the finished
+list, shared by every span that takes that path (never mutated). Only a new path describes
+frames and decides. The tree is bounded; once full, a stack it does not know is taken by
+looking each frame up (described once per code and offset), as cheap as before the tree.
 """
 
 from __future__ import annotations
