@@ -23,7 +23,7 @@ three attribute reads (offset, code, caller), one dict subscript and an identity
 frame, with nothing built; the node where the kept frames are complete holds the finished
 list, shared by every span that takes that path (never mutated). Only a new path describes
 frames and decides. The tree is bounded; once full, a stack it does not know is taken by
-looking each frame up (described once per code and offset), as cheap as before the tree.
+looking each frame up (described once per code and offset), about what it cost before.
 """
 
 from __future__ import annotations
