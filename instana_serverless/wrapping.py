@@ -43,14 +43,20 @@ def instrument_exits() -> None:
 
 def use_platform_send_rule() -> None:
     """Install the platform's send rule (``sending``) where it has one of its own: Cloud Run
-    (request-based billing or CPU always allocated). Never raises."""
+    (request-based billing or CPU always allocated), Fargate (the background reporter sends).
+    Never raises."""
     try:
-        from .platform import CLOUD_RUN, detect
+        from .platform import CLOUD_RUN, FARGATE, detect
 
-        if detect() == CLOUD_RUN:
+        kind = detect()
+        if kind == CLOUD_RUN:
             from .gcp import runtime
 
             runtime.start()
+        elif kind == FARGATE:
+            from .fargate import reporter
+
+            reporter.use_send_rule()
     except Exception as exc:
         log.logger().debug("platform send rule not installed: %r", exc)
 

@@ -18,10 +18,12 @@ from werkzeug.test import Client as WerkzeugClient
 
 import instana_serverless as instana
 from demo.loopback import LoopbackServer, Reply, Request, json_reply
+from instana_serverless import sending
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.fargate import reporter as fargate_reporter
 from instana_serverless.fargate.reporter import FargateReporter
+from instana_serverless.instrumentation import uninstrument
 from instana_serverless.middleware import WSGIMiddleware
 from tests.conftest import AGENT_KEY, span_name
 
@@ -355,3 +357,30 @@ def test_middleware_on_fargate_leaves_flushing_to_the_reporter(
         assert span_name(span) == "wsgi" and span["f"]["e"] == ENTITY
     finally:
         fargate_reporter._reset_for_tests()
+
+
+def test_instrument_on_fargate_leaves_the_entries_it_opens_to_the_reporter(
+    client: Client, acceptor: Acceptor, ecs: EcsMetadataEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker no wrapper covers (a Kafka consumer) calls ``instrument()``: its entries are not
+    sent inline without the task's entity, the reporter sends them as the task's container."""
+    for name in list(os.environ):
+        if name.startswith(("K_", "AWS_LAMBDA", "FUNCTIONS_")):
+            monkeypatch.delenv(name)
+    for name, value in fargate_env(ecs).items():
+        monkeypatch.setenv(name, value)
+    fargate_reporter._reset_for_tests()
+    try:
+        instana.instrument()
+        assert sending.current_rule() is fargate_reporter.RULE
+        running: Optional[FargateReporter] = fargate_reporter._reporter
+        assert running is not None and running.running
+        with instana.entry_span("kafka", data={"kafka": {"service": "orders"}}):
+            pass
+        assert acceptor.requests == [], "no flush when the unit of work ends"
+        [span] = acceptor.wait_for_spans(1, timeout=3)
+        assert span_name(span) == "kafka" and span["f"] == {"hl": True, "cp": "aws", "e": ENTITY}
+    finally:
+        fargate_reporter._reset_for_tests()
+        uninstrument()
+    assert sending.current_rule() is sending.DEFAULT

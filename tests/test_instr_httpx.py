@@ -140,3 +140,40 @@ def test_concurrent_async_requests_each_get_their_own_span(
     assert all(s["p"] == entry.span_id for s in spans)  # siblings, never nested in each other
     sent = {r["path"]: r["headers"]["x-instana-s"] for r in downstream.requests}
     assert sent == {s["data"]["http"]["path"]: s["s"] for s in spans}
+
+
+def test_trace_headers_are_added_as_setting_them_one_by_one_would() -> None:
+    # The fast way in (appended to httpx's header list when none of ours is there) must leave
+    # the request's headers exactly as httpx's own ``headers[name] = value`` does.
+    from instana_serverless.instrumentation import httpx as ours
+
+    recorded = {
+        "X-INSTANA-T": "1234567890abcdef",
+        "X-INSTANA-S": "fedcba0987654321",
+        "X-INSTANA-L": "1",
+        "traceparent": "00-00000000000000001234567890abcdef-fedcba0987654321-01",
+        "tracestate": "in=1234567890abcdef;fedcba0987654321,vendor=x",
+    }
+    suppressed = {"X-INSTANA-L": "0", "traceparent": "00-0000-0001-00"}
+    with httpx.Client() as client:
+        for context in (recorded, suppressed):
+            request = client.build_request("GET", "http://127.0.0.1:1/a", headers={"X-Id": "1"})
+            expected = request.headers.copy()
+            for name, value in context.items():
+                expected[name] = value
+            assert ours._append(request.headers, context)
+            assert request.headers.raw == expected.raw
+            assert request.headers["x-instana-l"] == context["X-INSTANA-L"]
+            request = client.build_request("GET", "http://127.0.0.1:1/a")  # encoding unset
+            expected = httpx.Headers(request.headers.raw)
+            for name, value in context.items():
+                expected[name] = value
+            assert ours._append(request.headers, context)
+            assert request.headers.raw == expected.raw
+        # a context header already there, or an encoding other than ASCII's superset: the
+        # one-by-one way instead
+        request = client.build_request("GET", "http://127.0.0.1:1/a", headers={"X-Instana-T": "1"})
+        assert not ours._append(request.headers, recorded)
+        request = client.build_request("GET", "http://127.0.0.1:1/a")
+        request.headers.encoding = "utf-16"
+        assert not ours._append(request.headers, recorded)

@@ -185,3 +185,64 @@ def test_a_deep_library_gives_way_to_the_users_line() -> None:
     # then the user's frame and its callers (this test, then pytest's own frames)
     assert library[:4] == [True, True, False, False]
     assert stack[2]["m"] == "user" and stack[2]["c"] == __file__
+
+
+def plain_walk(length: int, frame: Any) -> List[Dict[str, Any]]:
+    """What ``capture`` must give, by walking every frame afresh (no cache)."""
+    wires: List[Dict[str, Any]] = []
+    user_at, walked = -1, 0
+    while frame is not None and (user_at >= 0 or walked < _stack._MAX_WALK):
+        walked += 1
+        name = frame.f_code.co_filename
+        if not name.startswith(_stack._OURS):
+            wires.append({"c": name, "n": frame.f_lineno, "m": frame.f_code.co_name})
+            library = name.startswith(_stack._LIBRARY) or "site-packages" in name
+            if user_at < 0 and not library:
+                user_at = len(wires) - 1
+        frame = frame.f_back
+    start = user_at - (length - 1) // 2 if user_at >= length else 0
+    return wires[start : start + length]
+
+
+@pytest.mark.parametrize("room", ["default", "tree full"])
+def test_the_cached_walks_give_what_a_plain_walk_gives(
+    room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Frames of library, user and our own files, two code objects per file with the same
+    # instruction offsets (the tree tells them apart by identity), in random orders and
+    # depths (past the walk's bound too), each stack taken twice: new, then from the tree;
+    # with a tree too small for them, the plain walks taken then and the tree started again.
+    import random
+
+    if room == "tree full":
+        monkeypatch.setattr(_stack, "_NODE_LIMIT", 60)
+        monkeypatch.setattr(_stack, "_REFILL_AFTER", 7)
+    import sys
+
+    source = (
+        "def step(path, i, leaf):\n"
+        "    return FNS[path[i]](path, i + 1, leaf) if i < len(path) else leaf()\n"
+    )
+    files = ["/x/site-packages/a.py", "/x/site-packages/b.py", "/app/user.py"]
+    files.append(_stack._OURS + "fake.py")
+    functions: List[Any] = []
+    for name in files:
+        for _ in range(2):
+            namespace: Dict[str, Any] = {"FNS": functions}
+            exec(compile(source, name, "exec"), namespace)
+            functions.append(namespace["step"])
+    not_user = [i for i, name in enumerate(files * 2) if "user" not in name]
+    rng = random.Random(20)
+    _stack.clear_caches()
+    for trial in range(400):
+        length = rng.choice([1, 2, 5, 30])
+        pool = not_user if trial % 4 == 0 else range(len(functions))
+        path = [rng.choice(pool) for _ in range(rng.choice([0, 3, 12, 40, 230]))] or [0]
+
+        def leaf(length: int = length) -> Any:
+            frame = sys._getframe(1)
+            return _stack.capture(length, frame), plain_walk(length, frame)
+
+        for _ in range(2):
+            ours, expected = functions[path[0]](path, 1, leaf)
+            assert ours == expected, (trial, length, path)

@@ -21,6 +21,7 @@ from .. import log
 from ..client import Client, describe, get_client
 from ..metrics.process import process_plugin
 from ..metrics.schedule import FULL_INTERVAL_S, PluginSchedule
+from ..sending import SendRule, set_rule
 from . import metadata, plugins
 
 TYPE_CHECKING = False
@@ -256,8 +257,32 @@ def ensure_running(client: Optional[Client] = None) -> None:
         log.logger().debug("Fargate reporter not started: %r", exc)
 
 
+class FargateSendRule(SendRule):
+    """Fargate's rule for the entries instrumentations open (a Kafka or RabbitMQ consumer, a
+    gRPC server): the unit of work only keeps the reporter alive; the reporter sends within a
+    second, as the task's container. A send of its own would leave without the task's entity
+    (the reporter announces it) and cost the worker a backend round trip per message."""
+
+    def blocks(self, client: Client) -> bool:
+        return False
+
+    def send(self, client: Client) -> None:
+        ensure_running(client)
+
+
+RULE = FargateSendRule()
+
+
+def use_send_rule() -> None:
+    """Start the reporter and make the entries instrumentations open follow Fargate's rule
+    (``instrument()`` and the platform wrappers, on Fargate). Never raises."""
+    ensure_running()
+    set_rule(RULE)
+
+
 def _reset_for_tests() -> None:
     global _reporter
+    set_rule(None)
     reporter, _reporter = _reporter, None
     if reporter is not None:
         reporter.stop()
