@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 
-from .ids import new_id
+from .ids import new_id, new_id_pair
 from .propagation import IncomingContext, outgoing_headers
 from .span import ENTRY, EXIT, INTERMEDIATE, Span, Trace
 
@@ -76,13 +76,15 @@ def start_entry(
 ) -> Span:
     """A new entry span (not yet active). Suppressed traces give a span that records nothing
     but still tells exits to pass ``X-INSTANA-L: 0`` on."""
-    if incoming is None:  # the common case, without the call
-        trace, parent_id = Trace(new_id(), recording=recording), None
+    if incoming is None:  # the common case: a new trace, both ids from one system call
+        trace_id, span_id = new_id_pair()
+        trace, parent_id = Trace(trace_id, recording=recording), None
     else:
         trace, parent_id = trace_from(incoming, recording=recording)
+        span_id = new_id()
     return Span(
         trace,
-        new_id(),
+        span_id,
         parent_id,
         name,
         ENTRY,
@@ -131,7 +133,8 @@ def start_root(
 ) -> Span:
     """A span with no parent that starts its own trace (an exit made outside any entry, when
     the user asked for those)."""
-    return Span(Trace(new_id()), new_id(), None, name, kind, data, on_finish, error_path)
+    trace_id, span_id = new_id_pair()
+    return Span(Trace(trace_id), span_id, None, name, kind, data, on_finish, error_path)
 
 
 def start_unrecorded(name: str, kind: int, parent: Span) -> Span:
