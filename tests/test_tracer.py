@@ -214,3 +214,14 @@ def test_entry_span_sends_the_sdk_form_unless_the_name_is_registered(
     assert failed["data"]["sdk"]["custom"]["tags"] == {"error": "ValueError: bad row"}
     assert registered["n"] == "rabbitmq" and registered["k"] == ENTRY
     assert registered["data"]["rabbitmq"] == {"sort": "consume", "queue": "q"}
+
+
+def test_new_traces_get_two_distinct_random_ids_each() -> None:
+    from instana_serverless.ids import is_hex, new_id_pair
+
+    spans = [start_entry("sdk", on_finish=None) for _ in range(2000)]
+    ids = [span.trace_id for span in spans] + [span.span_id for span in spans]
+    assert len(set(ids)) == len(ids)  # no id twice, trace or span
+    assert all(len(i) == 16 and is_hex(i) and i == i.lower() for i in ids)
+    first, second = new_id_pair()
+    assert first != second and len(first) == len(second) == 16
