@@ -21,6 +21,16 @@ TRACE_HEADERS = ("x-instana-t", "x-instana-s", "x-instana-l", "traceparent", "tr
 
 
 @pytest.fixture
+def patched() -> Iterator[None]:
+    """Every row patched, for a test that configures the client itself; undone after."""
+    uninstrument()
+    instrument()
+    yield
+    uninstrument()
+    instana.configure(environ={})
+
+
+@pytest.fixture
 def traced(client: Client) -> Iterator[Client]:
     uninstrument()
     instrument()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import psycopg2
 import pytest
@@ -16,20 +16,13 @@ import redis
 
 import instana_serverless as instana
 from instana_serverless.acceptor.server import Acceptor
-from instana_serverless.instrumentation import instrument, uninstrument
 from tests.conftest import AGENT_KEY, configure_for
+from tests.instr_support import patched
 from tests.servers import Postgres, Redis
 
+__all__ = ["patched"]  # a fixture, used by name as a test argument
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def patched() -> Iterator[None]:
-    uninstrument()
-    instrument()
-    yield
-    uninstrument()
-    instana.configure(environ={})
 
 
 def test_without_the_setting_a_call_outside_any_entry_sends_nothing(

@@ -7,7 +7,7 @@ import http.client
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import flask
@@ -20,25 +20,17 @@ from instana_serverless import doctor
 from instana_serverless.acceptor.server import Acceptor
 from instana_serverless.client import Client
 from instana_serverless.config import resolve_quietly
-from instana_serverless.instrumentation import instrument, uninstrument
 from instana_serverless.middleware import WSGIMiddleware
 from instana_serverless.yaml_subset import YamlError, loads
 from tests.conftest import AGENT_KEY
 from tests.http_service import Downstream
-from tests.instr_support import in_lambda
+from tests.instr_support import in_lambda, patched
 from tests.servers import Redis
+
+__all__ = ["patched"]  # a fixture, used by name as a test argument
 
 GET_RULE = {"INSTANA_TRACING_FILTER_EXCLUDE_CACHEGETS_ATTRIBUTES": "type;redis|redis.command;GET"}
 HEALTH_RULE = {"INSTANA_TRACING_FILTER_EXCLUDE_HEALTH_ATTRIBUTES": "http.path;/health"}
-
-
-@pytest.fixture
-def patched() -> Iterator[None]:
-    uninstrument()
-    instrument()
-    yield
-    uninstrument()
-    instana.configure(environ={})
 
 
 def configure(acceptor: Acceptor, environ: Dict[str, str], **options: Any) -> Client:
